@@ -1,0 +1,6 @@
+"""`python -m cdpcli`."""
+
+from cdpcli.cli.app import main
+
+if __name__ == "__main__":
+    main()

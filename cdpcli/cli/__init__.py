@@ -1,0 +1,1 @@
+"""The command-line layer: parse arguments, call one library function, render its result."""

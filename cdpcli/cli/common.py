@@ -1,0 +1,105 @@
+"""What every command shares: output streams, `--format`, and the one place errors become exits.
+
+Data goes to stdout; progress, logs and human summaries go to stderr. Colour only when stderr is a
+terminal and `NO_COLOR` is unset; `--quiet` silences everything but errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, NoReturn, TextIO
+
+import typer
+from rich.console import Console
+
+from cdpcli.errors import CdpError, ExitCode
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+FormatOption = Annotated[
+    OutputFormat,
+    typer.Option("--format", "-f", help="Output format: text for humans, json for scripts."),
+]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print nothing but errors (and the data on stdout).")
+]
+
+
+@dataclass
+class Streams:
+    """The command's view of its terminal: data on `out`, humans on `err`."""
+
+    out: TextIO
+    err_console: Console
+    quiet: bool = False
+
+    def write_line(self, text: str) -> None:
+        """Write one line of data to stdout."""
+        self.out.write(text + "\n")
+
+    def say(self, *objects: object, style: str | None = None) -> None:
+        """Print to stderr for a human, unless `--quiet`."""
+        if not self.quiet:
+            self.err_console.print(*objects, style=style, highlight=False)
+
+
+def streams(*, quiet: bool = False) -> Streams:
+    """Build the streams for one command run (never at import time)."""
+    no_color = "NO_COLOR" in os.environ and os.environ["NO_COLOR"] != ""
+    err_console = Console(
+        file=sys.stderr,
+        no_color=no_color,
+        highlight=False,
+        soft_wrap=True,
+    )
+    return Streams(out=sys.stdout, err_console=err_console, quiet=quiet)
+
+
+def fail(error: CdpError) -> NoReturn:
+    """Print `Error: <message>` on stderr and exit with the error's code. The one translation."""
+    no_color = "NO_COLOR" in os.environ and os.environ["NO_COLOR"] != ""
+    console = Console(file=sys.stderr, no_color=no_color, highlight=False, soft_wrap=True)
+    console.print(f"[bold red]Error:[/bold red] {error.message}", highlight=False, markup=True)
+    if error.hint:
+        console.print(f"  hint: {error.hint}", highlight=False, markup=False)
+    raise typer.Exit(int(error.exit_code))
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Turn cdpcli's own errors into a message and an exit code; let bugs show as bugs."""
+    try:
+        yield
+    except CdpError as error:
+        fail(error)
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    except BrokenPipeError:
+        # The reader of stdout went away (`| head`): not an error of ours.
+        _silence_stdout()
+        raise typer.Exit(int(ExitCode.OK)) from None
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def exit_with(code: int) -> NoReturn:
+    raise typer.Exit(int(code))
+
+
+Command = Callable[..., None]

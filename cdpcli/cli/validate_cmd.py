@@ -1,0 +1,60 @@
+"""`cdpcli validate`: check events against the Segment spec, every problem with its place."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cdpcli import jsonio
+from cdpcli.cli.app import app
+from cdpcli.cli.common import (
+    FormatOption,
+    OutputFormat,
+    QuietOption,
+    exit_with,
+    handle_errors,
+    streams,
+)
+from cdpcli.errors import ExitCode
+from cdpcli.reader import read_inputs, resolve_inputs
+from cdpcli.validation import Validation, problem_dict
+
+PathsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Event files or directories (walked recursively); `-` or nothing reads stdin.",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def validate(
+    paths: PathsArgument = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    output_format: FormatOption = OutputFormat.text,
+    quiet: QuietOption = False,
+) -> None:
+    """Check events against the Segment spec and report every problem with its place.
+
+    Problems go to stdout as `PATH:LINE: error: FIELD: MESSAGE` (or JSON lines with
+    --format json, then a summary object); the summary goes to stderr.
+    Exit 0 when every event is valid, 1 when some are invalid, 4 when input is unreadable.
+    """
+    out = streams(quiet=quiet)
+    with handle_errors():
+        run = Validation(read_inputs(resolve_inputs(paths or [])), strict=strict)
+        as_json = output_format is OutputFormat.json
+        for problem in run.problems():
+            out.write_line(jsonio.dumps(problem_dict(problem)) if as_json else str(problem))
+        summary = run.summary
+        if as_json:
+            out.write_line(jsonio.dumps(summary.as_dict()))
+        by_type = ", ".join(f"{kind} {count:,}" for kind, count in sorted(summary.by_type.items()))
+        out.say(
+            f"{summary.events_read:,} events read: {summary.valid:,} valid, "
+            f"{summary.invalid:,} invalid, {summary.warnings:,} warnings"
+            + (f" ({by_type})" if by_type else "")
+        )
+    exit_with(ExitCode.FAILED if summary.invalid else ExitCode.OK)

@@ -1,0 +1,32 @@
+"""JSON in and out through orjson: strict (no NaN/Infinity), compact, UTF-8."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+JSONDecodeError = orjson.JSONDecodeError
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse strict JSON. NaN and Infinity literals are rejected (they are not JSON)."""
+    return orjson.loads(data)
+
+
+def dumps(value: Any, *, sort_keys: bool = False) -> str:
+    """Compact JSON text, non-ASCII kept as UTF-8, key order kept unless `sort_keys`."""
+    return dumps_bytes(value, sort_keys=sort_keys).decode("utf-8")
+
+
+def dumps_bytes(value: Any, *, sort_keys: bool = False) -> bytes:
+    """Compact JSON bytes. Integers beyond 64 bits fall back to the standard library."""
+    option = orjson.OPT_SORT_KEYS if sort_keys else 0
+    try:
+        return orjson.dumps(value, option=option)
+    except TypeError:
+        import json
+
+        return json.dumps(
+            value, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys, allow_nan=False
+        ).encode("utf-8")

@@ -1,0 +1,70 @@
+"""Values shared by every stage: where an event came from, the event itself, a problem about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an event was read: `path:line`, plus its index inside a batch envelope or array."""
+
+    source: str
+    line: int
+    index: int | None = None
+    in_batch: bool = True  # the index is into an envelope's `batch` (else a top-level array)
+
+    def __str__(self) -> str:
+        if self.index is None:
+            return f"{self.source}:{self.line}"
+        return f"{self.source}:{self.line}#{self.index}"
+
+    @property
+    def item_path(self) -> str:
+        """Where the event sits inside its line: `batch[3]`, `[3]`, or "" for the whole line."""
+        if self.index is None:
+            return ""
+        return f"batch[{self.index}]" if self.in_batch else f"[{self.index}]"
+
+
+@dataclass(slots=True)
+class Event:
+    """One event as read: the JSON object (envelope context already merged) and its origin.
+
+    `size` is the UTF-8 length of the compact serialization of the event as it appeared in the
+    input (before envelope context was merged), or a safe upper bound when that is far below the
+    32 KB limit (see `cdpcli.reader`). `replay_route`/`replay_destination` are set when the event
+    was unwrapped from a rejected-file record: a replay goes back to where it was rejected.
+    """
+
+    data: dict[str, Any]
+    origin: Origin
+    size: int
+    replay_route: str | None = None
+    replay_destination: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something wrong with one input line or event: a reported value, never an exception."""
+
+    origin: Origin
+    severity: Severity
+    field: str | None
+    message: str
+
+    @property
+    def path(self) -> str | None:
+        """The field as a dotted path inside the input line (`batch[2].userId`), or None."""
+        prefix = self.origin.item_path
+        if not prefix:
+            return self.field
+        return f"{prefix}.{self.field}" if self.field else prefix
+
+    def __str__(self) -> str:
+        """`PATH:LINE: severity: field: message`, the report line of PRODUCT.md §4."""
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.origin.source}:{self.origin.line}: {self.severity}: {where}{self.message}"

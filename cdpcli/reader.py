@@ -1,0 +1,453 @@
+"""Read events from files, directories and stdin, streaming, each with its origin (PRODUCT.md §3).
+
+Everything a user may have is accepted: JSON lines (`.jsonl`, `.ndjson`, or anything named on
+the command line), `.json` files holding one array of events, one object, or several objects
+(pretty-printed or not), any of them gzipped (detected by content, so a Segment storage
+archive's bare `.gz` files work), directories walked recursively in sorted order, and `-` or piped stdin.
+
+A line may hold an event, a Segment HTTP-API batch envelope (its `context` and `integrations` merged
+into each item, the item's own values winning, its `sentAt` copied to items without one), or a
+rejected-file record (`kind: "rejected"`) whose original event is replayed.
+
+The reader yields `Event` or `Problem` values and never raises for bad data: a line that is not
+UTF-8, not JSON or not an object becomes a `Problem` with its place. Only an input that cannot be
+opened at all raises `InputError` (exit 4).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import sys
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO, cast
+
+import orjson
+
+from cdpcli.errors import InputError
+from cdpcli.model import Event, Origin, Problem
+
+STDIN_NAME = "<stdin>"
+GZIP_MAGIC = b"\x1f\x8b"
+BOM = b"\xef\xbb\xbf"
+
+# Event-file names a directory walk picks up (PRODUCT.md §3). A bare `.gz` is a Segment storage
+# archive file: gzipped JSON lines (reference/segment-spec.md §8).
+EVENT_SUFFIXES = (".jsonl", ".ndjson", ".json")
+NOT_EVENT_SUFFIXES = (".tar", ".csv", ".tsv", ".txt", ".md", ".parquet", ".xml", ".yaml", ".yml")
+MAX_EVENT_BYTES = 32 * 1024
+
+# orjson's compact output of a parsed value is at most ~4.5x the input text (a `1e15` literal
+# becomes `1000000000000000.0`). A line under MAX_EVENT_BYTES / 5 bytes therefore serializes under
+# the limit, and its exact size need not be computed (reference/segment-spec.md §7 measures the
+# compact re-serialization).
+_SIZE_FAST_PATH = MAX_EVENT_BYTES // 5
+
+Item = Event | Problem
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """One input to read: a path on disk, or stdin."""
+
+    name: str
+    path: Path | None  # None = stdin
+
+    @property
+    def size(self) -> int | None:
+        """Size in bytes on disk (compressed size for gzip), None for stdin."""
+        if self.path is None:
+            return None
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return None
+
+
+def is_event_file(path: Path) -> bool:
+    """Whether a directory walk should read `path`: event files by name, never hidden files."""
+    name = path.name.lower()
+    if name.startswith("."):
+        return False
+    if name.endswith(".gz"):
+        # Segment storage files are `<ms>.<uuid>.gz`: any .gz is taken unless its inner name
+        # says it is something else.
+        return not name[:-3].endswith(NOT_EVENT_SUFFIXES)
+    return name.endswith(EVENT_SUFFIXES)
+
+
+def resolve_inputs(paths: Iterable[str], *, stdin_is_tty: bool | None = None) -> list[InputFile]:
+    """Expand PATH arguments into the files to read, in order; `-` or no path means stdin.
+
+    Raises InputError when a named path does not exist or a directory holds no event files.
+    """
+    names = list(paths)
+    if not names:
+        tty = sys.stdin.isatty() if stdin_is_tty is None else stdin_is_tty
+        if tty:
+            raise InputError(
+                "no input: give one or more PATHs (files or directories), or pipe events on stdin",
+                hint="e.g. `cdpcli validate events.jsonl` or `cat events.jsonl | cdpcli validate`",
+            )
+        return [InputFile(STDIN_NAME, None)]
+    inputs: list[InputFile] = []
+    for name in names:
+        if name == "-":
+            inputs.append(InputFile(STDIN_NAME, None))
+            continue
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(
+                (p for p in _walk(path) if is_event_file(p)),
+                key=lambda p: p.as_posix(),
+            )
+            if not found:
+                raise InputError(
+                    f"{name}: directory holds no event files",
+                    hint="event files end in .jsonl, .ndjson, .json or .gz (optionally .jsonl.gz)",
+                )
+            inputs.extend(InputFile(str(p), p) for p in found)
+        elif path.exists():
+            inputs.append(InputFile(name, path))
+        else:
+            raise InputError(f"{name}: no such file or directory")
+    return inputs
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for filename in filenames:
+            yield Path(dirpath) / filename
+
+
+def read_inputs(inputs: Iterable[InputFile], *, stdin: BinaryIO | None = None) -> Iterator[Item]:
+    """Stream every event and problem of `inputs`, in order."""
+    for input_file in inputs:
+        yield from read_input(input_file, stdin=stdin)
+
+
+def read_input(input_file: InputFile, *, stdin: BinaryIO | None = None) -> Iterator[Item]:
+    """Stream the events and problems of one input. Raises InputError if it cannot be opened."""
+    if input_file.path is None:
+        raw: BinaryIO = stdin if stdin is not None else sys.stdin.buffer
+        yield from _read_stream(raw, input_file.name, json_document=False)
+        return
+    try:
+        handle = open(input_file.path, "rb")  # noqa: SIM115 - closed in finally
+    except OSError as error:
+        raise InputError(f"{input_file.name}: cannot open: {error.strerror or error}") from error
+    try:
+        yield from _read_stream(handle, input_file.name, json_document=_is_json_name(input_file))
+    finally:
+        handle.close()
+
+
+def _is_json_name(input_file: InputFile) -> bool:
+    name = input_file.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return name.endswith(".json")
+
+
+def _read_stream(raw: BinaryIO, name: str, *, json_document: bool) -> Iterator[Item]:
+    buffered: io.BufferedReader = (
+        raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw))
+    )
+    head = buffered.peek(2)[:2]
+    stream: IO[bytes] = buffered
+    if head == GZIP_MAGIC:
+        unzipped = gzip.GzipFile(fileobj=buffered, mode="rb")
+        stream = io.BufferedReader(cast(Any, unzipped), 1 << 16)
+    try:
+        if json_document:
+            yield from _read_document(stream, name)
+        else:
+            yield from _read_lines(stream, name)
+    except (OSError, EOFError, zlib.error) as error:
+        # A truncated or corrupt gzip stream, or a read error mid-file: report it at the file and
+        # go on with the next input.
+        yield Problem(Origin(name, 0), "error", None, f"cannot read the rest of the file: {error}")
+
+
+def _read_lines(stream: IO[bytes], name: str) -> Iterator[Item]:
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    lineno = 0
+    for raw_line in stream:
+        lineno += 1
+        line = raw_line[3:] if lineno == 1 and raw_line.startswith(BOM) else raw_line
+        if not line.strip():
+            continue
+        try:
+            value = loads(line)
+        except decode_error as error:
+            yield Problem(Origin(name, lineno), "error", None, _parse_message(line, error))
+            continue
+        if type(value) is dict:
+            yield from _unpack(value, name, lineno, len(line))
+        else:
+            yield _not_an_object(value, Origin(name, lineno))
+
+
+def _unpack(value: dict[str, Any], name: str, lineno: int, raw_len: int) -> Iterator[Item]:
+    batch = value.get("batch")
+    if type(batch) is list and "type" not in value:
+        yield from _unpack_envelope(value, batch, name, lineno, raw_len)
+        return
+    if value.get("kind") == "rejected" and "type" not in value:
+        yield _unpack_rejected(value, Origin(name, lineno))
+        return
+    yield Event(value, Origin(name, lineno), _size(value, raw_len))
+
+
+def _size(value: Any, raw_len: int) -> int:
+    if raw_len <= _SIZE_FAST_PATH:
+        return raw_len
+    return len(orjson.dumps(value))
+
+
+def _unpack_envelope(
+    envelope: dict[str, Any], batch: list[Any], name: str, lineno: int, raw_len: int
+) -> Iterator[Item]:
+    """Items of a Segment HTTP-API batch (reference/segment-spec.md §8)."""
+    context = envelope.get("context")
+    integrations = envelope.get("integrations")
+    sent_at = envelope.get("sentAt")
+    for index, item in enumerate(batch):
+        origin = Origin(name, lineno, index)
+        if type(item) is not dict:
+            yield _not_an_object(item, origin)
+            continue
+        size = _size(item, raw_len)
+        merged = dict(item)
+        if isinstance(context, dict):
+            own = item.get("context")
+            merged["context"] = (
+                deep_merge(context, own)
+                if isinstance(own, dict)
+                else (own if "context" in item else context)
+            )
+        if isinstance(integrations, dict):
+            own = item.get("integrations")
+            merged["integrations"] = (
+                deep_merge(integrations, own)
+                if isinstance(own, dict)
+                else (own if "integrations" in item else integrations)
+            )
+        if sent_at is not None and "sentAt" not in item:
+            merged["sentAt"] = sent_at
+        yield Event(merged, origin, size)
+
+
+def deep_merge(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `own` merged in recursively; `own` wins at every level."""
+    merged = dict(base)
+    for key, value in own.items():
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            merged[key] = deep_merge(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _unpack_rejected(record: dict[str, Any], origin: Origin) -> Item:
+    """The original event of a rejected-file record (PRODUCT.md §6), to be replayed."""
+    event = record.get("event")
+    if type(event) is not dict:
+        return Problem(origin, "error", "event", "rejected-file record has no original event")
+    route = record.get("route")
+    destination = record.get("destination")
+    return Event(
+        event,
+        origin,
+        _size(event, _SIZE_FAST_PATH + 1),
+        replay_route=route if isinstance(route, str) else None,
+        replay_destination=destination if isinstance(destination, str) else None,
+    )
+
+
+def _not_an_object(value: Any, origin: Origin) -> Problem:
+    kind = _json_kind(value)
+    return Problem(origin, "error", None, f"not an object: the line holds a JSON {kind}")
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _parse_message(raw: bytes, error: orjson.JSONDecodeError) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as decode_error:
+        bad = raw[decode_error.start : decode_error.start + 1].hex()
+        return f"not UTF-8: byte 0x{bad} at column {decode_error.start + 1}"
+    message = error.msg if len(error.msg) <= 100 else error.msg[:97] + "..."
+    return f"not JSON: {message} at column {error.pos + 1}"
+
+
+# --- .json documents: one array, one object, or several top-level values -----------------------
+
+
+def _read_document(stream: IO[bytes], name: str) -> Iterator[Item]:
+    """Stream the top-level values of a `.json` file; a top-level array yields its elements.
+
+    The file is split into values by a scanner that tracks nesting and strings, so memory holds
+    one value at a time however large the array is. Each value keeps the line it starts on, and
+    array elements their index.
+    """
+    scanner = _ValueScanner(stream)
+    for start_line, depth_one_index, chunk in scanner.values():
+        if depth_one_index is None:
+            # A top-level value that is not an array: an event, an envelope, or junk.
+            if not chunk.strip():
+                continue
+            try:
+                value = orjson.loads(chunk)
+            except orjson.JSONDecodeError as error:
+                yield Problem(Origin(name, start_line), "error", None, _parse_message(chunk, error))
+                continue
+            if type(value) is dict:
+                yield from _unpack(value, name, start_line, len(chunk))
+            else:
+                yield _not_an_object(value, Origin(name, start_line))
+            continue
+        origin = Origin(name, start_line, depth_one_index, in_batch=False)
+        try:
+            value = orjson.loads(chunk)
+        except orjson.JSONDecodeError as error:
+            yield Problem(origin, "error", None, _parse_message(chunk, error))
+            continue
+        if type(value) is dict:
+            for item in _unpack(value, name, start_line, len(chunk)):
+                if isinstance(item, Event) and item.origin.index is None:
+                    item.origin = origin
+                yield item
+        else:
+            yield _not_an_object(value, origin)
+
+
+class _ValueScanner:
+    """Split a byte stream into top-level JSON values and the elements of top-level arrays."""
+
+    def __init__(self, stream: IO[bytes], chunk_size: int = 1 << 16) -> None:
+        self._stream = stream
+        self._chunk_size = chunk_size
+
+    def values(self) -> Iterator[tuple[int, int | None, bytes]]:  # noqa: C901, PLR0912, PLR0915
+        """Yield (line, index in a top-level array or None, the value's bytes)."""
+        line = 1
+        depth = 0
+        in_string = False
+        escaped = False
+        in_array = False  # inside a top-level array
+        element_index = 0
+        current = bytearray()
+        current_line = 1
+        first = True
+        pending_scalar = False  # a top-level token outside brackets, ended by a newline
+
+        for raw_block in iter(lambda: self._stream.read(self._chunk_size), b""):
+            block = raw_block[3:] if first and raw_block.startswith(BOM) else raw_block
+            first = False
+            for byte in block:
+                if in_string:
+                    current.append(byte)
+                    if escaped:
+                        escaped = False
+                    elif byte == 0x5C:  # backslash
+                        escaped = True
+                    elif byte == 0x22:  # quote
+                        in_string = False
+                    elif byte == 0x0A:
+                        line += 1
+                    continue
+                if byte == 0x0A:
+                    line += 1
+                    if pending_scalar and depth == 0:
+                        yield current_line, None, bytes(current)
+                        current.clear()
+                        pending_scalar = False
+                        continue
+                    if current:
+                        current.append(byte)
+                    continue
+                if depth == 0 and not pending_scalar:
+                    if byte in b" \t\r,":
+                        continue
+                    if byte == 0x5B and not in_array:  # [ at the very top: array of events
+                        in_array = True
+                        depth = 1
+                        continue
+                    current_line = line
+                    if byte in b"{[":
+                        depth = 1
+                    elif byte == 0x22:
+                        pending_scalar = True
+                        in_string = True
+                    else:
+                        pending_scalar = True
+                    current.append(byte)
+                    continue
+                if in_array and depth == 1 and not current:
+                    # between elements of the top-level array
+                    if byte in b" \t\r,":
+                        continue
+                    if byte == 0x5D:  # ] closes the top-level array
+                        in_array = False
+                        depth = 0
+                        continue
+                    current_line = line
+                    current.append(byte)
+                    if byte in b"{[":
+                        depth = 2
+                    elif byte == 0x22:
+                        in_string = True
+                    continue
+                if in_array and depth == 1:
+                    # inside a scalar element of the top-level array
+                    if byte in b",]":
+                        yield current_line, element_index, bytes(current)
+                        element_index += 1
+                        current.clear()
+                        if byte == 0x5D:
+                            in_array = False
+                            depth = 0
+                        continue
+                    current.append(byte)
+                    if byte == 0x22:
+                        in_string = True
+                    continue
+                current.append(byte)
+                if byte == 0x22:
+                    in_string = True
+                elif byte in b"{[":
+                    depth += 1
+                elif byte in b"}]":
+                    depth -= 1
+                    if in_array and depth == 1:
+                        yield current_line, element_index, bytes(current)
+                        element_index += 1
+                        current.clear()
+                    elif not in_array and depth == 0 and not pending_scalar:
+                        yield current_line, None, bytes(current)
+                        current.clear()
+        if current.strip():
+            yield current_line, (element_index if in_array else None), bytes(current)
+        elif in_array:
+            yield line, None, b"["  # unterminated top-level array: reported as not JSON
