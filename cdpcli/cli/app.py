@@ -44,6 +44,7 @@ def _root(
 COMMAND_MODULES = (
     "validate_cmd",
     "inspect_cmd",
+    "eligibility_cmd",
 )
 
 
