@@ -1,0 +1,298 @@
+"""Mixpanel endpoints, requests and what their answers mean (reference/mixpanel.md §1, §3g).
+
+Pure: no I/O. Backoff *policy* lives with the sender; this module only reads what the server said.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import time
+from collections.abc import Mapping, Sequence
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from cdpcli import jsonio
+from cdpcli.destinations.base import REDACTED, Endpoint, HttpRequest, ItemStatus, Verdict
+from cdpcli.destinations.mixpanel_map import ENGAGE, GROUPS, IMPORT
+from cdpcli.destinations.mixpanel_options import MixpanelOptions
+from cdpcli.errors import CredentialsError
+
+# reference §1.1: data-collection hosts per region.
+HOSTS = {
+    "us": "https://api.mixpanel.com",
+    "eu": "https://api-eu.mixpanel.com",
+    "in": "https://api-in.mixpanel.com",
+}
+MB = 1024 * 1024
+# reference §1.2 (MXD import-events.mdx): ≤ 2000 events and ≤ 10 MB uncompressed a request,
+# each event under 1 MB. (SPEC's 413 example says 2 MiB: a 413 splits the batch.)
+IMPORT_MAX_ITEMS = 2000
+IMPORT_MAX_REQUEST_BYTES = 10 * MB
+IMPORT_MAX_ITEM_BYTES = 1 * MB
+# reference §1.4 (MXD user-profile-limits.mdx): 2000 updates a request, 1 MB per update. The
+# request size is not documented; 10 MB keeps a request of maximal updates sane.
+PROFILE_MAX_ITEMS = 2000
+PROFILE_MAX_REQUEST_BYTES = 10 * MB
+PROFILE_MAX_ITEM_BYTES = 1 * MB
+
+SIMPLIFIED_HINT = (
+    "the Mixpanel project uses Simplified ID Merge: set `identity: simplified` "
+    "for this destination and replay the rejected file"
+)
+_MAX_ERROR_TEXT = 500
+
+
+def host(options: MixpanelOptions) -> str:
+    """`api_url` (trailing "/" stripped) or the region's host."""
+    if options.api_url:
+        return options.api_url.rstrip("/")
+    return HOSTS[options.region]
+
+
+def endpoints(options: MixpanelOptions) -> dict[str, Endpoint]:
+    """URL and limits of `import`, `engage` and `groups`."""
+    base = host(options)
+    import_url = f"{base}/import?strict=1"
+    if options.auth == "service_account":
+        import_url += f"&project_id={options.project_id}"
+    return {
+        IMPORT: Endpoint(
+            name=IMPORT,
+            url=import_url,
+            max_items=IMPORT_MAX_ITEMS,
+            max_request_bytes=IMPORT_MAX_REQUEST_BYTES,
+            max_item_bytes=IMPORT_MAX_ITEM_BYTES,
+            gzip=True,
+        ),
+        ENGAGE: Endpoint(
+            name=ENGAGE,
+            url=f"{base}/engage?verbose=1",
+            max_items=PROFILE_MAX_ITEMS,
+            max_request_bytes=PROFILE_MAX_REQUEST_BYTES,
+            max_item_bytes=PROFILE_MAX_ITEM_BYTES,
+            gzip=False,  # reference §1.1: /engage and /groups take no gzip
+        ),
+        GROUPS: Endpoint(
+            name=GROUPS,
+            url=f"{base}/groups?verbose=1",
+            max_items=PROFILE_MAX_ITEMS,
+            max_request_bytes=PROFILE_MAX_REQUEST_BYTES,
+            max_item_bytes=PROFILE_MAX_ITEM_BYTES,
+            gzip=False,
+        ),
+    }
+
+
+def _secret(secrets: Mapping[str, str], field: str) -> str:
+    value = secrets.get(field)
+    if not value:
+        raise CredentialsError(
+            f"the Mixpanel secret `{field}` is missing",
+            hint="set it with `cdpcli keys set <destination> " + field + "`",
+        )
+    return value
+
+
+def authorization(options: MixpanelOptions, secrets: Mapping[str, str] | None) -> str:
+    """The /import `Authorization` header; `***` in a dry run (`secrets` None)."""
+    if secrets is None:
+        return REDACTED
+    if options.auth == "service_account":
+        user = _secret(secrets, "service_account_username")
+        password = _secret(secrets, "service_account_secret")
+    else:
+        user, password = _secret(secrets, "api_secret"), ""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def build_request(
+    options: MixpanelOptions,
+    endpoint: Endpoint | str,
+    items: Sequence[Mapping[str, Any]],
+    secrets: Mapping[str, str] | None,
+) -> HttpRequest:
+    """The POST for one batch: a JSON array body (gzip applied by the sender when `gzip`)."""
+    target = endpoint if isinstance(endpoint, Endpoint) else endpoints(options)[endpoint]
+    headers: dict[str, str] = {}
+    if target.name == IMPORT:
+        headers["Authorization"] = authorization(options, secrets)
+    headers["Content-Type"] = "application/json"
+    if target.gzip:
+        headers["Content-Encoding"] = "gzip"
+    return HttpRequest(
+        method="POST", url=target.url, headers=headers, body=list(items), gzip=target.gzip
+    )
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return jsonio.loads(body)
+    except (jsonio.JSONDecodeError, ValueError):
+        return None
+
+
+def error_text(status: int, body: bytes) -> str:
+    """Mixpanel's own error text (`error` of a JSON body, else the body), else the status."""
+    parsed = _json(body)
+    if isinstance(parsed, Mapping) and isinstance(parsed.get("error"), str) and parsed["error"]:
+        return str(parsed["error"])
+    text = body.decode("utf-8", errors="replace").strip()
+    if text:
+        return text[:_MAX_ERROR_TEXT]
+    return f"HTTP {status}"
+
+
+def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait as the server said: `Retry-After` (seconds or HTTP date), else
+    `X-RateLimit-Reset` (seconds, or an epoch time when it is that large). None if neither."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    current = time.time() if now is None else now
+    value = lower.get("retry-after")
+    if value is not None:
+        seconds = _seconds(value)
+        if seconds is not None:
+            return seconds
+        try:
+            when = parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError):
+            when = None
+        if when is not None and when.tzinfo is not None:
+            return max(0.0, when.timestamp() - current)
+    value = lower.get("x-ratelimit-reset")
+    if value is not None:
+        seconds = _seconds(value)
+        if seconds is not None:
+            return max(0.0, seconds - current) if seconds > 1_000_000_000 else seconds
+    return None
+
+
+def _seconds(value: str) -> float | None:
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+def _transport_verdict(
+    status: int, headers: Mapping[str, str], body: bytes, now: float | None
+) -> Verdict | None:
+    """The rules shared by every endpoint: auth, split, retry. None for the rest."""
+    if status in (401, 403):
+        return Verdict(
+            "auth",
+            message=f"Mixpanel refused the credentials (HTTP {status}): {error_text(status, body)}",
+        )
+    if status == 413:
+        return Verdict("split", message=error_text(status, body))
+    if status == 429 or status >= 500:
+        return Verdict(
+            "retry", message=error_text(status, body), retry_after=retry_after(headers, now=now)
+        )
+    return None
+
+
+def _refused(status: int, body: bytes) -> Verdict:
+    return Verdict(
+        "reject_all",
+        message=f"Mixpanel refused the request (HTTP {status}): {error_text(status, body)}",
+    )
+
+
+def _with_hint(message: str) -> str:
+    if "simplified identity" in message.lower():
+        return f"{message} (hint: {SIMPLIFIED_HINT})"
+    return message
+
+
+def _failed_records(
+    items: Sequence[Mapping[str, Any]], failed: list[Any], imported: Any
+) -> dict[int, tuple[ItemStatus, str]]:
+    """reference §3g / M16: attribute `failed_records` of a 400 to the batch's items."""
+    by_insert_id: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        props = item.get("properties")
+        if isinstance(props, Mapping) and isinstance(props.get("$insert_id"), str):
+            by_insert_id.setdefault(props["$insert_id"], []).append(index)
+    rejected: dict[int, tuple[ItemStatus, str]] = {}
+    unattributed: list[str] = []
+    for entry in failed:
+        if not isinstance(entry, Mapping):
+            unattributed.append(str(entry))
+            continue
+        message = str(entry.get("message") or "failed validation")
+        field = entry.get("field")
+        reason = _with_hint(f"{field}: {message}" if field else message)
+        position = entry.get("index")
+        if (
+            isinstance(position, int | float)
+            and not isinstance(position, bool)
+            and position == int(position)
+            and 0 <= int(position) < len(items)
+        ):
+            rejected[int(position)] = ("rejected", reason)
+            continue
+        # The prose spells the id `$insert_id`, SPEC `insert_id` (reference §1.3): accept both.
+        ident = entry.get("$insert_id", entry.get("insert_id"))
+        matches = by_insert_id.get(ident, []) if isinstance(ident, str) else []
+        for i in matches:
+            rejected[i] = ("rejected", reason)
+        if not matches:
+            unattributed.append(reason)
+    if unattributed:
+        text = _with_hint("; ".join(dict.fromkeys(unattributed)))
+        if imported != 0:
+            text += " (Mixpanel may have imported it)"
+        for i in range(len(items)):
+            rejected.setdefault(i, ("rejected", text))
+    return rejected
+
+
+def _parse_import(items: Sequence[Mapping[str, Any]], status: int, body: bytes) -> Verdict:
+    if 200 <= status < 300:
+        return Verdict("settled")  # an unparsable 200 body still means "imported"
+    if status == 400:
+        parsed = _json(body)
+        failed = parsed.get("failed_records") if isinstance(parsed, Mapping) else None
+        if isinstance(failed, list) and failed:
+            imported = parsed.get("num_records_imported") if isinstance(parsed, Mapping) else None
+            items_status = _failed_records(items, failed, imported)
+            return Verdict("settled", items=items_status)
+    return _refused(status, body)
+
+
+def _parse_profiles(items: Sequence[Mapping[str, Any]], status: int, body: bytes) -> Verdict:
+    if not 200 <= status < 300:
+        return _refused(status, body)
+    parsed = _json(body)
+    if isinstance(parsed, Mapping):
+        flag, error = parsed.get("status"), parsed.get("error")
+    else:
+        flag, error = parsed, None
+    if flag in (0, "0"):
+        reason = error if isinstance(error, str) and error else "no update was valid (response 0)"
+        return Verdict("reject_all", message=f"Mixpanel rejected the updates: {reason}")
+    del items
+    return Verdict("settled")
+
+
+def parse_response(
+    endpoint: Endpoint | str,
+    items: Sequence[Mapping[str, Any]],
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: float | None = None,
+) -> Verdict:
+    """What Mixpanel's answer means for each item of the batch (reference §1.3, §1.4, §3g)."""
+    name = endpoint.name if isinstance(endpoint, Endpoint) else endpoint
+    verdict = _transport_verdict(status, headers, body, now)
+    if verdict is not None:
+        return verdict
+    if name == IMPORT:
+        return _parse_import(items, status, body)
+    return _parse_profiles(items, status, body)

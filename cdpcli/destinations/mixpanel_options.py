@@ -1,0 +1,138 @@
+"""Options of a `kind: mixpanel` destination and their validation (PRODUCT.md §5-§6,
+reference/mixpanel.md §3 "Proposed option names")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cdpcli.destinations.base import Locator
+from cdpcli.errors import ConfigError
+
+Region = Literal["us", "eu", "in"]
+Auth = Literal["service_account", "api_secret"]
+Identity = Literal["simplified", "original"]
+
+REGIONS: tuple[Region, ...] = ("us", "eu", "in")
+AUTHS: tuple[Auth, ...] = ("service_account", "api_secret")
+IDENTITIES: tuple[Identity, ...] = ("simplified", "original")
+
+# `{{ name }}` / `{{ category }}`, spaces optional; nothing else is a placeholder here.
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
+TEMPLATE_FIELDS = ("name", "category")
+
+
+@dataclass(frozen=True, slots=True)
+class MixpanelOptions:
+    """A validated Mixpanel destination config (everything under it except `kind`)."""
+
+    project_id: str | None = None
+    region: Region = "us"
+    api_url: str | None = None
+    auth: Auth = "service_account"
+    identity: Identity = "simplified"
+    ignore_time: bool = True
+    product_events: bool = True
+    group_key: str = "$group_id"
+    page_event: str = "Viewed {{ name }}"
+    page_event_unnamed: str = "Loaded a Page"
+    screen_event: str = "Viewed {{ name }}"
+    screen_event_unnamed: str = "Loaded a Screen"
+
+
+ALLOWED_KEYS = tuple(MixpanelOptions.__dataclass_fields__)
+_BOOL_KEYS = ("ignore_time", "product_events")
+_TEMPLATE_KEYS = ("page_event", "page_event_unnamed", "screen_event", "screen_event_unnamed")
+
+
+def render_template(template: str, values: Mapping[str, str]) -> str:
+    """Replace `{{ name }}`-style placeholders with `values` (missing → ""). No evaluation."""
+    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), template)
+
+
+def _choice(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: Locator) -> str:
+    value = raw[key]
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigError(
+            f"{where(key)}: {value!r} is not allowed",
+            hint=f"use one of: {', '.join(allowed)}",
+        )
+    return value
+
+
+def _text(raw: Mapping[str, Any], key: str, where: Locator) -> str:
+    value = raw[key]
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where(key)}: must be a non-empty string, got {value!r}")
+    return value
+
+
+def _project_id(raw: Mapping[str, Any], where: Locator) -> str | None:
+    value = raw.get("project_id")
+    if value is None and "project_id" not in raw:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return str(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return value.strip()
+    raise ConfigError(
+        f"{where('project_id')}: must be the numeric Mixpanel project id, got {value!r}",
+        hint='find it in Mixpanel under Project Settings, e.g. project_id: "3141592"',
+    )
+
+
+def _api_url(raw: Mapping[str, Any], where: Locator) -> str | None:
+    if "api_url" not in raw:
+        return None
+    value = _text(raw, "api_url", where)
+    if not value.startswith(("https://", "http://")):
+        raise ConfigError(
+            f"{where('api_url')}: {value!r} is not an http(s) URL",
+            hint="write the base URL, e.g. https://api-eu.mixpanel.com",
+        )
+    return value.rstrip("/")
+
+
+def _template(raw: Mapping[str, Any], key: str, where: Locator) -> str:
+    value = _text(raw, key, where)
+    for match in PLACEHOLDER.finditer(value):
+        if match.group(1) not in TEMPLATE_FIELDS:
+            raise ConfigError(
+                f"{where(key)}: placeholder {match.group(0)!r} is not supported here",
+                hint="event-name templates may use only {{ name }} and {{ category }}",
+            )
+    return value
+
+
+def parse_options(raw: Mapping[str, Any], where: Locator) -> MixpanelOptions:
+    """Validate a Mixpanel destination's keys; raise `ConfigError` naming file, line and key."""
+    for key in raw:
+        if key not in ALLOWED_KEYS:
+            raise ConfigError(
+                f"{where(str(key))}: unknown key for a mixpanel destination",
+                hint=f"allowed keys: kind, {', '.join(ALLOWED_KEYS)}",
+            )
+    values: dict[str, Any] = {"project_id": _project_id(raw, where)}
+    values["api_url"] = _api_url(raw, where)
+    for key, allowed in (("region", REGIONS), ("auth", AUTHS), ("identity", IDENTITIES)):
+        if key in raw:
+            values[key] = _choice(raw, key, allowed, where)
+    for key in _BOOL_KEYS:
+        if key in raw:
+            if not isinstance(raw[key], bool):
+                raise ConfigError(f"{where(key)}: must be true or false, got {raw[key]!r}")
+            values[key] = raw[key]
+    if "group_key" in raw:
+        values["group_key"] = _text(raw, "group_key", where)
+    for key in _TEMPLATE_KEYS:
+        if key in raw:
+            values[key] = _template(raw, key, where)
+    options = MixpanelOptions(**values)
+    if options.auth == "service_account" and options.project_id is None:
+        raise ConfigError(
+            f"{where('project_id')}: `auth: service_account` needs `project_id`",
+            hint="add project_id (Project Settings in Mixpanel), or use `auth: api_secret`",
+        )
+    return options

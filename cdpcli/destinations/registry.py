@@ -1,0 +1,20 @@
+"""The destination kinds cdpcli knows, by config `kind`."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+KINDS = ("mixpanel", "lago")
+
+
+def get_kind(kind: str) -> ModuleType:
+    """The destination module for `kind` (see `cdpcli.destinations.base` for its functions)."""
+    if kind == "mixpanel":
+        from cdpcli.destinations import mixpanel
+
+        return mixpanel
+    if kind == "lago":
+        from cdpcli.destinations import lago
+
+        return lago
+    raise KeyError(kind)
