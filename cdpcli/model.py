@@ -8,7 +8,7 @@ from typing import Any, Literal
 Severity = Literal["error", "warning"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Origin:
     """Where an event was read: `path:line`, plus its index inside a batch envelope or array."""
 
@@ -47,7 +47,7 @@ class Event:
     replay_destination: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Problem:
     """Something wrong with one input line or event: a reported value, never an exception."""
 

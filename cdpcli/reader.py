@@ -3,7 +3,8 @@
 Everything a user may have is accepted: JSON lines (`.jsonl`, `.ndjson`, or anything named on
 the command line), `.json` files holding one array of events, one object, or several objects
 (pretty-printed or not), any of them gzipped (detected by content, so a Segment storage
-archive's bare `.gz` files work), directories walked recursively in sorted order, and `-` or piped stdin.
+archive's bare `.gz` files work), directories walked recursively in sorted order, and `-` or
+piped stdin.
 
 A line may hold an event, a Segment HTTP-API batch envelope (its `context` and `integrations` merged
 into each item, the item's own values winning, its `sentAt` copied to items without one), or a
@@ -175,23 +176,29 @@ def _read_stream(raw: BinaryIO, name: str, *, json_document: bool) -> Iterator[I
 
 
 def _read_lines(stream: IO[bytes], name: str) -> Iterator[Item]:
+    # The hot loop of every command: keep it to a parse, two key probes and one Event per line.
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
+    fast_size = _SIZE_FAST_PATH
     lineno = 0
     for raw_line in stream:
         lineno += 1
         line = raw_line[3:] if lineno == 1 and raw_line.startswith(BOM) else raw_line
-        if not line.strip():
-            continue
         try:
             value = loads(line)
         except decode_error as error:
-            yield Problem(Origin(name, lineno), "error", None, _parse_message(line, error))
+            if line.strip():
+                yield Problem(Origin(name, lineno), "error", None, _parse_message(line, error))
             continue
-        if type(value) is dict:
+        if type(value) is not dict:
+            yield _not_an_object(value, Origin(name, lineno))
+        elif "batch" in value or "kind" in value:
             yield from _unpack(value, name, lineno, len(line))
         else:
-            yield _not_an_object(value, Origin(name, lineno))
+            size = len(line)
+            yield Event(
+                value, Origin(name, lineno), size if size <= fast_size else _size(value, size)
+            )
 
 
 def _unpack(value: dict[str, Any], name: str, lineno: int, raw_len: int) -> Iterator[Item]:

@@ -32,7 +32,10 @@ def origins(items: list) -> list[str]:
 
 
 def test_jsonl_lines_blank_lines_crlf_and_bom() -> None:
-    data = b'\xef\xbb\xbf{"type":"track","n":1}\r\n\r\n   \n{"type":"track","n":2}\n{"type":"track","n":3}'
+    data = (
+        b'\xef\xbb\xbf{"type":"track","n":1}\r\n\r\n   \n'
+        b'{"type":"track","n":2}\n{"type":"track","n":3}'
+    )
     items = read_bytes(data)
     assert [i.data["n"] for i in items] == [1, 2, 3]
     assert origins(items) == ["<stdin>:1", "<stdin>:4", "<stdin>:5"]

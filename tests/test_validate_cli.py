@@ -93,7 +93,10 @@ def test_validate_piped_stdin_exits_zero() -> None:
 
 
 def test_strict_turns_warnings_into_errors() -> None:
-    line = b'{"type":"track","event":"A","userId":42,"timestamp":"2024-01-01T00:00:00Z","messageId":"m"}\n'
+    line = (
+        b'{"type":"track","event":"A","userId":42,'
+        b'"timestamp":"2024-01-01T00:00:00Z","messageId":"m"}\n'
+    )
     code, out, _ = run("validate", "-", stdin=line)
     assert code == 0
     assert out == '<stdin>:1: warning: userId: numeric id 42; sent as the string "42"\n'
