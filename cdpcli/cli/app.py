@@ -44,6 +44,8 @@ def _root(
 COMMAND_MODULES = (
     "validate_cmd",
     "inspect_cmd",
+    "config_cmd",
+    "keys_cmd",
     "eligibility_cmd",
 )
 

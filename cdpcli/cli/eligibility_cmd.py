@@ -47,7 +47,7 @@ OUTCOME_TEXT = {
 
 
 @app.command()
-def eligibility(  # noqa: PLR0917 (Typer maps each parameter to an option)
+def eligibility(
     founded: Annotated[
         str,
         typer.Option(
