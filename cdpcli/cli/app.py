@@ -18,6 +18,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -44,6 +45,7 @@ def _root(
 COMMAND_MODULES = (
     "validate_cmd",
     "inspect_cmd",
+    "send_cmd",
     "config_cmd",
     "keys_cmd",
     "eligibility_cmd",

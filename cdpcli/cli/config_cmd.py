@@ -11,7 +11,7 @@ import os
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
@@ -27,11 +27,10 @@ from cdpcli.cli.common import (
     handle_errors,
     streams,
 )
-from cdpcli.config import Config, load_config, resolve_config_path
-from cdpcli.destinations import registry
 from cdpcli.errors import ConfigError, UsageError
-from cdpcli.routing import EVENT_TYPES
-from cdpcli.secretstore import SecretStore
+
+if TYPE_CHECKING:  # library modules load when a command runs: fast start-up
+    from cdpcli.config import Config
 
 config_app = typer.Typer(
     name="config",
@@ -73,6 +72,8 @@ def check(
 
     Exit 0 when the config is valid (even with secrets missing), 3 when it is not.
     """
+    from cdpcli.config import load_config, resolve_config_path
+
     out = streams(quiet=quiet)
     with handle_errors():
         path = resolve_config_path(config_path)
@@ -109,6 +110,9 @@ def check(
 
 def check_report(config: Config) -> dict[str, Any]:
     """Everything `config check` shows, as JSON-ready data."""
+    from cdpcli.routing import EVENT_TYPES
+    from cdpcli.secretstore import SecretStore
+
     store = SecretStore(os.environ)
     statuses = store.describe_secrets(config)
     keyring = store.keyring_status()
@@ -147,6 +151,8 @@ def check_report(config: Config) -> dict[str, Any]:
 
 def _hosts(kind: str, options: Any) -> list[str]:
     """The distinct hosts (with port) of a destination's endpoints, in endpoint order."""
+    from cdpcli.destinations import registry
+
     endpoints = registry.get_kind(kind).endpoints(options)
     hosts: list[str] = []
     for endpoint in endpoints.values():
@@ -225,6 +231,8 @@ def init(
     quiet: QuietOption = False,
 ) -> None:
     """Write a commented starter config (two destinations, three example routes)."""
+    from cdpcli.config import resolve_config_path
+
     out = streams(quiet=quiet)
     with handle_errors():
         text = starter_config()

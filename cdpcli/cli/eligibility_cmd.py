@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import os
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,18 +19,10 @@ from rich.text import Text
 from cdpcli import jsonio
 from cdpcli.cli.app import app
 from cdpcli.cli.common import FormatOption, OutputFormat, exit_with, handle_errors
-from cdpcli.eligibility import (
-    Company,
-    CriterionResult,
-    ProgramResult,
-    Report,
-    bundled_catalog,
-    evaluate,
-    parse_amount,
-    parse_country,
-    parse_date,
-)
 from cdpcli.errors import ExitCode
+
+if TYPE_CHECKING:  # the library is imported when the command runs: fast start-up for the others
+    from cdpcli.eligibility import CriterionResult, ProgramResult, Report
 
 VERDICT_TEXT = {
     "eligible": ("ELIGIBLE", "bold green"),
@@ -140,6 +132,15 @@ def eligibility(
     """
     with handle_errors():
         names = [n.strip() for value in terms or [] for n in value.split(",") if n.strip()]
+        from cdpcli.eligibility import (
+            Company,
+            bundled_catalog,
+            evaluate,
+            parse_amount,
+            parse_country,
+            parse_date,
+        )
+
         company = Company(
             founded=parse_date(founded, option="--founded"),
             raised=parse_amount(raised, option="--raised"),

@@ -1,0 +1,232 @@
+"""`cdpcli send`: validate, route, map, batch and deliver events (or print the requests)."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import IO, TYPE_CHECKING, Annotated
+
+import typer
+
+from cdpcli import jsonio
+from cdpcli.cli.app import app
+from cdpcli.cli.common import (
+    FormatOption,
+    OutputFormat,
+    QuietOption,
+    Streams,
+    exit_with,
+    fail,
+    handle_errors,
+    streams,
+)
+from cdpcli.cli.validate_cmd import PathsArgument
+from cdpcli.errors import ExitCode, InputError
+from cdpcli.spec import parse_time, to_ms
+
+if TYPE_CHECKING:  # the pipeline is imported when the command runs: fast start-up for the others
+    from cdpcli.pipeline import SendResult
+
+
+def _time_option(value: str | None) -> int | None:
+    if value is None:
+        return None
+    moment = parse_time(value)
+    if moment is None:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO-8601 date or time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
+        )
+    return to_ms(moment)
+
+
+@app.command("send")
+def send_command(
+    paths: PathsArgument = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Routing config (YAML). Default: $CDPCLI_CONFIG, else ./cdpcli.yaml.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print each HTTP request as one JSON line instead of sending it. Needs no keys "
+            "and opens no connection.",
+        ),
+    ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="With --dry-run: show, per event, the routes it took and the payloads it "
+            "became (for a human; request lines then go only to --output).",
+        ),
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="With --dry-run: write the request lines here."),
+    ] = None,
+    to: Annotated[
+        list[str] | None,
+        typer.Option("--to", help="Only these destinations (repeatable).", show_default=False),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only events at or after this time (ISO-8601).", show_default=False),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Only events before this time (ISO-8601).", show_default=False),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="Stop after reading N events.", show_default=False),
+    ] = None,
+    rejected: Annotated[
+        Path | None,
+        typer.Option(
+            "--rejected",
+            help="Write rejected events here (JSONL, mode 0600); `cdpcli send FILE` replays it.",
+            show_default=False,
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="Save progress here after acknowledged batches; re-running the same command "
+            "resumes.",
+            show_default=False,
+        ),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Batches in flight at once.")] = 4,
+    max_retries: Annotated[
+        int, typer.Option(min=1, max=100, help="Attempts per request before giving up.")
+    ] = 8,
+    allow_insecure_http: Annotated[
+        bool,
+        typer.Option("--allow-insecure-http", help="Allow http:// for hosts other than loopback."),
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    output_format: FormatOption = OutputFormat.text,
+    quiet: QuietOption = False,
+) -> None:
+    """Validate, route, map, batch and deliver events to Mixpanel and Lago (or, with --dry-run,
+    print the requests they become).
+
+    Exit codes: 0 all delivered (or dry run done), 1 some events invalid or rejected, 2 usage,
+    3 config, 4 input unreadable, 5 credentials missing or refused, 6 delivery failed after
+    retries, 130 interrupted (checkpoint saved first).
+    """
+    from cdpcli.cli.send_render import ProgressDisplay, render_explained
+    from cdpcli.config import resolve_config_path
+    from cdpcli.pipeline import SendOptions
+    from cdpcli.send import SendRequest, send
+
+    out = streams(quiet=quiet)
+    with handle_errors():
+        if explain and not dry_run:
+            raise typer.BadParameter("--explain needs --dry-run", param_hint="--explain")
+        if output is not None and not dry_run:
+            raise typer.BadParameter("--output needs --dry-run", param_hint="--output")
+        request = SendRequest(
+            paths=paths or [],
+            config_path=resolve_config_path(config),
+            dry_run=dry_run,
+            options=SendOptions(
+                to=frozenset(to) if to else None,
+                since_ms=_time_option(since),
+                until_ms=_time_option(until),
+                limit=limit,
+                strict=strict,
+            ),
+            rejected_path=rejected,
+            checkpoint_path=checkpoint,
+            concurrency=concurrency,
+            max_retries=max_retries,
+            allow_insecure_http=allow_insecure_http,
+        )
+        with _request_sink(out, output, explain) as write, _signals():
+            display = ProgressDisplay.start(out) if not dry_run else None
+            try:
+                result = send(
+                    request,
+                    write_request=write,
+                    explain=(lambda e: render_explained(e, out)) if explain else None,
+                    progress=display.update if display else None,
+                )
+            finally:
+                if display is not None:
+                    display.stop()
+    _finish(result, out, output_format)
+
+
+def _finish(result: SendResult, out: Streams, output_format: OutputFormat) -> None:
+    from cdpcli.cli.send_render import render_summary
+
+    summary = result.summary
+    if output_format is OutputFormat.json:
+        out.write_line(jsonio.dumps(summary.as_dict()))
+    else:
+        render_summary(summary, out)
+    if result.error is not None:
+        out.out.flush()
+        fail(result.error)
+    exit_with(ExitCode.FAILED if summary.invalid or summary.rejected else ExitCode.OK)
+
+
+@contextmanager
+def _request_sink(
+    out: Streams, output: Path | None, explain: bool
+) -> Iterator[Callable[[bytes], None]]:
+    """Where dry-run request lines go: --output FILE, else stdout (unless --explain)."""
+    if output is None:
+        if explain:
+            yield lambda _line: None
+            return
+        stdout = out.out
+
+        def write_stdout(line: bytes) -> None:
+            stdout.write(line.decode("utf-8") + "\n")
+
+        yield write_stdout
+        return
+    try:
+        handle: IO[bytes] = open(output, "wb")  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise InputError(f"--output {output}: cannot open: {error.strerror or error}") from error
+    try:
+
+        def write_file(line: bytes) -> None:
+            handle.write(line + b"\n")
+
+        yield write_file
+    finally:
+        handle.close()
+
+
+@contextmanager
+def _signals() -> Iterator[None]:
+    """SIGTERM stops the run like Ctrl-C: the checkpoint is saved and the exit is 130."""
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (embedded use)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,115 @@
+"""How `send` shows itself to a human: a progress bar, the summary table, `--explain` blocks."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cdpcli import jsonio
+from cdpcli.cli.common import Streams
+from cdpcli.destinations.base import Mapped
+from cdpcli.pipeline import Explained, SendSummary
+
+
+@dataclass
+class ProgressDisplay:
+    """A live line on stderr (only when it is a terminal): read, delivered, rejected, rate."""
+
+    progress: Progress | None
+    task: TaskID | None
+    started: float
+
+    @classmethod
+    def start(cls, out: Streams) -> ProgressDisplay:
+        console = out.err_console
+        if out.quiet or not console.is_terminal:
+            return cls(None, None, time.monotonic())
+        progress = Progress(
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        progress.start()
+        task = progress.add_task("starting…", total=None)
+        return cls(progress, task, time.monotonic())
+
+    def update(self, summary: SendSummary) -> None:
+        if self.progress is None or self.task is None:
+            return
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = summary.events_read / elapsed
+        self.progress.update(
+            self.task,
+            description=(
+                f"read {summary.events_read:,} · delivered {summary.delivered:,} · "
+                f"duplicates {summary.duplicates:,} · rejected {summary.rejected:,} · "
+                f"{rate:,.0f} events/s"
+            ),
+        )
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def render_summary(summary: SendSummary, out: Streams) -> None:
+    """The summary table, on stderr."""
+    if out.quiet:
+        return
+    title = "Dry run (nothing was sent)" if summary.dry_run else "Send summary"
+    table = Table(title=title, title_justify="left")
+    for column in ("destination", "kind", "delivered", "duplicates", "rejected", "skipped"):
+        table.add_column(
+            column, justify="right" if column not in ("destination", "kind") else "left"
+        )
+    table.add_column("requests", justify="right")
+    for name, stats in summary.destinations.items():
+        table.add_row(
+            name,
+            stats.kind,
+            f"{stats.delivered:,}",
+            f"{stats.duplicates:,}",
+            f"{stats.rejected:,}",
+            f"{stats.skipped:,}",
+            f"{stats.requests:,}",
+        )
+    out.err_console.print(table)
+    line = (
+        f"{summary.events_read:,} events read: {summary.invalid:,} invalid, "
+        f"{summary.delivered:,} {'would be delivered' if summary.dry_run else 'delivered'}, "
+        f"{summary.duplicates:,} duplicates, {summary.rejected:,} rejected, "
+        f"{summary.skipped:,} skipped"
+    )
+    if summary.resumed:
+        line += f" ({summary.resumed:,} settled by an earlier run)"
+    if summary.not_sent:
+        line += f"; {summary.not_sent:,} not sent (re-run to send them)"
+    out.say(line)
+
+
+def render_explained(explained: Explained, out: Streams) -> None:
+    """One `--explain` block on stdout: the event, its problems, and each route's payloads."""
+    event = explained.event
+    head = event.data.get("event") or event.data.get("name") or ""
+    out.write_line(f"{event.origin}  {event.data.get('type', '?')} {head}".rstrip())
+    for problem in explained.problems:
+        where = f"{problem.path}: " if problem.path else ""
+        out.write_line(f"  {problem.severity}: {where}{problem.message}")
+    if explained.skipped is not None:
+        out.write_line(f"  → skipped: {explained.skipped}")
+    for route, destination, outcome in explained.outcomes:
+        prefix = f"  → route {route} → {destination}"
+        if isinstance(outcome, str):
+            out.write_line(f"{prefix}: skipped ({outcome})")
+        elif isinstance(outcome, Mapped):
+            if outcome.skipped:
+                out.write_line(f"{prefix}: skipped ({outcome.skipped})")
+            elif outcome.rejected:
+                out.write_line(f"{prefix}: rejected ({outcome.rejected})")
+            for record in outcome.records:
+                out.write_line(f"{prefix} /{record.endpoint}: {jsonio.dumps(record.item)}")
+    out.write_line("")

@@ -1,0 +1,159 @@
+"""What the pipeline hands to a deliverer, and what it gets back.
+
+A deliverer takes complete batches and reports, per item, delivered, duplicate or rejected. The
+dry-run deliverer writes each request as a JSON line and reports every item as it would be
+delivered; the HTTP deliverer (`cdpcli.sender`) sends them. The pipeline is the same for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Literal, Protocol
+
+from cdpcli.batching import Batch, Batcher
+from cdpcli.destinations.base import Endpoint, HttpRequest
+from cdpcli.jsonio import dumps_bytes
+
+Status = Literal["delivered", "duplicate", "rejected"]
+
+
+@dataclass
+class DestinationStats:
+    """Outcomes of one destination; `routed == delivered + duplicates + rejected + skipped`."""
+
+    kind: str
+    routed: int = 0
+    delivered: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    requests: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "routed": self.routed,
+            "delivered": self.delivered,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "skipped": self.skipped,
+            "requests": self.requests,
+        }
+
+
+@dataclass
+class DestinationRuntime:
+    """One configured destination, ready to map and batch: its module, options and endpoints.
+
+    `secrets` is None in a dry run (every secret shows as `***`).
+    """
+
+    name: str
+    kind: str
+    module: ModuleType
+    options: Any
+    endpoints: Mapping[str, Endpoint]
+    secrets: Mapping[str, str] | None
+    token: str
+    batcher: Batcher
+    stats: DestinationStats
+
+    def build_request(self, batch: Batch) -> HttpRequest:
+        request: HttpRequest = self.module.build_request(
+            self.options, self.endpoints[batch.endpoint], batch.items, self.secrets
+        )
+        return request
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """The fate of one item of a batch."""
+
+    status: Status
+    reason: str | None = None
+
+
+DELIVERED = ItemResult("delivered")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One batch bound for one destination."""
+
+    destination: DestinationRuntime
+    batch: Batch
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """What became of a delivery: one result per item (in batch order) and the requests made."""
+
+    delivery: Delivery
+    results: list[ItemResult]
+    requests: int
+
+
+class Deliverer(Protocol):
+    """Takes batches, returns results. `submit` may block while too many batches are in flight;
+    it returns the results that completed meanwhile. `finish` waits for all that remain.
+    Fatal conditions (credentials refused, retries exhausted) raise a `CdpError`."""
+
+    def submit(self, delivery: Delivery) -> list[DeliveryResult]: ...
+
+    def finish(self) -> list[DeliveryResult]: ...
+
+    def abort(self) -> None: ...
+
+
+_ITEMS_MARK = "@@cdpcli-items@@"
+
+
+def request_line(destination: DestinationRuntime, batch: Batch) -> bytes:
+    """The dry-run line of PRODUCT.md §6 for one batch: destination, kind, method, full URL,
+    headers (secrets as `***`) and the JSON body as sent before gzip.
+
+    The items were serialized once when batched; they are spliced in rather than encoded again.
+    """
+    request = destination.build_request(batch)
+    line = {
+        "destination": destination.name,
+        "kind": destination.kind,
+        "method": request.method,
+        "url": request.url,
+        "headers": request.headers,
+        "body": _ITEMS_MARK,
+    }
+    encoded = dumps_bytes(line)
+    return encoded.replace(b'"' + _ITEMS_MARK.encode() + b'"', encode_body(request.body, batch), 1)
+
+
+def encode_body(body: Any, batch: Batch) -> bytes:
+    """The request body as bytes, reusing the items' serialization when the body holds them."""
+    if body is batch.items:
+        return batch.array_json()
+    if isinstance(body, dict) and any(value is batch.items for value in body.values()):
+        parts = {
+            key: (_ITEMS_MARK if value is batch.items else value) for key, value in body.items()
+        }
+        return dumps_bytes(parts).replace(b'"' + _ITEMS_MARK.encode() + b'"', batch.array_json(), 1)
+    return dumps_bytes(body)
+
+
+@dataclass
+class DryRunDeliverer:
+    """Writes each request as one JSON line and reports every item as it would be delivered."""
+
+    write: Callable[[bytes], None]
+    requests: list[int] = field(default_factory=list)
+
+    def submit(self, delivery: Delivery) -> list[DeliveryResult]:
+        self.write(request_line(delivery.destination, delivery.batch))
+        return [DeliveryResult(delivery, [DELIVERED] * len(delivery.batch), 1)]
+
+    def finish(self) -> list[DeliveryResult]:
+        return []
+
+    def abort(self) -> None:
+        return None

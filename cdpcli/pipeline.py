@@ -1,0 +1,385 @@
+"""The send pipeline (PRODUCT.md §6): read → validate → route → map → batch → deliver.
+
+One implementation for real runs and dry runs: the only difference is the deliverer at the end
+(`DryRunDeliverer` writes request lines; `cdpcli.sender.HttpDeliverer` sends them).
+
+Accounting: every event read is `invalid`, or for each route it matched ends in exactly one of
+delivered, duplicate, rejected or skipped; an event that matched no route (or lies outside the
+time window, or was settled by an earlier run) is skipped once. So
+`delivered + duplicates + rejected + skipped == events_read - invalid + extra_routes`, where
+`extra_routes` counts the second and later routes of events that matched several; and per
+destination `routed == delivered + duplicates + rejected + skipped`. A fatal stop (credentials
+refused, retries exhausted, interrupt) leaves some routes `not_sent`; they are not settled, the
+checkpoint does not pass them, and re-running sends them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cdpcli import rejected as rejected_records
+from cdpcli.batching import Batch
+from cdpcli.checkpoint import Checkpoint, Watermarks
+from cdpcli.config import Config, Route
+from cdpcli.delivery import (
+    Deliverer,
+    Delivery,
+    DeliveryResult,
+    DestinationRuntime,
+    DestinationStats,
+    Status,
+)
+from cdpcli.destinations.base import Mapped, RouteInfo
+from cdpcli.errors import CdpError, Interrupted
+from cdpcli.model import Event, Origin, Problem
+from cdpcli.reader import InputFile, Item, read_input
+from cdpcli.rejected import RejectedFile
+from cdpcli.routing import RouteDecision, matching_routes, route_info
+from cdpcli.spec import check
+
+CHECKPOINT_EVERY_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """The filters of one run (PRODUCT.md §6)."""
+
+    to: frozenset[str] | None = None
+    since_ms: int | None = None  # inclusive
+    until_ms: int | None = None  # exclusive
+    limit: int | None = None
+    strict: bool = False
+
+
+@dataclass
+class SendSummary:
+    """The counts of a run; see the module docstring for how they add up."""
+
+    events_read: int = 0
+    invalid: int = 0
+    delivered: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    not_sent: int = 0
+    resumed: int = 0
+    destinations: dict[str, DestinationStats] = field(default_factory=dict)
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "summary",
+            "dry_run": self.dry_run,
+            "events_read": self.events_read,
+            "invalid": self.invalid,
+            "delivered": self.delivered,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "skipped": self.skipped,
+            "not_sent": self.not_sent,
+            "resumed": self.resumed,
+            "destinations": {name: s.as_dict() for name, s in self.destinations.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Explained:
+    """For `--explain`: one event and what each route made of it."""
+
+    event: Event
+    problems: list[Problem]
+    outcomes: list[tuple[str, str, Mapped | str]]  # (route, destination, mapped or skip reason)
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """A finished (or stopped) run: the summary, and the error that stopped it, if any."""
+
+    summary: SendSummary
+    error: CdpError | None = None
+
+
+class _Settlement:
+    """One event on one route: done when every record it became has an answer."""
+
+    __slots__ = ("destination", "event", "line", "reason", "remaining", "route", "source", "status")
+
+    def __init__(
+        self, event: Event, route: Route, destination: DestinationRuntime, source: str, line: Any
+    ) -> None:
+        self.event = event
+        self.route = route
+        self.destination = destination
+        self.source = source
+        self.line = line
+        self.remaining = 0
+        self.status: Status = "duplicate"
+        self.reason: str | None = None
+
+    def record(self, status: Status, reason: str | None) -> bool:
+        """Count one record's answer; True when the settlement is complete."""
+        if status == "rejected":
+            if self.status != "rejected":
+                self.status, self.reason = "rejected", reason
+        elif status == "delivered" and self.status == "duplicate":
+            self.status = "delivered"
+        self.remaining -= 1
+        return self.remaining == 0
+
+
+class Pipeline:
+    """One run over the inputs. Build it, then call `run`."""
+
+    def __init__(
+        self,
+        config: Config,
+        destinations: Mapping[str, DestinationRuntime],
+        deliverer: Deliverer,
+        *,
+        options: SendOptions,
+        rejected: RejectedFile | None = None,
+        checkpoint: Checkpoint | None = None,
+        explain: Callable[[Explained], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        progress: Callable[[SendSummary], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.destinations = destinations
+        self.deliverer = deliverer
+        self.options = options
+        self.rejected = rejected
+        self.checkpoint = checkpoint
+        self.explain = explain
+        self.clock = clock
+        self.progress = progress
+        self.summary = SendSummary(destinations={name: d.stats for name, d in destinations.items()})
+        self.watermarks = Watermarks(start=checkpoint.load() if checkpoint else {})
+        self._last_save = clock()
+        self._pending_routes = 0
+
+    # --- the run -------------------------------------------------------------------------
+
+    def run(self, inputs: Iterable[InputFile], *, stdin: Any = None) -> SendResult:
+        try:
+            for input_file in inputs:
+                self._read(input_file, read_input(input_file, stdin=stdin))
+                if self._limit_reached():
+                    break
+            for destination in self.destinations.values():
+                for batch in destination.batcher.flush():
+                    self._submit(destination, batch)
+            self._settle(self.deliverer.finish())
+        except KeyboardInterrupt:
+            self.deliverer.abort()
+            self._stop()
+            return SendResult(
+                self.summary,
+                Interrupted(
+                    "interrupted; the checkpoint was saved"
+                    if self.checkpoint
+                    else "interrupted (no --checkpoint: a re-run starts over)",
+                    hint="re-run the same command to resume" if self.checkpoint else None,
+                ),
+            )
+        except CdpError as error:
+            self.deliverer.abort()
+            self._stop()
+            return SendResult(self.summary, error)
+        self._stop()
+        return SendResult(self.summary)
+
+    def _stop(self) -> None:
+        self.summary.not_sent = self._pending_routes
+        if self.rejected is not None:
+            self.rejected.close()
+        if self.checkpoint is not None:
+            self.checkpoint.save(self.watermarks.snapshot())
+
+    def _limit_reached(self) -> bool:
+        limit = self.options.limit
+        return limit is not None and self.summary.events_read >= limit
+
+    def _read(self, input_file: InputFile, items: Iterator[Item]) -> None:
+        source = input_file.name
+        resume_below = self.watermarks.resume_line(source)
+        for item in items:
+            if self._limit_reached():
+                break
+            self.summary.events_read += 1
+            line = self.watermarks.open_line(source, item.origin.line)
+            if item.origin.line < resume_below:
+                self.summary.resumed += 1
+                self.summary.skipped += 1
+                continue
+            if isinstance(item, Problem):
+                self._invalid(item.origin, None, item.message, item)
+            else:
+                self._event(item, source, line)
+        self.watermarks.finish_source(source)
+        self._maybe_save()
+
+    def _invalid(self, origin: Origin, event: Any, reason: str, problem: Problem) -> None:
+        self.summary.invalid += 1
+        if self.rejected is not None:
+            self.rejected.write(
+                rejected_records.record(event=event, origin=origin, reason=f"invalid: {reason}")
+            )
+        if self.explain is not None and event is None:
+            self.explain(Explained(Event({}, origin, 0), [problem], [], skipped="invalid"))
+
+    def _event(self, event: Event, source: str, line: Any) -> None:
+        checked = check(event, strict=self.options.strict)
+        if checked.data is None or checked.time_ms is None:
+            errors = [p for p in checked.problems if p.severity == "error"]
+            first = errors[0]
+            where = f"{first.path}: " if first.path else ""
+            self._invalid(event.origin, event.data, where + first.message, first)
+            if self.explain is not None:
+                self.explain(Explained(event, checked.problems, [], skipped="invalid"))
+            return
+        data, time_ms = checked.data, checked.time_ms
+        options = self.options
+        skipped: str | None = None
+        if options.since_ms is not None and time_ms < options.since_ms:
+            skipped = "before --since"
+        elif options.until_ms is not None and time_ms >= options.until_ms:
+            skipped = "not before --until"
+        decisions = [] if skipped else self._routes(event, data)
+        if not decisions:
+            self.summary.skipped += 1
+            if self.explain is not None:
+                reason = skipped or "no route matches"
+                self.explain(Explained(event, checked.problems, [], skipped=reason))
+            return
+        explained: list[tuple[str, str, Mapped | str]] = []
+        for decision in decisions:
+            outcome = self._route(
+                event, data=data, time_ms=time_ms, decision=decision, source=source, line=line
+            )
+            explained.append((decision.route.name, decision.route.to, outcome))
+        if self.explain is not None:
+            self.explain(Explained(event, checked.problems, explained))
+
+    def _routes(self, event: Event, data: dict[str, Any]) -> list[RouteDecision]:
+        decisions = matching_routes(self.config, data)
+        if self.options.to is not None:
+            decisions = [d for d in decisions if d.route.to in self.options.to]
+        if event.replay_route is not None:
+            # A replayed rejection goes back only to the route that rejected it, if it still exists.
+            same = [d for d in decisions if d.route.name == event.replay_route]
+            if same or any(r.name == event.replay_route for r in self.config.routes):
+                decisions = same
+        return decisions
+
+    def _route(
+        self,
+        event: Event,
+        *,
+        data: dict[str, Any],
+        time_ms: int,
+        decision: RouteDecision,
+        source: str,
+        line: Any,
+    ) -> Mapped | str:
+        route = decision.route
+        destination = self.destinations[route.to]
+        stats = destination.stats
+        stats.routed += 1
+        if decision.skipped is not None:
+            stats.skipped += 1
+            self.summary.skipped += 1
+            return decision.skipped
+        info: RouteInfo = route_info(route, data)
+        mapped: Mapped = destination.module.map_event(
+            data, time_ms=time_ms, route=info, options=destination.options, token=destination.token
+        )
+        if mapped.skipped is not None:
+            stats.skipped += 1
+            self.summary.skipped += 1
+            return mapped
+        if mapped.rejected is not None or not mapped.records:
+            reason = mapped.rejected or "mapped to nothing"
+            self._final(event, route, destination, "rejected", reason)
+            return mapped
+        settlement = _Settlement(event, route, destination, source, line)
+        settlement.remaining = len(mapped.records)
+        self.watermarks.hold(line)
+        self._pending_routes += 1
+        for record in mapped.records:
+            added = destination.batcher.add(record.endpoint, record.item, settlement)
+            if added.refused is not None:
+                self._answer(settlement, "rejected", added.refused.reason)
+            for batch in added.batches:
+                self._submit(destination, batch)
+        return mapped
+
+    # --- delivery and settlement -----------------------------------------------------------
+
+    def _submit(self, destination: DestinationRuntime, batch: Batch) -> None:
+        self._settle(self.deliverer.submit(Delivery(destination, batch)))
+
+    def _settle(self, results: list[DeliveryResult]) -> None:
+        for result in results:
+            result.delivery.destination.stats.requests += result.requests
+            for tag, item in zip(result.delivery.batch.tags, result.results, strict=True):
+                self._answer(tag, item.status, item.reason)
+        if results:
+            self._maybe_save()
+            if self.progress is not None:
+                self.progress(self.summary)
+
+    def _answer(self, settlement: _Settlement, status: Status, reason: str | None) -> None:
+        if settlement.record(status, reason):
+            self._pending_routes -= 1
+            self._final(
+                settlement.event,
+                settlement.route,
+                settlement.destination,
+                settlement.status,
+                settlement.reason,
+            )
+            self.watermarks.release(settlement.source, settlement.line)
+
+    def _final(
+        self,
+        event: Event,
+        route: Route,
+        destination: DestinationRuntime,
+        status: Status,
+        reason: str | None,
+    ) -> None:
+        stats = destination.stats
+        summary = self.summary
+        if status == "delivered":
+            stats.delivered += 1
+            summary.delivered += 1
+        elif status == "duplicate":
+            stats.duplicates += 1
+            summary.duplicates += 1
+        else:
+            stats.rejected += 1
+            summary.rejected += 1
+            if self.rejected is not None:
+                self.rejected.write(
+                    rejected_records.record(
+                        event=event.data,
+                        origin=event.origin,
+                        reason=reason or "rejected",
+                        destination=destination.name,
+                        route=route.name,
+                    )
+                )
+
+    def _maybe_save(self) -> None:
+        if self.checkpoint is None:
+            return
+        now = self.clock()
+        if now - self._last_save >= CHECKPOINT_EVERY_SECONDS:
+            self._last_save = now
+            if self.rejected is not None:
+                self.rejected.flush()  # a rejection is on disk before the checkpoint passes it
+            self.checkpoint.save(self.watermarks.snapshot())

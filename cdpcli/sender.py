@@ -1,0 +1,179 @@
+"""The HTTP deliverer of `cdpcli send` (PRODUCT.md §6): batches in flight over one client.
+
+`HttpDeliverer` implements the `Deliverer` protocol of `cdpcli.delivery`. Each submitted batch
+becomes one task of a thread pool of `concurrency` workers; a task delivers its batch completely
+(`cdpcli.sender_batch.BatchSender`: retries, splits, resends) and returns a `DeliveryResult`.
+`submit` blocks while `concurrency` batches are in flight, so at most that many requests are open
+and the pipeline reads no further ahead than one batch per destination endpoint beyond them.
+
+A worker's `CdpError` (credentials refused, retries exhausted) sets the stop flag, so no other
+worker starts another attempt, and is raised from the next `submit` or `finish` in the caller's
+thread. `abort` sets the flag and drops queued batches without waiting; backoff sleeps wait on
+the same flag, so they end at once.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+import httpx
+
+from cdpcli.delivery import Delivery, DeliveryResult
+from cdpcli.redact import Redactor
+from cdpcli.retry import RetryPolicy
+from cdpcli.sender_batch import BatchSender, Stopped
+
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+
+RETRY_BASE_ENV = "CDPCLI_TEST_RETRY_BASE_SECONDS"
+"""Hidden, for tests only: the first backoff ceiling in seconds (default 2 s, PRODUCT.md §6)."""
+
+
+def make_client(concurrency: int) -> httpx.Client:
+    """One keep-alive client: TLS verified, no proxy or netrc from the environment, no
+    redirects (a redirect would carry credentials elsewhere), one connection per worker."""
+    return httpx.Client(
+        timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        verify=True,
+        trust_env=False,
+        follow_redirects=False,
+    )
+
+
+class HttpDeliverer:
+    """Sends batches with `concurrency` in flight; see the module docstring."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        concurrency: int = 4,
+        policy: RetryPolicy | None = None,
+        redactor: Redactor | None = None,
+        rand: Callable[[], float] = random.random,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
+        self.concurrency = concurrency
+        self.client = client
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cdpcli-send")
+        self._inflight: set[Future[DeliveryResult]] = set()
+        self._sender = BatchSender(
+            client,
+            policy=policy or RetryPolicy(),
+            redactor=redactor or Redactor(()),
+            stop=self._stop,
+            rand=rand,
+            sleep=sleep if sleep is not None else self._sleep,
+        )
+        self._closed = False
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        concurrency: int = 4,
+        max_retries: int = 8,
+        secrets: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> HttpDeliverer:
+        """The deliverer of a real run: `secrets` is `{destination: {field: value}}`, every
+        value of which is masked in messages. `max_retries` counts attempts per request."""
+        base = _retry_base()
+        policy = RetryPolicy(max_attempts=max_retries)
+        if base is not None:
+            policy = RetryPolicy(max_attempts=max_retries, base=base, cap=base * 30)
+        return cls(
+            make_client(concurrency),
+            concurrency=concurrency,
+            policy=policy,
+            redactor=Redactor.from_resolved(secrets or {}),
+        )
+
+    # --- the Deliverer protocol -------------------------------------------------------------
+
+    def submit(self, delivery: Delivery) -> list[DeliveryResult]:
+        """Queue one batch; blocks while `concurrency` are in flight; returns what completed."""
+        if self._stop.is_set():
+            self._raise_stop()
+        if len(self._inflight) >= self.concurrency:
+            wait(self._inflight, return_when=FIRST_COMPLETED)
+        self._inflight.add(self._pool.submit(self._sender.deliver, delivery))
+        return self._collect()
+
+    def finish(self) -> list[DeliveryResult]:
+        """Wait for every batch in flight; their results."""
+        wait(self._inflight)
+        return self._collect()
+
+    def abort(self) -> None:
+        """Stop quickly: no new attempt starts, backoff sleeps end, queued batches are dropped."""
+        self._stop.set()
+        for future in self._inflight:
+            future.cancel()
+        self._inflight.clear()
+
+    def close(self) -> None:
+        """Release the pool and the client. Does not wait for a request still on the wire after
+        an abort (its worker sees the stop flag before any further attempt)."""
+        if self._closed:
+            return
+        self._closed = True
+        stopped = self._stop.is_set()
+        self._stop.set()
+        self._pool.shutdown(wait=not stopped, cancel_futures=True)
+        self.client.close()
+
+    def __enter__(self) -> HttpDeliverer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _sleep(self, seconds: float) -> None:
+        self._stop.wait(seconds)
+
+    def _raise_stop(self) -> None:
+        """The run was stopped by a worker: wait for the others and raise its error."""
+        wait(self._inflight)
+        self._collect()
+        raise RuntimeError("HttpDeliverer used after abort()")
+
+    def _collect(self) -> list[DeliveryResult]:
+        """Results of completed batches; the first worker error is raised here instead."""
+        done = [f for f in self._inflight if f.done()]
+        results: list[DeliveryResult] = []
+        error: BaseException | None = None
+        for future in done:
+            self._inflight.discard(future)
+            if future.cancelled():
+                continue
+            problem = future.exception()
+            if problem is None:
+                results.append(future.result())
+            elif not isinstance(problem, Stopped) and error is None:
+                error = problem
+        if error is not None:
+            self.abort()
+            raise error
+        return results
+
+
+def _retry_base() -> float | None:
+    raw = os.environ.get(RETRY_BASE_ENV)
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if value > 0 else None

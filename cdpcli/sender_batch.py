@@ -1,0 +1,200 @@
+"""Delivering one batch completely: retries, splits, Lago's resends (PRODUCT.md §6 "Retries").
+
+`BatchSender.deliver` runs in a worker thread of `cdpcli.sender.HttpDeliverer`. It sends the
+batch, reads the destination module's `Verdict` for each answer and acts on it until every item
+has a result:
+
+- settled: named items get their status, the others are delivered;
+- resend (Lago 422): named items are settled, the rest is sent again as a new batch;
+- split (413, too_many_events): the halves are sent, recursively; a lone item is rejected;
+- retry (429, 5xx) and transport errors: the same body again after a backoff, at most
+  `policy.max_attempts` attempts, then `DeliveryError`;
+- auth (401/403): `CredentialsError`; reject_all: every item rejected with the message.
+
+Every text that leaves this module passes through the run's `Redactor`; headers never do.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from cdpcli import __version__
+from cdpcli.batching import Batch, endpoint_label, split, subset
+from cdpcli.delivery import (
+    DELIVERED,
+    Delivery,
+    DeliveryResult,
+    DestinationRuntime,
+    ItemResult,
+    encode_body,
+)
+from cdpcli.destinations.base import Verdict
+from cdpcli.errors import CredentialsError, DeliveryError
+from cdpcli.redact import Redactor
+from cdpcli.retry import RetryPolicy
+from cdpcli.secretstore import env_var_name
+
+USER_AGENT = f"cdpcli/{__version__}"
+
+GZIP_LEVEL = 5
+"""zlib level for /import bodies: ~3x faster than the default 9 for a few % more bytes."""
+
+RETRYABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+"""Transport failures worth another attempt (timeouts, refused/reset connections, an answer cut
+short). Others (an unsupported URL scheme, a proxy error) will not heal by themselves."""
+
+
+class Stopped(Exception):
+    """The run is stopping (abort, or another batch failed): this batch gives up quietly."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    verdict: Verdict
+    requests: int
+
+
+class BatchSender:
+    """Sends batches over one shared `httpx.Client`; safe to use from several threads."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        policy: RetryPolicy,
+        redactor: Redactor,
+        stop: threading.Event,
+        rand: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.client = client
+        self.policy = policy
+        self.redactor = redactor
+        self.stop = stop
+        self.rand = rand
+        self.sleep = sleep
+
+    def deliver(self, delivery: Delivery) -> DeliveryResult:
+        """Deliver one batch completely; one result per item, in batch order."""
+        destination, batch = delivery.destination, delivery.batch
+        results: list[ItemResult | None] = [None] * len(batch)
+        requests = 0
+        # (sub-batch, positions of its items in the original batch), oldest first.
+        work: deque[tuple[Batch, list[int]]] = deque([(batch, list(range(len(batch))))])
+        while work:
+            current, positions = work.popleft()
+            answer = self._send(destination, current)
+            requests += answer.requests
+            verdict = answer.verdict
+            kind = verdict.kind
+            if kind == "settled" or (kind == "resend" and verdict.items):
+                rest: list[int] = []
+                for index, position in enumerate(positions):
+                    named = verdict.items.get(index)
+                    if named is not None:
+                        results[position] = ItemResult(named[0], self._clean(named[1]))
+                    elif kind == "settled":
+                        results[position] = DELIVERED
+                    else:
+                        rest.append(index)
+                if rest:  # Lago is all-or-nothing: what it did not name must go again
+                    work.appendleft((subset(current, rest), [positions[i] for i in rest]))
+            elif kind == "split" and len(current) > 1:
+                first, second = split(current)
+                middle = len(first)
+                work.appendleft((second, positions[middle:]))
+                work.appendleft((first, positions[:middle]))
+            elif kind == "auth":
+                self.stop.set()  # nothing more is sent, by this worker or any other
+                raise self._credentials_error(destination, current, verdict)
+            else:  # reject_all, a lone item still too large, or a resend naming nothing
+                reason = self._clean(verdict.message or f"refused ({kind})")
+                for position in positions:
+                    results[position] = ItemResult("rejected", reason)
+        final = [r if r is not None else ItemResult("rejected", "no answer") for r in results]
+        return DeliveryResult(delivery, final, requests)
+
+    # --- one request, with its retries ----------------------------------------------------
+
+    def _send(self, destination: DestinationRuntime, batch: Batch) -> _Answer:
+        request = destination.build_request(batch)
+        body = encode_body(request.body, batch)
+        if request.gzip:
+            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        headers = {**request.headers, "User-Agent": USER_AGENT}
+        endpoint = destination.endpoints[batch.endpoint]
+        attempt = 0
+        while True:
+            if self.stop.is_set():
+                raise Stopped
+            attempt += 1
+            hint: float | None = None
+            try:
+                response = self.client.request(
+                    request.method, request.url, headers=headers, content=body
+                )
+            except RETRYABLE as error:
+                failure = self._clean(f"{type(error).__name__}: {error}".rstrip(": "))
+            except httpx.HTTPError as error:
+                raise self._delivery_error(
+                    destination, batch, attempt, self._clean(f"{type(error).__name__}: {error}")
+                ) from None
+            else:
+                verdict: Verdict = destination.module.parse_response(
+                    endpoint, batch.items, response.status_code, response.headers, response.content
+                )
+                if verdict.kind != "retry":
+                    return _Answer(verdict, attempt)
+                hint = verdict.retry_after
+                failure = self._clean(f"HTTP {response.status_code}: {verdict.message}")
+            if not self.policy.should_retry(attempt):
+                raise self._delivery_error(destination, batch, attempt, failure)
+            self.sleep(self.policy.delay(attempt, server_hint=hint, rand=self.rand))
+
+    # --- messages ---------------------------------------------------------------------------
+
+    def _clean(self, text: str) -> str:
+        return self.redactor.text(text)
+
+    def _delivery_error(
+        self, destination: DestinationRuntime, batch: Batch, attempts: int, failure: str
+    ) -> DeliveryError:
+        self.stop.set()
+        label = endpoint_label(destination.endpoints[batch.endpoint])
+        tries = "attempt" if attempts == 1 else "attempts"
+        return DeliveryError(
+            self._clean(
+                f"destination `{destination.name}` ({destination.kind}) {label}: still failing "
+                f"after {attempts} {tries}; last error: {failure}"
+            ),
+            hint="the destination is down or rate limiting: re-run later (with --checkpoint the "
+            "run resumes where it stopped), or raise --max-retries",
+        )
+
+    def _credentials_error(
+        self, destination: DestinationRuntime, batch: Batch, verdict: Verdict
+    ) -> CredentialsError:
+        label = endpoint_label(destination.endpoints[batch.endpoint])
+        fields = sorted(destination.secrets or {})
+        if destination.kind == "mixpanel":  # /import: the Basic credentials; profiles: token
+            profiles = batch.endpoint != "import"
+            fields = [f for f in fields if (f == "project_token") == profiles] or fields
+        check = f"the secret{'s' if len(fields) > 1 else ''} {', '.join(fields)}"
+        if destination.kind == "mixpanel" and batch.endpoint == "import":
+            check += " (and `project_id` in the config, for a service account)"
+        name = destination.name
+        return CredentialsError(
+            self._clean(
+                f"destination `{name}` ({destination.kind}) refused the credentials at {label}: "
+                f"{verdict.message or 'unauthorized'}; nothing more was sent"
+            ),
+            hint=f"check {check} of `{name}`: `cdpcli config check` shows where each was found; "
+            f"fix with `cdpcli keys set {name} FIELD` or {env_var_name(name, 'FIELD')}, "
+            "then re-run (with --checkpoint the run resumes)",
+        )
