@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdpcli.model import Event, Origin
-from cdpcli.spec import _clean, check, derive_message_id, event_time_ms, id_string
+from cdpcli.spec import check, clean_event_time, derive_message_id, event_time_ms, id_string
 
 T = "2024-05-14T09:21:07.312Z"
 
@@ -247,7 +247,7 @@ events = st.fixed_dictionaries(
 @given(events, st.sampled_from([100, 40_000]))
 def test_fast_path_agrees_with_full_check(data: dict[str, Any], size: int) -> None:
     event = Event(data, Origin("f", 1), size)
-    fast = _clean(data, size)
+    fast = clean_event_time(data, size)
     full = check(event)  # uses the fast path first; recompute the full verdict without it
     if fast is not None:
         assert full.problems == []
@@ -257,12 +257,12 @@ def test_fast_path_agrees_with_full_check(data: dict[str, Any], size: int) -> No
     from cdpcli import spec
 
     collector_event = Event(dict(data), Origin("f", 1), size)
-    original = spec._clean
+    original = spec.clean_event_time
     try:
-        spec._clean = lambda *_: None  # type: ignore[assignment]
+        spec.clean_event_time = lambda *_: None  # type: ignore[assignment]
         slow = check(collector_event)
     finally:
-        spec._clean = original
+        spec.clean_event_time = original
     if slow.ok and not slow.problems and "messageId" in data:
         assert fast == slow.time_ms
     if fast is not None:
