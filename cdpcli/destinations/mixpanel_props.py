@@ -79,14 +79,17 @@ def insert_id(message_id: str, route: str | None = None, product: int | None = N
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:36]
 
 
+_EMPTY: Mapping[str, Any] = {}
+
+
 def as_object(value: Any) -> Mapping[str, Any]:
-    """`value` when it is a JSON object, else an empty one."""
-    return value if isinstance(value, Mapping) else {}
+    """`value` when it is a JSON object, else an empty one (never to be mutated)."""
+    return value if type(value) is dict else _EMPTY
 
 
 def segment_id(value: Any) -> str | None:
     """A Segment id, or None when missing or empty."""
-    return value if isinstance(value, str) and value != "" else None
+    return value if type(value) is str and value != "" else None
 
 
 def present(value: Any) -> bool:
@@ -104,45 +107,44 @@ def distinct_id(event: Mapping[str, Any], options: MixpanelOptions) -> str:
     return f"$device:{anon_id}" if options.identity == "simplified" else anon_id
 
 
-def _context_fields(ctx: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """The context-derived keys of §2.1 from `$app_build_number` up to `$device`."""
-    app, device, network = (
-        as_object(ctx.get("app")),
-        as_object(ctx.get("device")),
-        as_object(ctx.get("network")),
-    )
-    fields: list[tuple[str, Any]] = [
-        ("$app_build_number", app.get("build")),
-        ("$app_version_string", app.get("version")),
-        ("$app_namespace", app.get("namespace")),
-        ("$app_name", app.get("name")),
-    ]
-    ua = ctx.get("userAgent")
-    if isinstance(ua, str) and ua:
-        browser, version = parse_user_agent(ua)
-        # An unknown agent still sends "$browser": "" (§2.1), so mark it as kept.
-        fields.append(("$browser", _Keep(browser)))
-        fields.append(("$browser_version", version))
-    fields += [
-        ("$bluetooth_enabled", network.get("bluetooth")),
-        ("$cellular_enabled", network.get("cellular")),
-        ("$carrier", network.get("carrier")),
-        ("$current_url", as_object(ctx.get("page")).get("url")),
-        ("$device", device.get("name")),
-    ]
-    return fields
+# Keys of §2.1 in order, in runs whose values follow the top-level empty-value rule ("" and
+# null dropped). The runs are filled by `track_properties` in this order, with the fields that
+# keep "" ($browser, distinct_id, the grouped campaign and userAgentData fields) between them.
+_APP_KEYS = ("$app_build_number", "$app_version_string", "$app_namespace", "$app_name")
+_MIDDLE_KEYS = (
+    "$bluetooth_enabled",
+    "$cellular_enabled",
+    "$carrier",
+    "$current_url",
+    "$device",
+    "$device_id",  # §3c: anonymousId, not context.device.id
+    "$device_type",
+    "$device_name",
+    "$group_id",
+    "$identified_id",
+    "$insert_id",
+    "$ios_ifa",
+    "$lib_version",
+    "$locale",
+    "$manufacturer",
+    "$model",
+    "$os",
+    "$os_version",
+    "$referrer",
+    "$screen_height",
+    "$screen_width",
+    "$screen_density",
+    "$source",
+    "$user_id",
+    "$wifi_enabled",
+    "mp_country_code",
+    "mp_lib",
+    # segment_source_name: Actions' setting; cdpcli has none (§3 "Consequences").
+)
+_TAIL_KEYS = ("advertising_id", "ad_tracking_enabled", "timezone", "app_platform")
 
 
-class _Keep:
-    """A value exempt from the empty-value rule."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-def track_properties(
+def track_properties(  # noqa: C901, PLR0912 - one straight pass over the table of §2.1
     event: Mapping[str, Any],
     *,
     time_ms: int,
@@ -150,86 +152,115 @@ def track_properties(
     insert: str,
     extra: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The `properties` of a track/page/screen record, keys in §2.1 order, §3h applied."""
-    ctx = as_object(event.get("context"))
-    device, os_, screen = (
-        as_object(ctx.get("device")),
-        as_object(ctx.get("os")),
-        as_object(ctx.get("screen")),
-    )
-    network, library = as_object(ctx.get("network")), as_object(ctx.get("library"))
-    campaign, ua_data = as_object(ctx.get("campaign")), as_object(ctx.get("userAgentData"))
-    page = as_object(ctx.get("page"))
-    props = {**as_object(event.get("properties")), **extra}
-    user_id, anon_id = segment_id(event.get("userId")), segment_id(event.get("anonymousId"))
+    """The `properties` of a track/page/screen record, keys in §2.1 order, §3h applied.
+
+    This runs for every event of a backfill, so it is one straight pass: no per-field objects.
+    """
+    get = event.get
+    ctx = as_object(get("context"))
+    cget = ctx.get
+    app = as_object(cget("app"))
+    device = as_object(cget("device"))
+    network = as_object(cget("network"))
+    library = as_object(cget("library"))
+    screen = as_object(cget("screen"))
+    os_ = as_object(cget("os"))
+    page = as_object(cget("page"))
+    props = as_object(get("properties"))
+    if extra:
+        props = {**props, **extra}
+    user_id, anon_id = segment_id(get("userId")), segment_id(get("anonymousId"))
     did = distinct_id(event, options)
-    ip = ctx.get("ip") if present(ctx.get("ip")) else None
-    if ip is None and "ip" not in props:
-        ip = "0"  # §3h: no location rather than the backfill machine's
-    library_name = library.get("name")
-    integration = as_object(ctx.get("integration")).get("name")
-    original_name = event.get("event") if present(event.get("event")) else event.get("name")
-    fields: list[tuple[str, Any]] = [
-        ("time", time_ms),
-        ("ip", ip),
-        ("id", did),
-        ("$anon_id", anon_id),
-        ("distinct_id", _Keep(did)),  # required by Mixpanel, "" meaning "no user"
-        *_context_fields(ctx),
-        ("$device_id", anon_id),  # §3c: anonymousId, not context.device.id
-        ("$device_type", device.get("type")),
-        ("$device_name", device.get("name")),
-        ("$group_id", ctx.get("groupId")),
-        ("$identified_id", user_id),
-        ("$insert_id", insert),
-        (
-            "$ios_ifa",
-            device.get("advertisingId")
-            if present(device.get("advertisingId"))
-            else device.get("idfa"),
-        ),
-        ("$lib_version", library.get("version")),
-        ("$locale", ctx.get("locale")),
-        ("$manufacturer", device.get("manufacturer")),
-        ("$model", device.get("model")),
-        ("$os", os_.get("name")),
-        ("$os_version", os_.get("version")),
-        ("$referrer", page.get("referrer")),
-        ("$screen_height", screen.get("height")),
-        ("$screen_width", screen.get("width")),
-        ("$screen_density", screen.get("density")),
-        ("$source", "Iterable" if integration == "Iterable" else "segment"),
-        ("$user_id", user_id),
-        ("$wifi_enabled", network.get("wifi")),
-        ("mp_country_code", as_object(ctx.get("location")).get("country")),
-        (
-            "mp_lib",
-            f"Segment Actions: {library_name}" if present(library_name) else None,
-        ),
-        # segment_source_name: Actions' setting; cdpcli has none (§3 "Consequences").
-        *((key, _keep_string(campaign.get(src))) for key, src in _UTM),
-        ("advertising_id", device.get("advertisingId")),
-        ("ad_tracking_enabled", device.get("adTrackingEnabled")),
-        ("timezone", ctx.get("timezone")),
-        ("app_platform", as_object(ctx.get("app")).get("platform")),
-        ("event_original_name", original_name),
-        *(
-            (key, _keep_string(ua_data.get(src)) if is_str else ua_data.get(src))
-            for key, src, is_str in _UA_DATA
-        ),
-    ]
-    result: dict[str, Any] = {}
-    for key, value in fields:
-        if isinstance(value, _Keep):
-            result[key] = value.value
-        elif present(value):
+    ip = cget("ip")
+    if ip is None or ip == "":
+        ip = None if "ip" in props else "0"  # §3h: no location rather than the backfill machine's
+    result: dict[str, Any] = {"time": time_ms}
+    if ip is not None:
+        result["ip"] = ip
+    if did != "":
+        result["id"] = did
+    if anon_id is not None:
+        result["$anon_id"] = anon_id
+    result["distinct_id"] = did  # required by Mixpanel, "" meaning "no user"
+    for key, value in zip(
+        _APP_KEYS,
+        (app.get("build"), app.get("version"), app.get("namespace"), app.get("name")),
+        strict=True,
+    ):
+        if value is not None and value != "":
             result[key] = value
+    ua = cget("userAgent")
+    if type(ua) is str and ua:
+        browser, version = parse_user_agent(ua)
+        result["$browser"] = browser  # an unknown agent still sends "$browser": "" (§2.1)
+        if version is not None and version != "":
+            result["$browser_version"] = version
+    advertising_id = device.get("advertisingId")
+    library_name = library.get("name")
+    integration = as_object(cget("integration")).get("name")
+    middle = (
+        network.get("bluetooth"),
+        network.get("cellular"),
+        network.get("carrier"),
+        page.get("url"),
+        device.get("name"),
+        anon_id,
+        device.get("type"),
+        device.get("name"),
+        cget("groupId"),
+        user_id,
+        insert,
+        advertising_id
+        if advertising_id is not None and advertising_id != ""
+        else device.get("idfa"),
+        library.get("version"),
+        cget("locale"),
+        device.get("manufacturer"),
+        device.get("model"),
+        os_.get("name"),
+        os_.get("version"),
+        page.get("referrer"),
+        screen.get("height"),
+        screen.get("width"),
+        screen.get("density"),
+        "Iterable" if integration == "Iterable" else "segment",
+        user_id,
+        network.get("wifi"),
+        as_object(cget("location")).get("country"),
+        f"Segment Actions: {library_name}"
+        if library_name is not None and library_name != ""
+        else None,
+    )
+    for key, value in zip(_MIDDLE_KEYS, middle, strict=True):
+        if value is not None and value != "":
+            result[key] = value
+    campaign = as_object(cget("campaign"))
+    if campaign:
+        for key, source in _UTM:  # grouped fields: null dropped, "" kept (§2.1)
+            value = campaign.get(source)
+            if value is not None:
+                result[key] = value
+    original_name = get("event")
+    if original_name is None or original_name == "":
+        original_name = get("name")
+    tail = (
+        advertising_id,
+        device.get("adTrackingEnabled"),
+        cget("timezone"),
+        app.get("platform"),
+        original_name,
+    )
+    for key, value in zip((*_TAIL_KEYS, "event_original_name"), tail, strict=True):
+        if value is not None and value != "":
+            result[key] = value
+    ua_data = as_object(cget("userAgentData"))
+    if ua_data:
+        for key, source, keeps_empty in _UA_DATA:
+            value = ua_data.get(source)
+            if value is not None and (keeps_empty or value != ""):
+                result[key] = value
+    stripped = _STRIPPED
     for key, value in props.items():
-        if key not in _STRIPPED:
+        if key not in stripped:
             result[key] = value  # properties override computed keys in place
     return result
-
-
-def _keep_string(value: Any) -> Any:
-    """Grouped fields (campaign, userAgentData strings): null dropped, "" kept (§2.1)."""
-    return _Keep(value) if value == "" else value
