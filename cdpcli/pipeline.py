@@ -160,6 +160,7 @@ class Pipeline:
         self.watermarks = Watermarks(start=checkpoint.load() if checkpoint else {})
         self._last_save = clock()
         self._pending_routes = 0
+        self._static_info: dict[str, RouteInfo] = {}
 
     # --- the run -------------------------------------------------------------------------
 
@@ -293,7 +294,11 @@ class Pipeline:
             stats.skipped += 1
             self.summary.skipped += 1
             return decision.skipped
-        info: RouteInfo = route_info(route, data)
+        info = self._static_info.get(route.name) if route.map is None else None
+        if info is None:
+            info = route_info(route, data)
+            if route.map is None:  # mappers never modify it: one value serves every event
+                self._static_info[route.name] = info
         mapped: Mapped = destination.module.map_event(
             data, time_ms=time_ms, route=info, options=destination.options, token=destination.token
         )
