@@ -1,0 +1,391 @@
+"""Compare `cdpcli send --dry-run` with the npm package mixpanel-import in dry-run mode.
+
+    python bench/dryrun_bench.py                  # 200k events, then our dry run on 2M for RSS
+    python bench/dryrun_bench.py --large 0        # skip the 2M run
+    python bench/dryrun_bench.py --modes stream,path-hw --npm-dir /tmp/mpi   # reuse an install
+
+One input file of N events (bench/generate.py). Our side: `cdpcli send FILE --config CFG
+--dry-run --output /dev/null` with a config holding only a Mixpanel destination and a route for
+track/page/screen. Their side: mixpanel-import (3.1.x, installed with npm into a temp dir) run by
+a small Node driver written next to it, with `dryRun: true` and a `transformFunc` that mirrors our
+default track mapping (event name, time in ms, distinct_id, $insert_id, $device_id, $user_id, ip,
+utm_*, $browser from the user agent, the properties); identify/group return `{}` (skipped), as our
+route skips them. On generate.py's events it yields the same records as ours, key for key.
+mixpanel-import is run in several input modes and compared at its best:
+
+    stream      an object-mode stream of parsed events (the driver reads the file in 64 KiB chunks)
+    stream-hw   the same stream with `highWater: 16384`
+    path-hw     the file path with `highWater: 16384`
+    path        the file path, default options: a file under half the free RAM is read whole into
+                memory; a larger one is streamed 100-500 bytes per read (its `highWater`), the
+                slow case the issue warns about
+
+Both processes are measured with bench/measure.py (wall, CPU, peak RSS of that child alone);
+events/s = input events / wall seconds, start-up included. Targets: ours >= 2x its best events/s,
+our peak RSS <= 100 MB, and flat (within 10 %) when the input grows 10x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate import write
+from measure import Run, run
+
+PACKAGE = "mixpanel-import@3.1"
+MODES = ("stream", "stream-hw", "path-hw", "path")
+DEFAULT_MODES = ("stream", "stream-hw", "path-hw")
+RATIO_TARGET, RSS_TARGET_MB, FLAT_TOLERANCE = 2.0, 100.0, 0.10
+
+CONFIG = """\
+version: 1
+destinations:
+  mixpanel:
+    kind: mixpanel
+    project_id: "3141592"
+    region: us
+routes:
+  - name: analytics
+    to: mixpanel
+    when: {type: [track, page, screen]}
+"""
+
+# The Node driver: `node driver.js MODE INPUT SUMMARY_JSON`. It writes a small summary (counts
+# and its own timing) to SUMMARY_JSON; the dry-run records themselves stay in mixpanel-import's
+# result, as they do for any caller of its dry run.
+DRIVER = r"""
+'use strict';
+const fs = require('fs');
+const crypto = require('crypto');
+const readline = require('readline');
+const { Readable } = require('stream');
+const mpImport = require('mixpanel-import');
+
+const [mode, input, summaryPath] = process.argv.slice(2);
+
+const INSERT_ID_OK = /^[A-Za-z0-9-]{1,36}$/;
+const BROWSERS = [
+  // [name, test, version marker] in the order our mapping (Segment's Actions rules) tries them
+  ['Opera', / OPR\//, /(?:OPR\/|Opera\/)(\d+(?:\.\d+)+)/],
+  ['Microsoft Edge', /Edge|Edg\//, /(?:Edge\/|Edg\/)(\d+(?:\.\d+)+)/],
+  ['Chrome iOS', /CriOS/, /CriOS\/(\d+(?:\.\d+)+)/],
+  ['Firefox iOS', /FxiOS/, /FxiOS\/(\d+(?:\.\d+)+)/],
+  ['Chrome', /Chrome/, /Chrome\/(\d+(?:\.\d+)+)/],
+  ['Mobile Safari', /Apple.*Mobile/, /Version\/(\d+(?:\.\d+)+)/],
+  ['Safari', /Apple/, /Version\/(\d+(?:\.\d+)+)/],
+  ['Firefox', /Firefox/, /Firefox\/(\d+(?:\.\d+)+)/],
+];
+
+function browser(ua) {
+  for (const [name, test, version] of BROWSERS) {
+    if (test.test(ua)) {
+      const match = version.exec(ua);
+      return [name, match ? match[1] : undefined];
+    }
+  }
+  return ['', undefined];
+}
+
+function put(props, key, value) {
+  if (value !== undefined && value !== null && value !== '') props[key] = value;
+}
+
+// Our default track mapping, in spirit: track/page/screen -> one /import record.
+function transform(e) {
+  const type = e.type;
+  if (type !== 'track' && type !== 'page' && type !== 'screen') return {};
+  let name = e.event;
+  if (type !== 'track') {
+    name = e.name ? 'Viewed ' + e.name : (type === 'page' ? 'Loaded a Page' : 'Loaded a Screen');
+  }
+  if (!name) return {};
+  const ctx = e.context || {};
+  const campaign = ctx.campaign || {};
+  const page = ctx.page || {};
+  const library = ctx.library || {};
+  const userId = e.userId || undefined;
+  const anonId = e.anonymousId || undefined;
+  const did = userId || (anonId ? '$device:' + anonId : '');
+  const messageId = String(e.messageId);
+  const insertId = INSERT_ID_OK.test(messageId)
+    ? messageId
+    : crypto.createHash('sha256').update(messageId).digest('hex').slice(0, 36);
+  const props = { time: Date.parse(e.timestamp), ip: ctx.ip || '0' };
+  put(props, 'id', did);
+  put(props, '$anon_id', anonId);
+  props.distinct_id = did;
+  if (ctx.userAgent) {
+    const [b, v] = browser(ctx.userAgent);
+    props.$browser = b;
+    put(props, '$browser_version', v);
+  }
+  put(props, '$current_url', page.url);
+  put(props, '$device_id', anonId);
+  put(props, '$identified_id', userId);
+  props.$insert_id = insertId;
+  put(props, '$lib_version', library.version);
+  put(props, '$locale', ctx.locale);
+  put(props, '$referrer', page.referrer);
+  props.$source = 'segment';
+  put(props, '$user_id', userId);
+  props.mp_lib = 'Segment Actions: ' + (library.name || '');
+  put(props, 'utm_campaign', campaign.name);
+  put(props, 'utm_content', campaign.content);
+  put(props, 'utm_medium', campaign.medium);
+  put(props, 'utm_source', campaign.source);
+  put(props, 'utm_term', campaign.term);
+  put(props, 'timezone', ctx.timezone);
+  put(props, 'event_original_name', e.event || e.name);
+  const own = e.properties || {};
+  for (const key of Object.keys(own)) {
+    if (!(key in STRIPPED)) props[key] = own[key];
+  }
+  return { event: name, properties: props };
+}
+const STRIPPED = { time: 1, id: 1, $anon_id: 1, distinct_id: 1, $group_id: 1, $insert_id: 1,
+  $user_id: 1 };
+
+async function* parsedLines(path) {
+  const rl = readline.createInterface({
+    input: fs.createReadStream(path, { highWaterMark: 64 * 1024 }),
+    crlfDelay: Infinity,
+  });
+  for await (const line of rl) {
+    if (line) yield JSON.parse(line);
+  }
+}
+
+async function main() {
+  const creds = { acct: 'bench', pass: 'not-a-secret', project: '3141592', token: 'fake' };
+  const opts = {
+    recordType: 'event',
+    dryRun: true,
+    transformFunc: transform,
+    streamFormat: 'jsonl',
+    verbose: false,
+    showProgress: false,
+    logs: false,
+  };
+  let data;
+  if (mode === 'stream' || mode === 'stream-hw') {
+    data = Readable.from(parsedLines(input), { objectMode: true, highWaterMark: 16384 });
+  } else if (mode === 'path' || mode === 'path-hw') {
+    data = input;
+  } else {
+    throw new Error('unknown mode ' + mode);
+  }
+  if (mode.endsWith('-hw')) opts.highWater = 16384;
+  const started = Date.now();
+  const result = await mpImport(creds, data, opts);
+  const summary = {
+    mode,
+    total: result.total,
+    success: result.success,
+    failed: result.failed,
+    empty: result.empty,
+    records: Array.isArray(result.dryRun) ? result.dryRun.length : 0,
+    batches: result.batches,
+    wasStream: result.wasStream,
+    ms: Date.now() - started,
+    version: result.version,
+  };
+  fs.writeFileSync(summaryPath, JSON.stringify(summary));
+}
+
+main().catch((err) => {
+  console.error(err && err.stack ? err.stack : err);
+  process.exit(1);
+});
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    tool: str
+    events: int
+    run: Run
+    records: int | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.run.seconds
+
+    @property
+    def cpu_rate(self) -> float:
+        """Events per CPU second: steadier than wall time when other work shares the cores."""
+        return self.events / self.run.cpu_seconds
+
+
+def install(npm_dir: Path) -> str:
+    """Install mixpanel-import into `npm_dir` (unless already there); returns its version."""
+    package_json = npm_dir / "node_modules" / "mixpanel-import" / "package.json"
+    if not package_json.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise SystemExit("npm is not on PATH: install Node.js (with npm) to run this bench")
+        npm_dir.mkdir(parents=True, exist_ok=True)
+        (npm_dir / "package.json").write_text('{"name": "dryrun-bench", "private": true}\n')
+        argv = [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", PACKAGE]
+        print(f"installing {PACKAGE} into {npm_dir} ...", flush=True)
+        done = subprocess.run(argv, cwd=npm_dir, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+            raise SystemExit(f"`{shlex.join(argv)}` failed (exit {done.returncode}):\n{tail}")
+    version: str = json.loads(package_json.read_text())["version"]
+    return version
+
+
+def run_cdpcli(path: Path, config: Path, events: int) -> tuple[Row, list[str]]:
+    argv = [sys.executable, "-m", "cdpcli", "send", str(path), "--config", str(config)]
+    argv += ["--dry-run", "--output", "/dev/null", "--quiet"]
+    result = run(argv)
+    if result.returncode != 0:
+        raise SystemExit(f"cdpcli exited {result.returncode}: {shlex.join(argv)}")
+    return Row("cdpcli send --dry-run", events, result), argv
+
+
+def run_node(npm_dir: Path, mode: str, path: Path, events: int) -> tuple[Row, list[str]]:
+    node = shutil.which("node") or "node"
+    summary = npm_dir / f"summary-{mode}.json"
+    summary.unlink(missing_ok=True)
+    argv = [node, str(npm_dir / "driver.js"), mode, str(path), str(summary)]
+    result = run(argv)
+    if result.returncode != 0 or not summary.exists():
+        detail = subprocess.run(argv, capture_output=True, text=True, check=False).stderr
+        raise SystemExit(f"mixpanel-import ({mode}) exited {result.returncode}:\n{detail[-2000:]}")
+    counts = json.loads(summary.read_text())
+    if counts["total"] != events:
+        raise SystemExit(f"mixpanel-import ({mode}) read {counts['total']} of {events} events")
+    return Row(f"mixpanel-import {mode}", events, result, counts["records"]), argv
+
+
+def count_records(path: Path, config: Path) -> int:
+    """Records our dry run emits (a separate, unmeasured run writing the request lines)."""
+    out = path.with_name("requests.jsonl")
+    argv = [sys.executable, "-m", "cdpcli", "send", str(path), "--config", str(config)]
+    subprocess.run([*argv, "--dry-run", "--output", str(out), "--quiet"], check=False)
+    total = 0
+    with open(out, "rb") as handle:
+        for line in handle:
+            total += len(json.loads(line)["body"])
+    out.unlink()
+    return total
+
+
+def table(rows: list[Row]) -> None:
+    head = (
+        f"{'':30} {'events/s':>10} {'ev/CPU-s':>10} {'wall s':>8} {'CPU s':>8} "
+        f"{'peak RSS MB':>12} {'records':>9}"
+    )
+    print(head)
+    print("-" * len(head))
+    for row in rows:
+        records = f"{row.records:,}" if row.records is not None else "-"
+        print(
+            f"{row.tool:30} {row.rate:>10,.0f} {row.cpu_rate:>10,.0f} {row.run.seconds:>8.2f} "
+            f"{row.run.cpu_seconds:>8.2f} {row.run.peak_rss_mb:>12.1f} {records:>9}"
+        )
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--large", type=int, default=2_000_000, help="0 skips the RSS run")
+    parser.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"of {', '.join(MODES)}")
+    parser.add_argument("--npm-dir", type=Path, help="install/reuse mixpanel-import here")
+    args = parser.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    if unknown := set(modes) - set(MODES):
+        parser.error(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODES)}")
+    with tempfile.TemporaryDirectory(prefix="dryrun-bench-") as tmp:
+        work = Path(tmp)
+        npm_dir = args.npm_dir or work / "mpi"
+        version = install(npm_dir)
+        (npm_dir / "driver.js").write_text(DRIVER)
+        config = work / "cdpcli.yaml"
+        config.write_text(CONFIG)
+        path = work / "events.jsonl"
+        with open(path, "wb") as handle:
+            size = write(args.events, handle)
+        print(f"input: {args.events:,} events, {size / args.events:.0f} bytes/event, {path}")
+        print(f"mixpanel-import {version}, node {node_version()}", flush=True)
+        print(f"load average before: {load()} ({os.cpu_count()} cores)\n", flush=True)
+
+        ours, our_argv = run_cdpcli(path, config, args.events)
+        ours = Row(ours.tool, ours.events, ours.run, count_records(path, config))
+        theirs: list[Row] = []
+        commands = {ours.tool: our_argv}
+        for mode in modes:
+            row, argv = run_node(npm_dir, mode, path, args.events)
+            theirs.append(row)
+            commands[row.tool] = argv
+        table([ours, *theirs])
+        best = max(theirs, key=lambda r: r.rate) if theirs else None
+
+        print()
+        if best is not None:
+            ratio = ours.rate / best.rate
+            print(
+                f"ratio: {ratio:.2f}x  ({ours.rate:,.0f} vs {best.rate:,.0f} events/s, "
+                f"best of mixpanel-import = {best.tool.split()[-1]})  "
+                f"target >= {RATIO_TARGET:.0f}x: {verdict(ratio >= RATIO_TARGET)}"
+            )
+            print(
+                f"ratio per CPU second: {ours.cpu_rate / best.cpu_rate:.2f}x  "
+                f"({ours.cpu_rate:,.0f} vs {best.cpu_rate:,.0f} events per CPU second)"
+            )
+            print(
+                f"peak RSS: ours {ours.run.peak_rss_mb:.1f} MB, theirs (best) "
+                f"{best.run.peak_rss_mb:.1f} MB  target <= {RSS_TARGET_MB:.0f} MB: "
+                f"{verdict(ours.run.peak_rss_mb <= RSS_TARGET_MB)}"
+            )
+        if args.large:
+            big = work / "large.jsonl"
+            with open(big, "wb") as handle:
+                write(args.large, handle)
+            path.unlink()
+            print(f"\nour dry run on {args.large:,} events ...", flush=True)
+            large, _ = run_cdpcli(big, config, args.large)
+            growth = large.run.peak_rss_mb / ours.run.peak_rss_mb - 1
+            flat = abs(growth) <= FLAT_TOLERANCE and large.run.peak_rss_mb <= RSS_TARGET_MB
+            print(
+                f"peak RSS at {args.events:,}: {ours.run.peak_rss_mb:.1f} MB; at {args.large:,}: "
+                f"{large.run.peak_rss_mb:.1f} MB ({growth:+.1%}), {large.rate:,.0f} events/s  "
+                f"flat (±{FLAT_TOLERANCE:.0%}, <= {RSS_TARGET_MB:.0f} MB): {verdict(flat)}"
+            )
+
+        print(f"load average after: {load()} (others' work on the cores skews wall time)")
+        print("\ncommands (their temp dir is removed at exit; the config is below):")
+        for tool, argv in commands.items():
+            print(f"  {tool}:\n    {shlex.join(argv)}")
+        print(f"\n{config.name}:\n{CONFIG}")
+
+
+def load() -> str:
+    return ", ".join(f"{n:.2f}" for n in os.getloadavg())
+
+
+def node_version() -> str:
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("node is not on PATH: install Node.js to run this bench")
+    done = subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+if __name__ == "__main__":
+    main()
