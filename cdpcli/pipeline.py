@@ -15,6 +15,7 @@ checkpoint does not pass them, and re-running sends them.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -146,6 +147,7 @@ class Pipeline:
         explain: Callable[[Explained], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         progress: Callable[[SendSummary], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config
         self.destinations = destinations
@@ -156,6 +158,9 @@ class Pipeline:
         self.explain = explain
         self.clock = clock
         self.progress = progress
+        # Set by a signal handler: the run stops between two events (so every event read is
+        # accounted for), saves the checkpoint and reports an interruption.
+        self.stop = stop if stop is not None else threading.Event()
         self.summary = SendSummary(destinations={name: d.stats for name, d in destinations.items()})
         self.watermarks = Watermarks(start=checkpoint.load() if checkpoint else {})
         self._last_save = clock()
@@ -207,7 +212,10 @@ class Pipeline:
     def _read(self, input_file: InputFile, items: Iterator[Item]) -> None:
         source = input_file.name
         resume_below = self.watermarks.resume_line(source)
+        stop = self.stop
         for item in items:
+            if stop.is_set():
+                raise KeyboardInterrupt
             if self._limit_reached():
                 break
             self.summary.events_read += 1
@@ -326,6 +334,8 @@ class Pipeline:
 
     def _submit(self, destination: DestinationRuntime, batch: Batch) -> None:
         self._settle(self.deliverer.submit(Delivery(destination, batch)))
+        if self.stop.is_set():  # asked to stop while batches were in flight
+            raise KeyboardInterrupt
 
     def _settle(self, results: list[DeliveryResult]) -> None:
         for result in results:

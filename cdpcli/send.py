@@ -4,6 +4,7 @@ run the pipeline with the dry-run or the HTTP deliverer, and return the result."
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ def send(
     progress: Callable[[SendSummary], None] | None = None,
     environ: Mapping[str, str] | None = None,
     stdin: BinaryIO | None = None,
+    stop: threading.Event | None = None,
     deliverer_factory: Callable[[Config, Mapping[str, DestinationRuntime]], Deliverer]
     | None = None,
 ) -> SendResult:
@@ -106,6 +108,7 @@ def send(
         checkpoint=checkpoint,
         explain=explain,
         progress=progress,
+        stop=stop,
     )
     pipeline.summary.dry_run = request.dry_run
     try:

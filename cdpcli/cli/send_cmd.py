@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import IO, TYPE_CHECKING, Annotated
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -154,7 +155,7 @@ def send_command(
             max_retries=max_retries,
             allow_insecure_http=allow_insecure_http,
         )
-        with _request_sink(out, output, explain) as write, _signals():
+        with _request_sink(out, output, explain) as write, _signals() as stop:
             display = ProgressDisplay.start(out) if not dry_run else None
             try:
                 result = send(
@@ -162,6 +163,7 @@ def send_command(
                     write_request=write,
                     explain=(lambda e: render_explained(e, out)) if explain else None,
                     progress=display.update if display else None,
+                    stop=stop,
                 )
             finally:
                 if display is not None:
@@ -214,19 +216,25 @@ def _request_sink(
 
 
 @contextmanager
-def _signals() -> Iterator[None]:
-    """SIGTERM stops the run like Ctrl-C: the checkpoint is saved and the exit is 130."""
+def _signals() -> Iterator[threading.Event]:
+    """Ctrl-C or SIGTERM asks the run to stop between two events: the checkpoint is saved, the
+    summary printed, and the exit is 130. A second signal stops at once."""
+    stop = threading.Event()
 
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
 
-    previous = signal.getsignal(signal.SIGTERM)
+    installed: list[tuple[int, Any]] = []
     try:
-        signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread (embedded use)
-        yield
-        return
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            installed.append((signum, signal.getsignal(signum)))
+            signal.signal(signum, interrupt)
+    except ValueError:  # not the main thread (embedded use): no handlers
+        pass
     try:
-        yield
+        yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for installed_signum, previous in installed:
+            signal.signal(installed_signum, previous)

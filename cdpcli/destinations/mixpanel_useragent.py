@@ -7,6 +7,7 @@ is the first "dotted number" (digits with at least one `.part`) after the rule's
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _DOTTED = r"(\d+(?:\.\d+)+)"
 
@@ -83,8 +84,12 @@ def _later_rules(ua: str) -> str:
     return ""
 
 
+@lru_cache(maxsize=4096)
 def parse_user_agent(ua: str) -> tuple[str, str | None]:
-    """`($browser, $browser_version)`; the version is None when the rule has none or no match."""
+    """`($browser, $browser_version)`; the version is None when the rule has none or no match.
+
+    A backfill sees the same few thousand agents millions of times: results are cached.
+    """
     name = browser_name(ua)
     pattern = _VERSIONS.get(name)
     if pattern is None:

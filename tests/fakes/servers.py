@@ -19,6 +19,7 @@ import contextlib
 import gzip
 import re
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -176,6 +177,9 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that goes away mid-request (killed, timed out) is not a bug of the fake.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
         self.fake._record_error(traceback.format_exc())
 
 
