@@ -15,6 +15,7 @@ checkpoint does not pass them, and re-running sends them.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -193,12 +194,16 @@ class Pipeline:
             )
         except CdpError as error:
             self.deliverer.abort()
-            self._stop()
+            # The first error is the one to report (a second one is often the same full disk).
+            with contextlib.suppress(CdpError):
+                self._stop()
             return SendResult(self.summary, error)
         self._stop()
         return SendResult(self.summary)
 
     def _stop(self) -> None:
+        """Close the rejected file, then save the checkpoint (never past a rejection that did
+        not reach the disk: if the rejected file fails, the last checkpoint stays)."""
         self.summary.not_sent = self._pending_routes
         if self.rejected is not None:
             self.rejected.close()

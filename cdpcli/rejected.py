@@ -9,6 +9,7 @@ sends it back to the route that rejected it.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import IO, Any
 
@@ -66,7 +67,8 @@ class RejectedFile:
     def _open(self) -> IO[bytes]:
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if self._append else os.O_TRUNC)
         fd = os.open(self.path, flags, 0o600)
-        os.fchmod(fd, 0o600)
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # never chmod a device (`--rejected /dev/stdout`)
+            os.fchmod(fd, 0o600)
         return os.fdopen(fd, "ab" if self._append else "wb")
 
     def flush(self) -> None:
