@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -20,13 +23,36 @@ def dumps(value: Any, *, sort_keys: bool = False) -> str:
 
 
 def dumps_bytes(value: Any, *, sort_keys: bool = False) -> bytes:
-    """Compact JSON bytes. Integers beyond 64 bits fall back to the standard library."""
+    """Compact JSON bytes. Integers beyond 64 bits, and nesting deeper than orjson writes (254
+    levels, where `loads` reads 1024), fall back to the standard library."""
     option = orjson.OPT_SORT_KEYS if sort_keys else 0
     try:
         return orjson.dumps(value, option=option)
     except TypeError:
         import json
 
-        return json.dumps(
-            value, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys, allow_nan=False
-        ).encode("utf-8")
+        def encode() -> bytes:
+            return json.dumps(
+                value,
+                separators=(",", ":"),
+                ensure_ascii=False,
+                sort_keys=sort_keys,
+                allow_nan=False,
+            ).encode("utf-8")
+
+        try:
+            return encode()
+        except RecursionError:
+            with deep_recursion():
+                return encode()
+
+
+@contextmanager
+def deep_recursion(limit: int = 10_000) -> Iterator[None]:
+    """Allow at least `limit` nested calls for a moment (anything `loads` returns fits)."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)

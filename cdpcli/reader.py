@@ -30,6 +30,7 @@ from typing import IO, Any, BinaryIO, cast
 import orjson
 
 from cdpcli.errors import InputError
+from cdpcli.jsonio import dumps_bytes
 from cdpcli.model import Event, Origin, Problem
 
 STDIN_NAME = "<stdin>"
@@ -163,7 +164,7 @@ def _read_stream(raw: BinaryIO, name: str, *, json_document: bool) -> Iterator[I
     stream: IO[bytes] = buffered
     if head == GZIP_MAGIC:
         unzipped = gzip.GzipFile(fileobj=buffered, mode="rb")
-        stream = io.BufferedReader(cast(Any, unzipped), 1 << 16)
+        stream = io.BufferedReader(_Read1(unzipped), 1 << 16)
     try:
         if json_document:
             yield from _read_document(stream, name)
@@ -173,6 +174,26 @@ def _read_stream(raw: BinaryIO, name: str, *, json_document: bool) -> Iterator[I
         # A truncated or corrupt gzip stream, or a read error mid-file: report it at the file and
         # go on with the next input.
         yield Problem(Origin(name, 0), "error", None, f"cannot read the rest of the file: {error}")
+
+
+class _Read1(io.RawIOBase):
+    """A gzip stream read one decompressed piece at a time.
+
+    `GzipFile.read(n)` loops until it has `n` bytes, so an error (a truncated file, trailing
+    garbage after the last member, a bad CRC) would discard everything it decompressed in that
+    call: up to 64 KB of complete lines. `read1` returns what it has first and raises next time.
+    """
+
+    def __init__(self, source: gzip.GzipFile) -> None:
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._source.read1(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _read_lines(stream: IO[bytes], name: str) -> Iterator[Item]:
@@ -215,7 +236,7 @@ def _unpack(value: dict[str, Any], name: str, lineno: int, raw_len: int) -> Iter
 def _size(value: Any, raw_len: int) -> int:
     if raw_len <= _SIZE_FAST_PATH:
         return raw_len
-    return len(orjson.dumps(value))
+    return len(dumps_bytes(value))  # orjson, or the standard library past 254 levels
 
 
 def _unpack_envelope(
@@ -252,14 +273,22 @@ def _unpack_envelope(
 
 
 def deep_merge(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
-    """`base` with `own` merged in recursively; `own` wins at every level."""
+    """`base` with `own` merged in recursively; `own` wins at every level.
+
+    Iterative: a line may nest 1024 levels deep (orjson's limit), past Python's recursion limit.
+    """
     merged = dict(base)
-    for key, value in own.items():
-        current = merged.get(key)
-        if isinstance(current, dict) and isinstance(value, dict):
-            merged[key] = deep_merge(current, value)
-        else:
-            merged[key] = value
+    stack = [(merged, own)]
+    while stack:
+        target, source = stack.pop()
+        for key, value in source.items():
+            current = target.get(key)
+            if isinstance(current, dict) and isinstance(value, dict):
+                child = dict(current)
+                target[key] = child
+                stack.append((child, value))
+            else:
+                target[key] = value
     return merged
 
 
@@ -439,6 +468,8 @@ class _ValueScanner:
                     current.append(byte)
                     if byte == 0x22:
                         in_string = True
+                    elif byte in b"{[":  # junk then a container: still one element
+                        depth = 2
                     continue
                 current.append(byte)
                 if byte == 0x22:

@@ -272,7 +272,8 @@ def _parse_literal(text: str, pos: int, where: str) -> tuple[Any, int]:
         decoder = json.JSONDecoder(parse_constant=_reject_constant)
         try:
             value, end = decoder.raw_decode(text, pos)
-        except ValueError as error:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")  # a lone `\ud800` is not text
+        except (ValueError, RecursionError) as error:
             raise _error(where, text, pos, "malformed JSON default value") from error
         return value, end
     match = _BARE_WORD_RE.match(text, pos)

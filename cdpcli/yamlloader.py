@@ -113,6 +113,14 @@ def parse_yaml(text: str, source: str) -> Document:
     """Parse YAML `text`; `source` names it in messages. Every failure is a `ConfigError`."""
     try:
         loader = _Loader(text)
+    except yaml.reader.ReaderError as error:  # a control character: say where it is
+        before = text[: error.position]
+        line, column = before.count("\n") + 1, error.position - before.rfind("\n")
+        code = error.character if isinstance(error.character, int) else ord(error.character)
+        raise ConfigError(
+            f"{source}:{line}: invalid YAML: character U+{code:04X} at column {column} is not "
+            "allowed in YAML text"
+        ) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: invalid YAML: {error}") from None
     try:
@@ -127,7 +135,9 @@ def parse_yaml(text: str, source: str) -> Document:
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: invalid YAML: {error}") from None
     except RecursionError:
-        raise ConfigError(f"{source}: the YAML is nested too deeply") from None
+        raise ConfigError(
+            f"{source}:{loader.line + 1}: the YAML is nested too deeply (over {MAX_DEPTH} levels)"
+        ) from None
     finally:
         loader.dispose()
     if node is None:
@@ -193,7 +203,7 @@ class _Builder:
                     f"key {shown!r} is not a string; quote it (YAML reads yes/no/on/off "
                     "as booleans and digits as numbers)",
                 )
-            key = str(key_node.value)
+            key = self.text(key_node, path)
             child_path = (*path, key)
             if key in out:
                 first = self.lines.get(child_path, 0)
@@ -202,10 +212,25 @@ class _Builder:
             out[key] = self.build(value_node, child_path)
         return out
 
+    def text(self, node: yaml.ScalarNode, path: KeyPath) -> str:
+        """A string scalar; a `"\\ud800"` escape (a lone surrogate) is not text and is refused."""
+        text = str(node.value)
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise self.fail(
+                    node,
+                    path,
+                    f"the string holds a lone surrogate (U+{ord(text[error.start]):04X}), "
+                    "which is not Unicode text; write the character itself",
+                ) from None
+        return text
+
     def scalar(self, node: yaml.ScalarNode, path: KeyPath) -> Any:
         tag = node.tag
         if tag == _TAG + "str":
-            return str(node.value)
+            return self.text(node, path)
         if tag == _TAG + "null":
             return None
         if tag == _TAG + "bool":

@@ -16,6 +16,7 @@ from typing import Annotated, NoReturn, TextIO
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cdpcli.errors import CdpError, ExitCode
 
@@ -68,7 +69,7 @@ def fail(error: CdpError) -> NoReturn:
     """Print `Error: <message>` on stderr and exit with the error's code. The one translation."""
     no_color = "NO_COLOR" in os.environ and os.environ["NO_COLOR"] != ""
     console = Console(file=sys.stderr, no_color=no_color, highlight=False, soft_wrap=True)
-    console.print(f"[bold red]Error:[/bold red] {error.message}", highlight=False, markup=True)
+    console.print(f"[bold red]Error:[/bold red] {escape(error.message)}", highlight=False)
     if error.hint:
         console.print(f"  hint: {error.hint}", highlight=False, markup=False)
     raise typer.Exit(int(error.exit_code))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cdpcli import jsonio
 from cdpcli.cli.app import app
@@ -57,7 +58,7 @@ def render_profile(result: Profile, console: Console) -> None:
         top.add_column("event")
         top.add_column("count", justify="right")
         for name, count in result.events.most_common(TOP_EVENTS):
-            top.add_row(name, f"{count:,}")
+            top.add_row(Text(name), f"{count:,}")
         console.print(top)
 
     if result.per_day:

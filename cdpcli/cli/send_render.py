@@ -94,8 +94,10 @@ def render_summary(summary: SendSummary, out: Streams) -> None:
 def render_explained(explained: Explained, out: Streams) -> None:
     """One `--explain` block on stdout: the event, its problems, and each route's payloads."""
     event = explained.event
-    head = event.data.get("event") or event.data.get("name") or ""
-    out.write_line(f"{event.origin}  {event.data.get('type', '?')} {head}".rstrip())
+    # Only strings are shown: an invalid event's `type` may be any JSON (1000 levels deep).
+    kind, name, title = (event.data.get(key) for key in ("type", "event", "name"))
+    head = next((text for text in (name, title) if isinstance(text, str) and text), "")
+    out.write_line(f"{event.origin}  {kind if isinstance(kind, str) else '?'} {head}".rstrip())
     for problem in explained.problems:
         where = f"{problem.path}: " if problem.path else ""
         out.write_line(f"  {problem.severity}: {where}{problem.message}")
