@@ -182,7 +182,10 @@ class Pipeline:
             self._settle(self.deliverer.finish())
         except KeyboardInterrupt:
             self.deliverer.abort()
-            self._stop()
+            try:
+                self._stop()
+            except CdpError as error:  # interrupted, and the checkpoint could not be saved
+                return SendResult(self.summary, error)
             return SendResult(
                 self.summary,
                 Interrupted(
@@ -198,7 +201,10 @@ class Pipeline:
             with contextlib.suppress(CdpError):
                 self._stop()
             return SendResult(self.summary, error)
-        self._stop()
+        try:
+            self._stop()
+        except CdpError as error:  # the rejected file or the checkpoint cannot be written
+            return SendResult(self.summary, error)
         return SendResult(self.summary)
 
     def _stop(self) -> None:

@@ -8,6 +8,7 @@ sends it back to the route that rejected it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -86,5 +87,6 @@ class RejectedFile:
             try:
                 self.flush()
             finally:
-                self._handle.close()
-                self._handle = None
+                handle, self._handle = self._handle, None
+                with contextlib.suppress(OSError):  # a failed flush fails again here: say it once
+                    handle.close()

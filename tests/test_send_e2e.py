@@ -5,47 +5,40 @@ Retry backoff is shrunk with the hidden `CDPCLI_TEST_RETRY_BASE_SECONDS` (tests 
 
 from __future__ import annotations
 
-import os
 import signal
 import stat
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from bench.generate import write as write_events
 from cdpcli import jsonio
-from cdpcli.cli.app import app
 from cdpcli.pipeline import SendSummary
 from cdpcli.send import SendRequest, send
 from cdpcli.sender import RETRY_BASE_ENV
 from tests.fakes import (
-    LAGO_API_KEY,
     LAGO_BATCH,
     MIXPANEL_ENGAGE,
     MIXPANEL_GROUPS,
     MIXPANEL_IMPORT,
-    MIXPANEL_SA_SECRET,
-    MIXPANEL_SA_USER,
     MIXPANEL_TOKEN,
     FakeLago,
     FakeMixpanel,
     Fault,
 )
-from tests.paths import REPO, SAMPLES
+from tests.fakes.sends import (
+    SECRETS,
+    check_accounting,
+    cli,
+    spawn,
+    wait_for_requests,
+    write_config,
+)
+from tests.paths import SAMPLES
 
-SECRETS = {
-    "CDPCLI_MIXPANEL_SERVICE_ACCOUNT_USERNAME": MIXPANEL_SA_USER,
-    "CDPCLI_MIXPANEL_SERVICE_ACCOUNT_SECRET": MIXPANEL_SA_SECRET,
-    "CDPCLI_MIXPANEL_PROJECT_TOKEN": MIXPANEL_TOKEN,
-    "CDPCLI_BILLING_API_KEY": LAGO_API_KEY,
-}
 VALID_SAMPLES = [
     str(SAMPLES / name)
     for name in ("browser.jsonl", "server.jsonl", "mobile.json", "http-api-batch.jsonl")
@@ -64,31 +57,6 @@ def fakes() -> Iterator[tuple[FakeMixpanel, FakeLago]]:
         yield mixpanel, lago
         for fake in (mixpanel, lago):
             assert fake.errors == [], fake.errors[0]
-
-
-def write_config(directory: Path, mixpanel: FakeMixpanel, lago: FakeLago) -> Path:
-    path = directory / "cdpcli.yaml"
-    path.write_text(
-        f"""\
-version: 1
-destinations:
-  mixpanel:
-    kind: mixpanel
-    project_id: "12345"
-    api_url: {mixpanel.url}
-  billing:
-    kind: lago
-    api_url: {lago.url}
-routes:
-  - name: analytics
-    to: mixpanel
-  - name: usage
-    to: billing
-    when: {{type: track, userId: {{exists: true}}}}
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 def dry_run(config: Path, paths: list[str]) -> tuple[dict[str, list[Any]], SendSummary]:
@@ -126,44 +94,6 @@ def received(mixpanel: FakeMixpanel, lago: FakeLago) -> dict[str, list[Any]]:
 def canonical(records: list[Any]) -> list[str]:
     text = [jsonio.dumps(r, sort_keys=True).replace(MIXPANEL_TOKEN, "***") for r in records]
     return sorted(text)
-
-
-def check_accounting(
-    summary: Mapping[str, Any],
-    *,
-    complete: bool = True,
-    replay: bool = False,
-    interrupted: bool = False,
-) -> None:
-    """The invariant of PRODUCT.md §6 for this file's config: every valid event matches
-    `analytics`, and `usage` adds a second route (a replay sends each event to one route).
-
-    `interrupted`: SIGINT makes the run stop between two events, so even then every event read
-    is accounted for, the unsent ones as `not_sent`.
-    """
-    slack = 0
-    destinations = summary["destinations"]
-    unsettled = 0  # routes stopped before an answer (`not_sent`); not counted per destination
-    for stats in destinations.values():
-        settled = stats["delivered"] + stats["duplicates"] + stats["rejected"] + stats["skipped"]
-        assert stats["routed"] - settled >= 0, stats
-        unsettled += stats["routed"] - settled
-    assert 0 <= unsettled - summary["not_sent"] <= slack
-    for key in ("delivered", "duplicates", "rejected"):
-        assert summary[key] == sum(s[key] for s in destinations.values())
-    outcomes = summary["delivered"] + summary["duplicates"] + summary["rejected"]
-    outcomes += summary["skipped"] + summary["not_sent"]
-    extra_routes = 0 if replay else destinations["billing"]["routed"]
-    expected = summary["events_read"] - summary["invalid"] + extra_routes
-    assert 0 <= expected - outcomes <= slack, (expected, outcomes)
-    if complete:
-        assert summary["not_sent"] == 0
-
-
-def cli(*args: str, env: Mapping[str, str] = SECRETS) -> tuple[int, dict[str, Any], str]:
-    result = CliRunner().invoke(app, ["send", *args, "--format", "json"], env=dict(env))
-    summary = jsonio.loads(result.stdout.strip().splitlines()[-1]) if result.stdout else {}
-    return result.exit_code, summary, result.stderr
 
 
 # --- complete sends ----------------------------------------------------------------------------
@@ -324,36 +254,21 @@ def big_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _spawn(config: Path, inputs: Path, checkpoint: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **SECRETS, RETRY_BASE_ENV: "0.001"}
-    argv = [sys.executable, "-m", "cdpcli", "send", str(inputs), "-c", str(config)]
-    argv += ["--checkpoint", str(checkpoint), "--format", "json", "--quiet"]
-    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _wait_for_batches(lago: FakeLago, process: subprocess.Popen[bytes], count: int) -> None:
-    deadline = time.monotonic() + 30
-    while len(lago.requests) < count:
-        assert process.poll() is None, "the run ended before it could be interrupted"
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-
-
 def test_sigkill_then_resume_delivers_everything_once(
     tmp_path: Path, fakes: tuple[FakeMixpanel, FakeLago], big_input: Path
 ) -> None:
     mixpanel, lago = fakes
     config = write_config(tmp_path, mixpanel, lago)
     checkpoint = tmp_path / "run.checkpoint"
-    process = _spawn(config, big_input, checkpoint)
-    _wait_for_batches(lago, process, 120)
+    process = spawn(config, big_input, checkpoint)
+    wait_for_requests(lago, process, 120)
     process.kill()
     process.communicate()
     assert process.returncode == -signal.SIGKILL
     first_lago = len(lago.transaction_ids())
     assert first_lago > 0
 
-    process = _spawn(config, big_input, checkpoint)
+    process = spawn(config, big_input, checkpoint)
     out, err = process.communicate(timeout=60)
 
     assert process.returncode == 0, err.decode()
@@ -379,8 +294,8 @@ def test_sigint_exits_130_with_the_checkpoint_saved(
     mixpanel, lago = fakes
     config = write_config(tmp_path, mixpanel, lago)
     checkpoint = tmp_path / "run.checkpoint"
-    process = _spawn(config, big_input, checkpoint)
-    _wait_for_batches(lago, process, 60)
+    process = spawn(config, big_input, checkpoint)
+    wait_for_requests(lago, process, 60)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=20)
 
