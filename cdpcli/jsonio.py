@@ -56,3 +56,19 @@ def deep_recursion(limit: int = 10_000) -> Iterator[None]:
         yield
     finally:
         sys.setrecursionlimit(previous)
+
+
+def json_type(value: Any) -> str:
+    """The JSON type name of a parsed value, for messages: null, boolean, number, string, array,
+    object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"

@@ -30,7 +30,7 @@ from typing import IO, Any, BinaryIO, cast
 import orjson
 
 from cdpcli.errors import InputError
-from cdpcli.jsonio import dumps_bytes
+from cdpcli.jsonio import dumps_bytes, json_type
 from cdpcli.model import Event, Origin, Problem
 
 STDIN_NAME = "<stdin>"
@@ -309,22 +309,8 @@ def _unpack_rejected(record: dict[str, Any], origin: Origin) -> Item:
 
 
 def _not_an_object(value: Any, origin: Origin) -> Problem:
-    kind = _json_kind(value)
+    kind = json_type(value)
     return Problem(origin, "error", None, f"not an object: the line holds a JSON {kind}")
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def _parse_message(raw: bytes, error: orjson.JSONDecodeError) -> str:

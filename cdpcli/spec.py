@@ -189,20 +189,6 @@ def id_string(value: Any) -> str | None:
     return None
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _has_type(value: Any, expected: str) -> bool:
     if expected == _STRING:
         return isinstance(value, str)
@@ -353,7 +339,7 @@ def clean_event_time(data: dict[str, Any], size: int) -> int | None:  # noqa: C9
 
 
 def _show(value: Any) -> str:
-    text = jsonio.dumps(value) if _json_type(value) != "object" else "an object"
+    text = jsonio.dumps(value) if jsonio.json_type(value) != "object" else "an object"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -362,7 +348,7 @@ def _got(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return " (got an empty string)"
-    return f" (got {_json_type(value)})"
+    return f" (got {jsonio.json_type(value)})"
 
 
 def _check_ids(data: Mapping[str, Any], kind: Any, found: _Collector) -> dict[str, str]:
@@ -375,7 +361,7 @@ def _check_ids(data: Mapping[str, Any], kind: Any, found: _Collector) -> dict[st
         text = id_string(value)
         if text is None:
             if value is not None:
-                found.warn(name, f"a {_json_type(value)} is not an id; treated as absent")
+                found.warn(name, f"a {jsonio.json_type(value)} is not an id; treated as absent")
             continue
         if type(value) is not str:
             found.warn(name, f"numeric id {_show(value)}; sent as the string {_show(text)}")
@@ -399,7 +385,7 @@ def _check_message_id(data: Mapping[str, Any], found: _Collector) -> None:
     if message_id is None:
         found.warn("messageId", "missing; a deterministic id is derived from the event's content")
     elif type(message_id) is not str:
-        found.error("messageId", f"must be a string, got {_json_type(message_id)}")
+        found.error("messageId", f"must be a string, got {jsonio.json_type(message_id)}")
     elif len(message_id) > MAX_MESSAGE_ID_CHARS:
         found.error(
             "messageId", f"{len(message_id)} characters, over the limit of {MAX_MESSAGE_ID_CHARS}"
@@ -411,7 +397,7 @@ def _check_message_id(data: Mapping[str, Any], found: _Collector) -> None:
 def _check_objects(data: Mapping[str, Any], found: _Collector) -> None:
     for name in OBJECT_FIELDS:
         if name in data and type(data[name]) is not dict:
-            found.error(name, f"must be an object, got {_json_type(data[name])}")
+            found.error(name, f"must be an object, got {jsonio.json_type(data[name])}")
 
 
 def _check_times(data: Mapping[str, Any], found: _Collector, require_time: bool) -> int | None:

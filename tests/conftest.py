@@ -12,6 +12,9 @@ from keyring.backend import KeyringBackend
 from keyring.compat import properties
 from keyring.errors import PasswordDeleteError
 
+# Fixtures of the fakes (`fakes`, `fast_retries`), shared by the end-to-end tests.
+pytest_plugins = ("tests.fakes.sends",)
+
 
 class MemoryKeyring(KeyringBackend):
     """An in-memory keyring backend: a dict keyed by (service, user).

@@ -18,7 +18,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,7 +41,7 @@ from cdpcli.errors import InputError
 from cdpcli.pipeline import SendResult
 from cdpcli.retry import RetryPolicy
 from cdpcli.send import SendRequest, send
-from cdpcli.sender import RETRY_BASE_ENV, HttpDeliverer
+from cdpcli.sender import HttpDeliverer
 from tests.fakes import LAGO_BATCH, MIXPANEL_IMPORT, FakeLago, FakeMixpanel, Fault
 from tests.fakes.sends import (
     SECRETS,
@@ -53,24 +53,13 @@ from tests.fakes.sends import (
 )
 from tests.fakes.servers import dedupe_key
 
+pytestmark = pytest.mark.usefixtures("fast_retries")  # fixtures: tests/fakes/sends.py
+
 COUNT = 250  # one /import batch, three Lago batches (100, 100, 50)
 LAGO_BATCH_ITEMS = 100
 IMPORT_BATCH_ITEMS = 2000
 READ_TIMEOUT = 0.25  # the short client read timeout of the library-level runs
 PASS = Fault.slow(0.0)  # a queued "fault" that answers normally: lets a later request fail
-
-
-@pytest.fixture(autouse=True)
-def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(RETRY_BASE_ENV, "0.001")
-
-
-@pytest.fixture
-def fakes() -> Iterator[tuple[FakeMixpanel, FakeLago]]:
-    with FakeMixpanel() as mixpanel, FakeLago() as lago:
-        yield mixpanel, lago
-        for fake in (mixpanel, lago):
-            assert fake.errors == [], fake.errors[0]
 
 
 def message_id(index: int) -> str:

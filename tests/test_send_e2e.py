@@ -8,7 +8,6 @@ from __future__ import annotations
 import signal
 import stat
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from bench.generate import write as write_events
 from cdpcli import jsonio
 from cdpcli.pipeline import SendSummary
 from cdpcli.send import SendRequest, send
-from cdpcli.sender import RETRY_BASE_ENV
 from tests.fakes import (
     LAGO_BATCH,
     MIXPANEL_ENGAGE,
@@ -39,24 +37,13 @@ from tests.fakes.sends import (
 )
 from tests.paths import SAMPLES
 
+pytestmark = pytest.mark.usefixtures("fast_retries")  # fixtures: tests/fakes/sends.py
+
 VALID_SAMPLES = [
     str(SAMPLES / name)
     for name in ("browser.jsonl", "server.jsonl", "mobile.json", "http-api-batch.jsonl")
 ]
 ENDPOINT_PATHS = {"import": MIXPANEL_IMPORT, "engage": MIXPANEL_ENGAGE, "groups": MIXPANEL_GROUPS}
-
-
-@pytest.fixture(autouse=True)
-def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(RETRY_BASE_ENV, "0.001")
-
-
-@pytest.fixture
-def fakes() -> Iterator[tuple[FakeMixpanel, FakeLago]]:
-    with FakeMixpanel() as mixpanel, FakeLago() as lago:
-        yield mixpanel, lago
-        for fake in (mixpanel, lago):
-            assert fake.errors == [], fake.errors[0]
 
 
 def dry_run(config: Path, paths: list[str]) -> tuple[dict[str, list[Any]], SendSummary]:

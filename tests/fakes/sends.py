@@ -7,10 +7,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from cdpcli import jsonio
@@ -120,3 +121,20 @@ def wait_for_requests(fake: FakeServer, process: subprocess.Popen[bytes], count:
         assert process.poll() is None, "the run ended before it could be interrupted"
         assert time.monotonic() < deadline
         time.sleep(0.005)
+
+
+# --- fixtures shared by the end-to-end and fault-matrix tests ------------------------------
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backoff of milliseconds, for tests that drive the CLI or a subprocess."""
+    monkeypatch.setenv(RETRY_BASE_ENV, "0.001")
+
+
+@pytest.fixture
+def fakes() -> Iterator[tuple[FakeMixpanel, FakeLago]]:
+    with FakeMixpanel() as mixpanel, FakeLago() as lago:
+        yield mixpanel, lago
+        for fake in (mixpanel, lago):
+            assert fake.errors == [], fake.errors[0]
