@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from importlib import import_module
 from typing import Annotated
 
@@ -62,4 +63,8 @@ _register()
 
 def main() -> None:
     """Console-script entry point."""
+    # Events are trees of dicts and lists that never form cycles: the cyclic collector would
+    # only re-scan them. Collect rarely (reference cycles of the libraries are still freed).
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
     app()
