@@ -149,6 +149,46 @@ def read_input(input_file: InputFile, *, stdin: BinaryIO | None = None) -> Itera
         handle.close()
 
 
+def is_plain_lines(input_file: InputFile) -> bool:
+    """Whether the input is an uncompressed JSON-lines file on disk, which can be read in byte
+    ranges (see `read_range`)."""
+    if input_file.path is None or _is_json_name(input_file):
+        return False
+    try:
+        with open(input_file.path, "rb") as handle:
+            return handle.read(2) != GZIP_MAGIC
+    except OSError:
+        return False
+
+
+def read_range(input_file: InputFile, start: int, end: int, first_line: int) -> Iterator[Item]:
+    """The events and problems of the lines of a plain JSON-lines file that start in the byte
+    range [start, end); `start` is the beginning of line `first_line`."""
+    assert input_file.path is not None
+    try:
+        handle = open(input_file.path, "rb")  # noqa: SIM115 - closed in finally
+    except OSError as error:
+        raise InputError(f"{input_file.name}: cannot open: {error.strerror or error}") from error
+    try:
+        handle.seek(start)
+        yield from _read_lines(
+            _lines_until(handle, end - start), input_file.name, first_line=first_line
+        )
+    except OSError as error:
+        yield Problem(Origin(input_file.name, first_line), "error", None, f"cannot read: {error}")
+    finally:
+        handle.close()
+
+
+def _lines_until(handle: IO[bytes], size: int) -> Iterator[bytes]:
+    remaining = size
+    for line in handle:
+        if remaining <= 0:
+            return
+        remaining -= len(line)
+        yield line
+
+
 def _is_json_name(input_file: InputFile) -> bool:
     name = input_file.name.lower()
     if name.endswith(".gz"):
@@ -196,12 +236,12 @@ class _Read1(io.RawIOBase):
         return len(data)
 
 
-def _read_lines(stream: IO[bytes], name: str) -> Iterator[Item]:
+def _read_lines(stream: Iterable[bytes], name: str, *, first_line: int = 1) -> Iterator[Item]:
     # The hot loop of every command: keep it to a parse, two key probes and one Event per line.
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     fast_size = _SIZE_FAST_PATH
-    lineno = 0
+    lineno = first_line - 1
     for raw_line in stream:
         lineno += 1
         line = raw_line[3:] if lineno == 1 and raw_line.startswith(BOM) else raw_line

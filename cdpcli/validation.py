@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdpcli import jsonio
 from cdpcli.model import Event, Problem
 from cdpcli.reader import Item
 from cdpcli.spec import check, clean_event_time
@@ -84,3 +85,13 @@ def problem_dict(problem: Problem) -> dict[str, Any]:
         "field": problem.path,
         "message": problem.message,
     }
+
+
+def render_text(problem: Problem) -> str:
+    """`PATH:LINE: severity: field: message`, the report line of PRODUCT.md §4."""
+    return str(problem)
+
+
+def render_json(problem: Problem) -> str:
+    """One `--format json` problem line."""
+    return jsonio.dumps(problem_dict(problem))

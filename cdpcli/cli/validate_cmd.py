@@ -17,8 +17,9 @@ from cdpcli.cli.common import (
     streams,
 )
 from cdpcli.errors import ExitCode
-from cdpcli.reader import read_inputs, resolve_inputs
-from cdpcli.validation import Validation, problem_dict
+from cdpcli.reader import resolve_inputs
+from cdpcli.validation import render_json, render_text
+from cdpcli.validation_parallel import default_jobs, plan, validate_chunks
 
 PathsArgument = Annotated[
     list[str] | None,
@@ -33,6 +34,17 @@ PathsArgument = Annotated[
 def validate(
     paths: PathsArgument = None,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Processes to use for large uncompressed JSON-lines files (default: the CPUs "
+            "available; output is the same in any case).",
+            show_default=False,
+        ),
+    ] = None,
     output_format: FormatOption = OutputFormat.text,
     quiet: QuietOption = False,
 ) -> None:
@@ -44,11 +56,15 @@ def validate(
     """
     out = streams(quiet=quiet)
     with handle_errors():
-        run = Validation(read_inputs(resolve_inputs(paths or [])), strict=strict)
         as_json = output_format is OutputFormat.json
-        for problem in run.problems():
-            out.write_line(jsonio.dumps(problem_dict(problem)) if as_json else str(problem))
-        summary = run.summary
+        workers = jobs if jobs is not None else default_jobs()
+        summary = validate_chunks(
+            plan(resolve_inputs(paths or []), workers),
+            strict=strict,
+            jobs=workers,
+            render=render_json if as_json else render_text,
+            write=out.write_line,
+        )
         if as_json:
             out.write_line(jsonio.dumps(summary.as_dict()))
         by_type = ", ".join(f"{kind} {count:,}" for kind, count in sorted(summary.by_type.items()))
