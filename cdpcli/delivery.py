@@ -104,7 +104,9 @@ class Deliverer(Protocol):
 
     def finish(self) -> list[DeliveryResult]: ...
 
-    def abort(self) -> None: ...
+    def abort(self) -> list[DeliveryResult]:
+        """Stop at once; returns the results that had completed (they still count)."""
+        ...
 
 
 _ITEMS_MARK = "@@cdpcli-items@@"
@@ -155,5 +157,5 @@ class DryRunDeliverer:
     def finish(self) -> list[DeliveryResult]:
         return []
 
-    def abort(self) -> None:
-        return None
+    def abort(self) -> list[DeliveryResult]:
+        return []

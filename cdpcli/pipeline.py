@@ -181,7 +181,7 @@ class Pipeline:
                     self._submit(destination, batch)
             self._settle(self.deliverer.finish())
         except KeyboardInterrupt:
-            self.deliverer.abort()
+            self._settle_quietly(self.deliverer.abort())
             try:
                 self._stop()
             except CdpError as error:  # interrupted, and the checkpoint could not be saved
@@ -196,7 +196,7 @@ class Pipeline:
                 ),
             )
         except CdpError as error:
-            self.deliverer.abort()
+            self._settle_quietly(self.deliverer.abort())
             # The first error is the one to report (a second one is often the same full disk).
             with contextlib.suppress(CdpError):
                 self._stop()
@@ -206,6 +206,11 @@ class Pipeline:
         except CdpError as error:  # the rejected file or the checkpoint cannot be written
             return SendResult(self.summary, error)
         return SendResult(self.summary)
+
+    def _settle_quietly(self, results: list[DeliveryResult]) -> None:
+        """Count what was delivered before a stop, without starting anything new."""
+        with contextlib.suppress(CdpError):
+            self._count(results)
 
     def _stop(self) -> None:
         """Close the rejected file, then save the checkpoint (never past a rejection that did
@@ -349,14 +354,17 @@ class Pipeline:
             raise KeyboardInterrupt
 
     def _settle(self, results: list[DeliveryResult]) -> None:
-        for result in results:
-            result.delivery.destination.stats.requests += result.requests
-            for tag, item in zip(result.delivery.batch.tags, result.results, strict=True):
-                self._answer(tag, item.status, item.reason)
+        self._count(results)
         if results:
             self._maybe_save()
             if self.progress is not None:
                 self.progress(self.summary)
+
+    def _count(self, results: list[DeliveryResult]) -> None:
+        for result in results:
+            result.delivery.destination.stats.requests += result.requests
+            for tag, item in zip(result.delivery.batch.tags, result.results, strict=True):
+                self._answer(tag, item.status, item.reason)
 
     def _answer(self, settlement: _Settlement, status: Status, reason: str | None) -> None:
         if settlement.record(status, reason):

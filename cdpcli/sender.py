@@ -66,6 +66,8 @@ class HttpDeliverer:
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cdpcli-send")
         self._inflight: set[Future[DeliveryResult]] = set()
+        # Results that completed beside a failing batch: handed out by `abort`.
+        self._completed: list[DeliveryResult] = []
         self._sender = BatchSender(
             client,
             policy=policy or RetryPolicy(),
@@ -113,12 +115,20 @@ class HttpDeliverer:
         wait(self._inflight)
         return self._collect()
 
-    def abort(self) -> None:
-        """Stop quickly: no new attempt starts, backoff sleeps end, queued batches are dropped."""
+    def abort(self) -> list[DeliveryResult]:
+        """Stop quickly: no new attempt starts, backoff sleeps end, queued batches are dropped.
+
+        Returns the results of batches that had completed but were not yet handed out, so the
+        caller still counts what was delivered."""
         self._stop.set()
+        completed, self._completed = self._completed, []
         for future in self._inflight:
-            future.cancel()
+            if future.done() and not future.cancelled() and future.exception() is None:
+                completed.append(future.result())
+            else:
+                future.cancel()
         self._inflight.clear()
+        return completed
 
     def close(self) -> None:
         """Release the pool and the client. Does not wait for a request still on the wire after
@@ -163,7 +173,8 @@ class HttpDeliverer:
             elif not isinstance(problem, Stopped) and error is None:
                 error = problem
         if error is not None:
-            self.abort()
+            self._stop.set()  # no other batch starts another attempt
+            self._completed.extend(results)
             raise error
         return results
 

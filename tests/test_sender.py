@@ -469,6 +469,31 @@ def test_403_from_lago_stops_a_worker_sleeping_in_backoff(
     assert sorted(hosts) == ["lago.test", "mp.test"]
 
 
+def test_batches_delivered_beside_a_failing_one_are_handed_out_by_abort(
+    rig_factory: Callable[..., Rig],
+) -> None:
+    """A batch that completed while another failed still counts: `abort` returns it."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "lago.test":
+            time.sleep(0.2)
+            return status(401, {"status": 401, "error": "Unauthorized"})
+        time.sleep(0.1)
+        return status(200, {"code": 200, "num_records_imported": 1, "status": "OK"})
+
+    rig = rig_factory(answer, concurrency=2)
+    mixpanel = Delivery(mixpanel_runtime(), make_batch("import", mp_events(1)))
+    lago = Delivery(lago_runtime(), make_batch("batch", lago_events(1), 11))
+    assert rig.deliverer.submit(mixpanel) == []
+    assert rig.deliverer.submit(lago) == []
+    with pytest.raises(CredentialsError):
+        rig.deliverer.finish()  # both completed: one result, one error
+    handed_out = rig.deliverer.abort()
+    assert [r.delivery for r in handed_out] == [mixpanel]
+    assert [item.status for item in handed_out[0].results] == ["delivered"]
+    assert rig.deliverer.abort() == []
+
+
 def test_abort_ends_backoff_and_drops_queued_batches(rig_factory: Callable[..., Rig]) -> None:
     rig = rig_factory(status(503), concurrency=1, rand=1.0, real_sleep=True)
     destination = mixpanel_runtime()
