@@ -20,6 +20,8 @@ from rich.markup import escape
 
 from cdpcli.errors import CdpError, ExitCode
 
+LOG_WIDTH = 120  # columns for human output when stderr is not a terminal
+
 
 class OutputFormat(StrEnum):
     text = "text"
@@ -61,6 +63,8 @@ def streams(*, quiet: bool = False) -> Streams:
         no_color=no_color,
         highlight=False,
         soft_wrap=True,
+        # Logs of scripts and CI are not 80 columns wide: keep summary tables whole there.
+        width=None if sys.stderr.isatty() or "COLUMNS" in os.environ else LOG_WIDTH,
     )
     return Streams(out=sys.stdout, err_console=err_console, quiet=quiet)
 
