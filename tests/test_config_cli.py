@@ -13,9 +13,6 @@ from cdpcli.cli.app import app
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.yaml"
 
-pytest.importorskip("cdpcli.destinations.mixpanel")
-pytest.importorskip("cdpcli.destinations.lago")
-
 
 def run(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, list(args))

@@ -468,9 +468,8 @@ routes:
 
 @pytest.fixture
 def real_config(tmp_path: Path) -> Any:
-    config_module = pytest.importorskip("cdpcli.config")
-    pytest.importorskip("cdpcli.destinations.mixpanel")
-    pytest.importorskip("cdpcli.destinations.lago")
+    from cdpcli import config as config_module
+
     path = tmp_path / "cdpcli.yaml"
     path.write_text(REAL_CONFIG, encoding="utf-8")
     return config_module.load_config(path)
