@@ -70,6 +70,9 @@ class SendSummary:
     resumed: int = 0
     destinations: dict[str, DestinationStats] = field(default_factory=dict)
     dry_run: bool = False
+    # For progress displays only (not part of the summary): input bytes read and in all.
+    bytes_done: int = 0
+    bytes_total: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -167,13 +170,24 @@ class Pipeline:
         self._last_save = clock()
         self._pending_routes = 0
         self._static_info: dict[str, RouteInfo] = {}
+        self._position: Callable[[], int] = lambda: self.summary.bytes_done
 
     # --- the run -------------------------------------------------------------------------
 
     def run(self, inputs: Iterable[InputFile], *, stdin: Any = None) -> SendResult:
+        files = list(inputs)
+        sizes = [f.size for f in files]
+        if all(size is not None for size in sizes):
+            self.summary.bytes_total = sum(size or 0 for size in sizes)
+        finished = 0
         try:
-            for input_file in inputs:
-                self._read(input_file, read_input(input_file, stdin=stdin))
+            for input_file, size in zip(files, sizes, strict=True):
+                self._read(
+                    input_file,
+                    read_input(input_file, stdin=stdin, opened=self._track_position(finished)),
+                )
+                finished += size or 0
+                self.summary.bytes_done = finished
                 if self._limit_reached():
                     break
             for destination in self.destinations.values():
@@ -211,6 +225,14 @@ class Pipeline:
         """Count what was delivered before a stop, without starting anything new."""
         with contextlib.suppress(CdpError):
             self._count(results)
+
+    def _track_position(self, finished: int) -> Callable[[Any], None]:
+        """Keeps `summary.bytes_done` current for progress displays, from the file position."""
+
+        def opened(handle: Any) -> None:
+            self._position = lambda: finished + handle.tell()
+
+        return opened
 
     def _stop(self) -> None:
         """Close the rejected file, then save the checkpoint (never past a rejection that did
@@ -358,6 +380,8 @@ class Pipeline:
         if results:
             self._maybe_save()
             if self.progress is not None:
+                with contextlib.suppress(OSError, ValueError):  # a closed handle: keep the last
+                    self.summary.bytes_done = self._position()
                 self.progress(self.summary)
 
     def _count(self, results: list[DeliveryResult]) -> None:

@@ -22,7 +22,7 @@ import io
 import os
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
@@ -133,8 +133,17 @@ def read_inputs(inputs: Iterable[InputFile], *, stdin: BinaryIO | None = None) -
         yield from read_input(input_file, stdin=stdin)
 
 
-def read_input(input_file: InputFile, *, stdin: BinaryIO | None = None) -> Iterator[Item]:
-    """Stream the events and problems of one input. Raises InputError if it cannot be opened."""
+def read_input(
+    input_file: InputFile,
+    *,
+    stdin: BinaryIO | None = None,
+    opened: Callable[[BinaryIO], None] | None = None,
+) -> Iterator[Item]:
+    """Stream the events and problems of one input. Raises InputError if it cannot be opened.
+
+    `opened` receives the file handle once it is open: its position (`tell`) is how far into the
+    file (compressed size, for gzip) the reading has come.
+    """
     if input_file.path is None:
         raw: BinaryIO = stdin if stdin is not None else sys.stdin.buffer
         yield from _read_stream(raw, input_file.name, json_document=False)
@@ -143,6 +152,8 @@ def read_input(input_file: InputFile, *, stdin: BinaryIO | None = None) -> Itera
         handle = open(input_file.path, "rb")  # noqa: SIM115 - closed in finally
     except OSError as error:
         raise InputError(f"{input_file.name}: cannot open: {error.strerror or error}") from error
+    if opened is not None:
+        opened(handle)
     try:
         yield from _read_stream(handle, input_file.name, json_document=_is_json_name(input_file))
     finally:

@@ -311,3 +311,29 @@ def test_output_file(tmp_path: Path) -> None:
 def test_output_needs_dry_run(tmp_path: Path) -> None:
     code, _, _ = run("send", "-", "-c", str(EXAMPLE), "-o", str(tmp_path / "x"), stdin=b"")
     assert code == 2
+
+
+def test_progress_reports_bytes_read_for_an_eta(tmp_path: Path) -> None:
+    from cdpcli.cli.send_render import progress_text
+    from cdpcli.pipeline import SendSummary
+    from cdpcli.send import SendRequest, send
+
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(track(n) for n in range(6000)) + "\n")
+    seen: list[tuple[int, int | None]] = []
+    result = send(
+        SendRequest(paths=[str(path)], config_path=EXAMPLE, dry_run=True),
+        progress=lambda s: seen.append((s.bytes_done, s.bytes_total)),
+    )
+    size = path.stat().st_size
+    assert result.summary.bytes_total == size
+    assert result.summary.bytes_done == size
+    done = [d for d, _ in seen]
+    assert len(done) > 3 and done == sorted(done) and 0 < done[0] < size
+
+    half = SendSummary(events_read=1000, delivered=900, bytes_done=50, bytes_total=200)
+    assert progress_text(half, elapsed=30.0) == (
+        "read 1,000 · delivered 900 · duplicates 0 · rejected 0 · 33 events/s · 25% · ETA 1:30"
+    )
+    unknown = SendSummary(events_read=10, bytes_done=5, bytes_total=None)
+    assert "ETA" not in progress_text(unknown, elapsed=1.0)

@@ -41,19 +41,29 @@ class ProgressDisplay:
         if self.progress is None or self.task is None:
             return
         elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = summary.events_read / elapsed
-        self.progress.update(
-            self.task,
-            description=(
-                f"read {summary.events_read:,} · delivered {summary.delivered:,} · "
-                f"duplicates {summary.duplicates:,} · rejected {summary.rejected:,} · "
-                f"{rate:,.0f} events/s"
-            ),
-        )
+        self.progress.update(self.task, description=progress_text(summary, elapsed))
 
     def stop(self) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+def progress_text(summary: SendSummary, elapsed: float) -> str:
+    """The live progress line: counts, rate, and an ETA when the input size is known."""
+    rate = summary.events_read / elapsed if elapsed > 0 else 0.0
+    text = (
+        f"read {summary.events_read:,} · delivered {summary.delivered:,} · "
+        f"duplicates {summary.duplicates:,} · rejected {summary.rejected:,} · "
+        f"{rate:,.0f} events/s"
+    )
+    total, done = summary.bytes_total, summary.bytes_done
+    if total and 0 < done < total:
+        remaining = elapsed * (total - done) / done
+        minutes, seconds = divmod(round(remaining), 60)
+        hours, minutes = divmod(minutes, 60)
+        eta = f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+        text += f" · {done / total:.0%} · ETA {eta}"
+    return text
 
 
 def render_summary(summary: SendSummary, out: Streams) -> None:
