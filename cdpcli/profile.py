@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cdpcli.distinct import DistinctCounter
 from cdpcli.model import Event, Problem
 from cdpcli.reader import Item
 from cdpcli.spec import check
@@ -28,8 +29,8 @@ class Profile:
     per_day: Counter[str] = field(default_factory=Counter)
     first_ms: int | None = None
     last_ms: int | None = None
-    user_ids: set[str] = field(default_factory=set)
-    anonymous_ids: set[str] = field(default_factory=set)
+    user_ids: DistinctCounter = field(default_factory=DistinctCounter)
+    anonymous_ids: DistinctCounter = field(default_factory=DistinctCounter)
     invalid_places: list[Problem] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -46,6 +47,8 @@ class Profile:
             "time_range": {"first": _iso(self.first_ms), "last": _iso(self.last_ms)},
             "distinct_user_ids": len(self.user_ids),
             "distinct_anonymous_ids": len(self.anonymous_ids),
+            # false once there were too many ids to keep: the counts are then estimates (~1 %)
+            "distinct_ids_exact": self.user_ids.exact and self.anonymous_ids.exact,
             "invalid_lines": [
                 {
                     "source": p.origin.source,

@@ -29,6 +29,7 @@ from cdpcli.sender_batch import BatchSender, Stopped
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
+CLOSE_GRACE = 2.0  # seconds a request on the wire may take to end after an abort
 
 RETRY_BASE_ENV = "CDPCLI_TEST_RETRY_BASE_SECONDS"
 """Hidden, for tests only: the first backoff ceiling in seconds (default 2 s, PRODUCT.md §6)."""
@@ -66,6 +67,7 @@ class HttpDeliverer:
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cdpcli-send")
         self._inflight: set[Future[DeliveryResult]] = set()
+        self._submitted: list[Future[DeliveryResult]] = []  # for `close`: still running after abort
         # Results that completed beside a failing batch: handed out by `abort`.
         self._completed: list[DeliveryResult] = []
         self._sender = BatchSender(
@@ -107,7 +109,9 @@ class HttpDeliverer:
             self._raise_stop()
         if len(self._inflight) >= self.concurrency:
             wait(self._inflight, return_when=FIRST_COMPLETED)
-        self._inflight.add(self._pool.submit(self._sender.deliver, delivery))
+        future = self._pool.submit(self._sender.deliver, delivery)
+        self._inflight.add(future)
+        self._submitted = [f for f in self._submitted if not f.done()] + [future]
         return self._collect()
 
     def finish(self) -> list[DeliveryResult]:
@@ -131,13 +135,18 @@ class HttpDeliverer:
         return completed
 
     def close(self) -> None:
-        """Release the pool and the client. Does not wait for a request still on the wire after
-        an abort (its worker sees the stop flag before any further attempt)."""
+        """Release the pool and the client. After an abort, a request still on the wire gets
+        `CLOSE_GRACE` seconds to end (its worker sees the stop flag before any further attempt),
+        so its connection is closed cleanly rather than left to the garbage collector."""
         if self._closed:
             return
         self._closed = True
         stopped = self._stop.is_set()
         self._stop.set()
+        if stopped:
+            running = [f for f in self._submitted if not f.done()]
+            if running:
+                wait(running, timeout=CLOSE_GRACE)
         self._pool.shutdown(wait=not stopped, cancel_futures=True)
         self.client.close()
 

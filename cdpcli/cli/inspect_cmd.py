@@ -10,6 +10,7 @@ from cdpcli import jsonio
 from cdpcli.cli.app import app
 from cdpcli.cli.common import FormatOption, OutputFormat, QuietOption, handle_errors, streams
 from cdpcli.cli.validate_cmd import PathsArgument
+from cdpcli.distinct import DistinctCounter
 from cdpcli.profile import TOP_EVENTS, Profile, profile
 from cdpcli.reader import read_inputs, resolve_inputs
 
@@ -42,8 +43,8 @@ def render_profile(result: Profile, console: Console) -> None:
     overview.add_row("invalid", f"{result.invalid:,}")
     overview.add_row("first event", data["time_range"]["first"] or "-")
     overview.add_row("last event", data["time_range"]["last"] or "-")
-    overview.add_row("distinct userIds", f"{len(result.user_ids):,}")
-    overview.add_row("distinct anonymousIds", f"{len(result.anonymous_ids):,}")
+    overview.add_row("distinct userIds", _count(result.user_ids))
+    overview.add_row("distinct anonymousIds", _count(result.anonymous_ids))
     console.print(overview)
 
     types = Table(title="By type", title_justify="left")
@@ -72,3 +73,7 @@ def render_profile(result: Profile, console: Console) -> None:
         console.print(f"[bold]Invalid lines[/bold] (first {len(result.invalid_places)})")
         for problem in result.invalid_places:
             console.print(str(problem), highlight=False, markup=False)
+
+
+def _count(counter: DistinctCounter) -> str:
+    return f"{len(counter):,}" if counter.exact else f"~{len(counter):,} (estimated)"
