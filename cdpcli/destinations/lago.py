@@ -6,8 +6,8 @@ Pure functions over the values of `cdpcli.destinations.base`: no I/O, no printin
   `external_subscription_id` <- userId, `code` <- event name (track), `timestamp` <- event time as
   `"<s>.<mmm>"` (§3), `properties` <- properties with every value stringified (§4). A route's
   `map` overrides each key; `map.properties` replaces the whole object.
-- Responses (§6-§7): a batch is all-or-nothing. A 422 naming indexes settles those items
-  (duplicate or rejected) and the rest is resent as a new batch.
+- Responses (§6-§7): `parse_response` lives in `lago_responses` and is re-exported here, so this
+  module stays the whole `kind: lago` contract of `cdpcli.destinations.base`.
 """
 
 from __future__ import annotations
@@ -26,17 +26,42 @@ from cdpcli.destinations.base import (
     REDACTED,
     Endpoint,
     HttpRequest,
-    ItemStatus,
     Locator,
     Mapped,
     Record,
     RouteInfo,
     SecretField,
-    Verdict,
 )
+from cdpcli.destinations.lago_responses import parse_response
 from cdpcli.errors import ConfigError, CredentialsError
 
 KIND: Final = "lago"
+
+__all__ = [
+    "API_KEY",
+    "BATCH_PATH",
+    "DEFAULT_API_URL",
+    "ENDPOINT_NAME",
+    "KIND",
+    "MAP_KEYS",
+    "MAX_BATCH_ITEMS",
+    "MAX_ITEM_BYTES",
+    "MAX_REQUEST_BYTES",
+    "NO_SUBSCRIPTION",
+    "OPTION_KEYS",
+    "PERMITTED_KEYS",
+    "LagoOptions",
+    "build_request",
+    "endpoints",
+    "format_timestamp",
+    "map_event",
+    "normalize_api_url",
+    "parse_options",
+    "parse_response",
+    "secret_fields",
+    "stringify_properties",
+    "stringify_value",
+]
 
 DEFAULT_API_URL: Final = "https://api.getlago.com"
 BATCH_PATH: Final = "/api/v1/events/batch"
@@ -407,135 +432,3 @@ def build_request(
         body={"events": [dict(item) for item in items]},
         gzip=False,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Responses
-
-
-def parse_response(
-    endpoint: Endpoint,
-    items: Sequence[Mapping[str, Any]],
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-) -> Verdict:
-    """What Lago's answer means for the batch (reference §6-§7)."""
-    if 200 <= status < 300:
-        return Verdict("settled")
-    payload = _load(body)
-    if status in (401, 403):
-        return Verdict("auth", message=_summary(status, payload, body))
-    if status == 413:
-        return Verdict("split", message=_summary(status, payload, body))
-    if status == 422:
-        return _parse_422(endpoint, len(items), payload, body)
-    if status == 429:
-        wait = _header_seconds(headers, "X-RateLimit-Reset")
-        if wait is None:
-            wait = _header_seconds(headers, "Retry-After")
-        return Verdict("retry", message=_summary(status, payload, body), retry_after=wait)
-    if status >= 500:
-        return Verdict(
-            "retry",
-            message=_summary(status, payload, body),
-            retry_after=_header_seconds(headers, "Retry-After"),
-        )
-    # 400 (malformed request) and every other status: never retried (PRODUCT.md §6).
-    return Verdict("reject_all", message=_summary(status, payload, body))
-
-
-def _parse_422(endpoint: Endpoint, count: int, payload: Any, body: bytes) -> Verdict:
-    details = payload.get("error_details") if isinstance(payload, dict) else None
-    if isinstance(details, dict) and details:
-        indexed = {key: value for key, value in details.items() if _is_index(key)}
-        if len(indexed) == len(details):
-            named = _named_items(indexed, count)
-            if named:
-                return Verdict("resend", items=named, message=_summary(422, payload, body))
-        elif "too_many_events" in _codes(details.get("events")) and count > 1:
-            return Verdict(
-                "split",
-                message=(
-                    f"Lago answered too_many_events to {count} items: the server's "
-                    f"LAGO_EVENTS_BATCH_MAX_LENGTH is lower; set batch_size lower than "
-                    f"{endpoint.max_items} for this destination"
-                ),
-            )
-    # A bare string, whole-request field errors, nothing valid named, or no details at all.
-    return Verdict("reject_all", message=_summary(422, payload, body))
-
-
-def _named_items(indexed: Mapping[str, Any], count: int) -> dict[int, tuple[ItemStatus, str]]:
-    """Per-item outcomes of index-keyed details; indexes outside the batch are ignored."""
-    named: dict[int, tuple[ItemStatus, str]] = {}
-    for key, value in indexed.items():
-        index = int(key)
-        if index < count:
-            named[index] = _item_outcome(value)
-    return dict(sorted(named.items()))
-
-
-def _item_outcome(value: Any) -> tuple[ItemStatus, str]:
-    if isinstance(value, str):
-        return ("rejected", value)
-    if isinstance(value, dict) and value:
-        reason = "; ".join(f"{field}: {_codes_text(codes)}" for field, codes in value.items())
-        if list(value) == ["transaction_id"] and set(_codes(value["transaction_id"])) == {
-            "value_already_exist"
-        }:
-            return ("duplicate", reason)
-        return ("rejected", reason)
-    return ("rejected", f"Lago validation error: {jsonio.dumps(value)}")
-
-
-def _is_index(key: Any) -> bool:
-    return isinstance(key, str) and key.isascii() and key.isdigit()
-
-
-def _codes(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [str(code) for code in value]
-    if isinstance(value, str):
-        return [value]
-    return []
-
-
-def _codes_text(value: Any) -> str:
-    codes = _codes(value)
-    return ", ".join(codes) if codes else jsonio.dumps(value)
-
-
-def _load(body: bytes) -> Any:
-    try:
-        return jsonio.loads(body) if body else None
-    except jsonio.JSONDecodeError:
-        return None
-
-
-def _summary(status: int, payload: Any, body: bytes) -> str:
-    """Lago's own words for a failed request: `HTTP 422 validation_errors: {...}`."""
-    if not isinstance(payload, dict):
-        text = body[:200].decode("utf-8", "replace").strip()
-        return f"HTTP {status}" + (f": {text}" if text else "")
-    parts = [str(payload[key]) for key in ("code", "error") if payload.get(key)]
-    details = payload.get("error_details")
-    if details:
-        parts.append(details if isinstance(details, str) else jsonio.dumps(details))
-    return f"HTTP {status}" + (f": {': '.join(parts)}" if parts else "")
-
-
-def _header_seconds(headers: Mapping[str, str], name: str) -> float | None:
-    """A header holding a delay in seconds; None when absent or not a plausible delay."""
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            try:
-                seconds = float(value.strip())
-            except ValueError:
-                return None  # e.g. an HTTP-date Retry-After: leave the wait to the backoff
-            # An epoch-looking value cannot be turned into a delay without a clock.
-            if not math.isfinite(seconds) or seconds < 0 or seconds > 86_400:
-                return None
-            return seconds
-    return None
