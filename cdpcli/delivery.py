@@ -7,6 +7,7 @@ delivered; the HTTP deliverer (`cdpcli.sender`) sends them. The pipeline is the 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -132,15 +133,26 @@ def request_line(destination: DestinationRuntime, batch: Batch) -> bytes:
 
 
 def encode_body(body: Any, batch: Batch) -> bytes:
-    """The request body as bytes, reusing the items' serialization when the body holds them."""
-    if body is batch.items:
+    """The request body as bytes, reusing the items' serialization when the body holds them
+    (as a bare array, or as one value of an object, like Lago's `{"events": [...]}`)."""
+    items = batch.items
+    if _holds_items(body, items):
         return batch.array_json()
-    if isinstance(body, dict) and any(value is batch.items for value in body.values()):
+    if isinstance(body, dict) and any(_holds_items(value, items) for value in body.values()):
         parts = {
-            key: (_ITEMS_MARK if value is batch.items else value) for key, value in body.items()
+            key: (_ITEMS_MARK if _holds_items(value, items) else value)
+            for key, value in body.items()
         }
         return dumps_bytes(parts).replace(b'"' + _ITEMS_MARK.encode() + b'"', batch.array_json(), 1)
     return dumps_bytes(body)
+
+
+def _holds_items(value: Any, items: list[dict[str, Any]]) -> bool:
+    """Whether `value` is the batch's list of items, or a list of the very same item objects
+    (the serialization made when they were batched is then exactly theirs)."""
+    if value is items:
+        return True
+    return type(value) is list and len(value) == len(items) and all(map(operator.is_, value, items))
 
 
 @dataclass

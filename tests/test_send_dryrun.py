@@ -337,3 +337,32 @@ def test_progress_reports_bytes_read_for_an_eta(tmp_path: Path) -> None:
     )
     unknown = SendSummary(events_read=10, bytes_done=5, bytes_total=None)
     assert "ETA" not in progress_text(unknown, elapsed=1.0)
+
+
+@pytest.mark.parametrize("kind", ["mixpanel", "lago"])
+def test_request_bodies_reuse_the_items_serialization(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each record is serialized once, when batched: the body splices those bytes."""
+    from cdpcli import delivery
+    from cdpcli.batching import Batcher
+    from cdpcli.destinations.registry import get_kind
+
+    module = get_kind(kind)
+    options = module.parse_options({"project_id": "1"} if kind == "mixpanel" else {}, str)
+    endpoints = module.endpoints(options)
+    name = "import" if kind == "mixpanel" else "batch"
+    batcher = Batcher(endpoints)
+    for n in range(3):
+        batcher.add(name, {"event": f"e{n}", "properties": {"n": n, "s": "é"}}, n)
+    (batch,) = batcher.flush()
+    body = module.build_request(options, endpoints[name], batch.items, None).body
+
+    def no_second_serialization(value: Any, **_kw: Any) -> bytes:
+        if value is body or isinstance(value, list) or isinstance(value.get("events"), list):
+            raise AssertionError("the items were serialized a second time")
+        return json.dumps(value, separators=(",", ":")).encode()
+
+    monkeypatch.setattr(delivery, "dumps_bytes", no_second_serialization)
+    encoded = delivery.encode_body(body, batch)
+    assert json.loads(encoded) == json.loads(json.dumps(body))

@@ -429,6 +429,6 @@ def build_request(
         method="POST",
         url=endpoint.url,
         headers={"Authorization": authorization, "Content-Type": "application/json"},
-        body={"events": [dict(item) for item in items]},
+        body={"events": list(items)},
         gzip=False,
     )
