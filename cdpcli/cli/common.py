@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -105,6 +105,3 @@ def _silence_stdout() -> None:
 
 def exit_with(code: int) -> NoReturn:
     raise typer.Exit(int(code))
-
-
-Command = Callable[..., None]

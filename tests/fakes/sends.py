@@ -69,16 +69,12 @@ def check_accounting(
     *,
     complete: bool = True,
     replay: bool = False,
-    interrupted: bool = False,
 ) -> None:
     """The invariant of PRODUCT.md §6 for the config of `write_config`, exactly: every valid
     event matches `analytics`, and `usage` adds a second route (a replay sends each event to
     one route). Routes a fatal stop left unanswered are `not_sent`.
-
-    `interrupted`: SIGINT makes the run stop between two events, so even then every event read
-    is accounted for, the unsent ones as `not_sent`.
+    The invariant holds exactly for interrupted runs too: SIGINT stops between two events.
     """
-    del interrupted  # the same exact invariant holds for interrupted runs
     destinations = summary["destinations"]
     unsettled = 0  # routes stopped before an answer (`not_sent`); not counted per destination
     for stats in destinations.values():
