@@ -1,7 +1,9 @@
 """Count-and-bytes batching of serialized records, per endpoint.
 
-Each item is serialized once (compact JSON, `cdpcli.jsonio`) when it is added; its bytes travel
-with the batch so the request body never needs serializing again (`Batch.array_json`). A batch
+Each item is serialized once (compact JSON, `cdpcli.jsonio`), when it is mapped or when it is
+added; only its bytes travel with the batch, so the request body never needs serializing again
+(`Batch.array_json`) and a pending item costs its bytes, not a tree of Python objects.
+`Batch.items` reads the items back from those bytes, for the rare code that looks inside. A batch
 never exceeds its endpoint's `max_items`, nor `max_request_bytes` counted as the bytes of the
 JSON array (items, commas, brackets) plus the endpoint's `overhead`, the bytes of any wrapper
 around the array (Lago's `{"events":[...]}` adds 11: `{"events":` and `}`).
@@ -12,13 +14,13 @@ refused with a reason and never enters a batch (bad data is a value, not an exce
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 from urllib.parse import urlsplit
 
 from cdpcli.destinations.base import Endpoint
-from cdpcli.jsonio import dumps_bytes
+from cdpcli.jsonio import dumps_bytes, loads
 
 ARRAY_BRACKETS = 2
 
@@ -33,22 +35,67 @@ def array_bytes(sizes: Iterable[int]) -> int:
     return ARRAY_BRACKETS + total + max(count - 1, 0)
 
 
+class EncodedItems(Sequence[dict[str, Any]]):
+    """The items of a batch, parsed from their serialized bytes when they are looked at.
+
+    A request body holding this very object is spliced from the bytes (`cdpcli.delivery`)."""
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, encoded: list[bytes]) -> None:
+        self.encoded = encoded
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [loads(e) for e in self.encoded[index]]
+        item: dict[str, Any] = loads(self.encoded[index])
+        return item
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (loads(e) for e in self.encoded)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EncodedItems):
+            return self.encoded == other.encoded
+        if isinstance(other, list):
+            return list(self) == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"EncodedItems({len(self.encoded)} items)"
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     """Items bound for one endpoint, in the order they were added.
 
-    `tags[i]` is the caller's opaque tag for `items[i]`, `encoded[i]` its serialized bytes.
-    `payload_bytes` is the size of the request body: the JSON array plus the endpoint overhead.
+    `encoded[i]` is the serialized bytes of the i-th item, `tags[i]` the caller's opaque tag
+    for it. `payload_bytes` is the size of the request body: the JSON array plus the endpoint
+    overhead. `items` reads the items back from their bytes.
     """
 
     endpoint: str
-    items: list[dict[str, Any]]
+    encoded: list[bytes]
     tags: list[Any]
     payload_bytes: int
-    encoded: list[bytes] = field(default_factory=list, repr=False, compare=False)
+    items: EncodedItems = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "items", EncodedItems(self.encoded))
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.encoded)
 
     @property
     def overhead(self) -> int:
@@ -56,7 +103,7 @@ class Batch:
         return self.payload_bytes - array_bytes(len(e) for e in self.encoded)
 
     def array_json(self) -> bytes:
-        """The items as one compact JSON array, built from the bytes serialized at `add`."""
+        """The items as one compact JSON array, built from the bytes serialized once."""
         return b"[" + b",".join(self.encoded) + b"]"
 
 
@@ -65,7 +112,7 @@ class Refused:
     """An item that can never be sent to its endpoint, and why."""
 
     endpoint: str
-    item: dict[str, Any]
+    encoded: bytes
     tag: Any
     size: int
     reason: str
@@ -86,12 +133,11 @@ def subset(batch: Batch, indexes: Iterable[int]) -> Batch:
     """
     keep = sorted(set(indexes))
     for index in keep:
-        if not 0 <= index < len(batch.items):
-            raise IndexError(f"index {index} out of range for a batch of {len(batch.items)}")
+        if not 0 <= index < len(batch):
+            raise IndexError(f"index {index} out of range for a batch of {len(batch)}")
     encoded = [batch.encoded[i] for i in keep]
     return Batch(
         endpoint=batch.endpoint,
-        items=[batch.items[i] for i in keep],
         tags=[batch.tags[i] for i in keep],
         payload_bytes=array_bytes(len(e) for e in encoded) + batch.overhead,
         encoded=encoded,
@@ -103,7 +149,7 @@ def split(batch: Batch) -> tuple[Batch, Batch]:
 
     Raises ValueError for a batch of one item: it cannot be split, the caller rejects it.
     """
-    count = len(batch.items)
+    count = len(batch)
     if count < 2:
         raise ValueError("a batch of one item cannot be split")
     middle = count // 2
@@ -150,7 +196,6 @@ def refusal(endpoint: Endpoint, size: int, overhead: int = 0) -> str | None:
 
 @dataclass(slots=True)
 class _Pending:
-    items: list[dict[str, Any]] = field(default_factory=list)
     tags: list[Any] = field(default_factory=list)
     encoded: list[bytes] = field(default_factory=list)
     content_bytes: int = 0  # sum of encoded sizes
@@ -191,47 +236,49 @@ class Batcher:
 
     def pending(self) -> int:
         """How many items wait in unfinished batches, over all endpoints."""
-        return sum(len(p.items) for p in self._pending.values())
+        return sum(len(p.encoded) for p in self._pending.values())
 
-    def add(self, endpoint_name: str, item: dict[str, Any], tag: Any) -> Added:
-        """Add one item; returns the batches this completed, or the item's refusal.
+    def add(self, endpoint_name: str, item: bytes | dict[str, Any], tag: Any) -> Added:
+        """Add one item, serialized (compact JSON bytes) or not; returns the batches this
+        completed, or the item's refusal.
 
         A batch is completed when this item would push it over `max_items` or
         `max_request_bytes` (the item then starts the next batch), or when it reaches
         `max_items` exactly. A refused item leaves every pending batch untouched.
         """
         endpoint = self._endpoints[endpoint_name]
-        overhead = self.overhead(endpoint_name)
-        encoded = dumps_bytes(item)
+        overhead = self._overhead.get(endpoint_name, 0)
+        encoded = item if type(item) is bytes else dumps_bytes(item)
         size = len(encoded)
-        reason = refusal(endpoint, size, overhead)
-        if reason is not None:
-            return Added([], Refused(endpoint_name, item, tag, size, reason))
+        if size > endpoint.max_item_bytes or size + ARRAY_BRACKETS + overhead > (
+            endpoint.max_request_bytes
+        ):
+            reason = refusal(endpoint, size, overhead)
+            if reason is not None:
+                return Added([], Refused(endpoint_name, encoded, tag, size, reason))
         done: list[Batch] = []
         pending = self._pending.setdefault(endpoint_name, _Pending())
-        if pending.items and (
-            len(pending.items) + 1 > endpoint.max_items
+        if pending.encoded and (
+            len(pending.encoded) + 1 > endpoint.max_items
             or pending.payload_bytes(overhead, size) > endpoint.max_request_bytes
         ):
             done.append(self._take(endpoint_name))
             pending = self._pending.setdefault(endpoint_name, _Pending())
-        pending.items.append(item)
         pending.tags.append(tag)
         pending.encoded.append(encoded)
         pending.content_bytes += size
-        if len(pending.items) >= endpoint.max_items:
+        if len(pending.encoded) >= endpoint.max_items:
             done.append(self._take(endpoint_name))
         return Added(done)
 
     def flush(self) -> list[Batch]:
         """Every unfinished batch, one per endpoint, oldest unfinished batch first."""
-        return [self._take(name) for name in list(self._pending) if self._pending[name].items]
+        return [self._take(name) for name in list(self._pending) if self._pending[name].encoded]
 
     def _take(self, endpoint_name: str) -> Batch:
         pending = self._pending.pop(endpoint_name)
         return Batch(
             endpoint=endpoint_name,
-            items=pending.items,
             tags=pending.tags,
             payload_bytes=pending.payload_bytes(self.overhead(endpoint_name)),
             encoded=pending.encoded,

@@ -7,13 +7,12 @@ delivered; the HTTP deliverer (`cdpcli.sender`) sends them. The pipeline is the 
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal, Protocol
 
-from cdpcli.batching import Batch, Batcher
+from cdpcli.batching import Batch, Batcher, EncodedItems
 from cdpcli.destinations.base import Endpoint, HttpRequest
 from cdpcli.jsonio import dumps_bytes
 
@@ -147,12 +146,9 @@ def encode_body(body: Any, batch: Batch) -> bytes:
     return dumps_bytes(body)
 
 
-def _holds_items(value: Any, items: list[dict[str, Any]]) -> bool:
-    """Whether `value` is the batch's list of items, or a list of the very same item objects
-    (the serialization made when they were batched is then exactly theirs)."""
-    if value is items:
-        return True
-    return type(value) is list and len(value) == len(items) and all(map(operator.is_, value, items))
+def _holds_items(value: Any, items: EncodedItems) -> bool:
+    """Whether `value` is the batch's items (as `build_request` passes them through)."""
+    return value is items
 
 
 @dataclass

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,13 +34,21 @@ from cdpcli.delivery import (
     DestinationStats,
     Status,
 )
-from cdpcli.destinations.base import Mapped, RouteInfo
 from cdpcli.errors import CdpError, Interrupted
-from cdpcli.model import Event, Origin, Problem
-from cdpcli.reader import InputFile, Item, read_input
+from cdpcli.prepare import (
+    INVALID,
+    RESUMED,
+    SKIP,
+    SKIPPED,
+    Explained,
+    Mapper,
+    Prepared,
+    Preparer,
+    origin_of,
+)
+from cdpcli.prepare_parallel import Parallelism, prepared_items
+from cdpcli.reader import InputFile
 from cdpcli.rejected import RejectedFile
-from cdpcli.routing import RouteDecision, matching_routes, route_info
-from cdpcli.spec import check
 
 CHECKPOINT_EVERY_SECONDS = 1.0
 
@@ -91,16 +99,6 @@ class SendSummary:
 
 
 @dataclass(frozen=True)
-class Explained:
-    """For `--explain`: one event and what each route made of it."""
-
-    event: Event
-    problems: list[Problem]
-    outcomes: list[tuple[str, str, Mapped | str]]  # (route, destination, mapped or skip reason)
-    skipped: str | None = None
-
-
-@dataclass(frozen=True)
 class SendResult:
     """A finished (or stopped) run: the summary, and the error that stopped it, if any."""
 
@@ -111,17 +109,33 @@ class SendResult:
 class _Settlement:
     """One event on one route: done when every record it became has an answer."""
 
-    __slots__ = ("destination", "event", "line", "reason", "remaining", "route", "source", "status")
+    __slots__ = (
+        "destination",
+        "line",
+        "prepared",
+        "reason",
+        "remaining",
+        "route",
+        "source",
+        "status",
+    )
 
     def __init__(
-        self, event: Event, route: Route, destination: DestinationRuntime, source: str, line: Any
+        self,
+        prepared: Prepared,
+        *,
+        route: Route,
+        destination: DestinationRuntime,
+        source: str,
+        line: Any = None,
+        remaining: int = 0,
     ) -> None:
-        self.event = event
+        self.prepared = prepared
         self.route = route
         self.destination = destination
         self.source = source
         self.line = line
-        self.remaining = 0
+        self.remaining = remaining
         self.status: Status = "duplicate"
         self.reason: str | None = None
 
@@ -152,6 +166,7 @@ class Pipeline:
         clock: Callable[[], float] = time.monotonic,
         progress: Callable[[SendSummary], None] | None = None,
         stop: threading.Event | None = None,
+        parallelism: Parallelism | None = None,
     ) -> None:
         self.config = config
         self.destinations = destinations
@@ -167,9 +182,20 @@ class Pipeline:
         self.stop = stop if stop is not None else threading.Event()
         self.summary = SendSummary(destinations={name: d.stats for name, d in destinations.items()})
         self.watermarks = Watermarks(start=checkpoint.load() if checkpoint else {})
+        self._watermarks = checkpoint is not None  # only a checkpoint needs them
         self._last_save = clock()
         self._pending_routes = 0
-        self._static_info: dict[str, RouteInfo] = {}
+        self.parallelism = parallelism or Parallelism()
+        self.preparer = Preparer(
+            config,
+            {name: Mapper(d.module, d.options, d.token) for name, d in destinations.items()},
+            strict=options.strict,
+            to=options.to,
+            since_ms=options.since_ms,
+            until_ms=options.until_ms,
+            explain=explain is not None,
+        )
+        self._routes = [(route, destinations.get(route.to)) for route in config.routes]
         self._position: Callable[[], int] = lambda: self.summary.bytes_done
 
     # --- the run -------------------------------------------------------------------------
@@ -182,10 +208,7 @@ class Pipeline:
         finished = 0
         try:
             for input_file, size in zip(files, sizes, strict=True):
-                self._read(
-                    input_file,
-                    read_input(input_file, stdin=stdin, opened=self._track_position(finished)),
-                )
+                self._read(input_file, stdin, self._track_position(finished))
                 finished += size or 0
                 self.summary.bytes_done = finished
                 if self._limit_reached():
@@ -247,126 +270,107 @@ class Pipeline:
         limit = self.options.limit
         return limit is not None and self.summary.events_read >= limit
 
-    def _read(self, input_file: InputFile, items: Iterator[Item]) -> None:
+    def _read(self, input_file: InputFile, stdin: Any, opened: Callable[[Any], None]) -> None:
         source = input_file.name
         resume_below = self.watermarks.resume_line(source)
+        items = prepared_items(
+            input_file,
+            self.preparer,
+            parallelism=self.parallelism,
+            resume_below=resume_below,
+            stdin=stdin,
+            opened=opened,
+        )
         stop = self.stop
-        for item in items:
-            if stop.is_set():
-                raise KeyboardInterrupt
-            if self._limit_reached():
-                break
-            self.summary.events_read += 1
-            line = self.watermarks.open_line(source, item.origin.line)
-            if item.origin.line < resume_below:
-                self.summary.resumed += 1
-                self.summary.skipped += 1
-                continue
-            if isinstance(item, Problem):
-                self._invalid(item.origin, None, item.message, item)
-            else:
-                self._event(item, source, line)
-        self.watermarks.finish_source(source)
+        apply = self._apply
+        try:
+            for prepared in items:
+                if stop.is_set():
+                    raise KeyboardInterrupt
+                if self._limit_reached():
+                    break
+                apply(source, prepared)
+        finally:
+            items.close()  # stops any worker processes at once
+        if self._watermarks:
+            self.watermarks.finish_source(source)
         self._maybe_save()
 
-    def _invalid(self, origin: Origin, event: Any, reason: str, problem: Problem) -> None:
-        self.summary.invalid += 1
-        if self.rejected is not None:
-            self.rejected.write(
-                rejected_records.record(event=event, origin=origin, reason=f"invalid: {reason}")
-            )
-        if self.explain is not None and event is None:
-            self.explain(Explained(Event({}, origin, 0), [problem], [], skipped="invalid"))
-
-    def _event(self, event: Event, source: str, line: Any) -> None:
-        checked = check(event, strict=self.options.strict)
-        if checked.data is None or checked.time_ms is None:
-            errors = [p for p in checked.problems if p.severity == "error"]
-            first = errors[0]
-            where = f"{first.path}: " if first.path else ""
-            self._invalid(event.origin, event.data, where + first.message, first)
-            if self.explain is not None:
-                self.explain(Explained(event, checked.problems, [], skipped="invalid"))
+    def _apply(self, source: str, prepared: Prepared) -> None:
+        """The bookkeeping of one prepared item: count it, and batch what it became."""
+        kind, line, _, _, data, reason, outcomes, explained = prepared
+        summary = self.summary
+        summary.events_read += 1
+        state = self.watermarks.open_line(source, line) if self._watermarks else None
+        if kind == RESUMED:
+            summary.resumed += 1
+            summary.skipped += 1
             return
-        data, time_ms = checked.data, checked.time_ms
-        options = self.options
-        skipped: str | None = None
-        if options.since_ms is not None and time_ms < options.since_ms:
-            skipped = "before --since"
-        elif options.until_ms is not None and time_ms >= options.until_ms:
-            skipped = "not before --until"
-        decisions = [] if skipped else self._routes(event, data)
-        if not decisions:
-            self.summary.skipped += 1
-            if self.explain is not None:
-                reason = skipped or "no route matches"
-                self.explain(Explained(event, checked.problems, [], skipped=reason))
-            return
-        explained: list[tuple[str, str, Mapped | str]] = []
-        for decision in decisions:
-            outcome = self._route(
-                event, data=data, time_ms=time_ms, decision=decision, source=source, line=line
-            )
-            explained.append((decision.route.name, decision.route.to, outcome))
-        if self.explain is not None:
-            self.explain(Explained(event, checked.problems, explained))
+        if kind == INVALID:
+            summary.invalid += 1
+            if self.rejected is not None:
+                self.rejected.write(
+                    rejected_records.record(
+                        event=data, origin=origin_of(source, prepared), reason=f"invalid: {reason}"
+                    )
+                )
+        elif kind == SKIPPED:
+            summary.skipped += 1
+        else:
+            for position, status, why, records in outcomes:
+                route, destination = self._routes[position]
+                assert destination is not None  # the preparer routes only to these
+                stats = destination.stats
+                stats.routed += 1
+                if status == SKIP:
+                    stats.skipped += 1
+                    summary.skipped += 1
+                elif status is not None:  # rejected by the mapping
+                    rejected = _Settlement(
+                        prepared, route=route, destination=destination, source=source
+                    )
+                    rejected.status, rejected.reason = "rejected", why
+                    self._final(rejected)
+                else:
+                    self._batch(
+                        prepared,
+                        source=source,
+                        state=state,
+                        route=route,
+                        destination=destination,
+                        records=records,
+                    )
+        if explained is not None and self.explain is not None:
+            self.explain(explained)
 
-    def _routes(self, event: Event, data: dict[str, Any]) -> list[RouteDecision]:
-        decisions = matching_routes(self.config, data)
-        if self.options.to is not None:
-            decisions = [d for d in decisions if d.route.to in self.options.to]
-        if event.replay_route is not None:
-            # A replayed rejection goes back only to the route that rejected it, if it still exists.
-            same = [d for d in decisions if d.route.name == event.replay_route]
-            if same or any(r.name == event.replay_route for r in self.config.routes):
-                decisions = same
-        return decisions
-
-    def _route(
+    def _batch(
         self,
-        event: Event,
+        prepared: Prepared,
         *,
-        data: dict[str, Any],
-        time_ms: int,
-        decision: RouteDecision,
         source: str,
-        line: Any,
-    ) -> Mapped | str:
-        route = decision.route
-        destination = self.destinations[route.to]
-        stats = destination.stats
-        stats.routed += 1
-        if decision.skipped is not None:
-            stats.skipped += 1
-            self.summary.skipped += 1
-            return decision.skipped
-        info = self._static_info.get(route.name) if route.map is None else None
-        if info is None:
-            info = route_info(route, data)
-            if route.map is None:  # mappers never modify it: one value serves every event
-                self._static_info[route.name] = info
-        mapped: Mapped = destination.module.map_event(
-            data, time_ms=time_ms, route=info, options=destination.options, token=destination.token
+        state: Any,
+        route: Route,
+        destination: DestinationRuntime,
+        records: tuple[tuple[str, bytes], ...],
+    ) -> None:
+        settlement = _Settlement(
+            prepared,
+            route=route,
+            destination=destination,
+            source=source,
+            line=state,
+            remaining=len(records),
         )
-        if mapped.skipped is not None:
-            stats.skipped += 1
-            self.summary.skipped += 1
-            return mapped
-        if mapped.rejected is not None or not mapped.records:
-            reason = mapped.rejected or "mapped to nothing"
-            self._final(event, route, destination, "rejected", reason)
-            return mapped
-        settlement = _Settlement(event, route, destination, source, line)
-        settlement.remaining = len(mapped.records)
-        self.watermarks.hold(line)
+        if state is not None:
+            self.watermarks.hold(state)
         self._pending_routes += 1
-        for record in mapped.records:
-            added = destination.batcher.add(record.endpoint, record.item, settlement)
+        batcher = destination.batcher
+        for endpoint, encoded in records:
+            added = batcher.add(endpoint, encoded, settlement)
             if added.refused is not None:
                 self._answer(settlement, "rejected", added.refused.reason)
             for batch in added.batches:
                 self._submit(destination, batch)
-        return mapped
 
     # --- delivery and settlement -----------------------------------------------------------
 
@@ -385,32 +389,23 @@ class Pipeline:
                 self.progress(self.summary)
 
     def _count(self, results: list[DeliveryResult]) -> None:
+        answer = self._answer
         for result in results:
             result.delivery.destination.stats.requests += result.requests
             for tag, item in zip(result.delivery.batch.tags, result.results, strict=True):
-                self._answer(tag, item.status, item.reason)
+                answer(tag, item.status, item.reason)
 
     def _answer(self, settlement: _Settlement, status: Status, reason: str | None) -> None:
         if settlement.record(status, reason):
             self._pending_routes -= 1
-            self._final(
-                settlement.event,
-                settlement.route,
-                settlement.destination,
-                settlement.status,
-                settlement.reason,
-            )
-            self.watermarks.release(settlement.source, settlement.line)
+            self._final(settlement)
+            if settlement.line is not None:
+                self.watermarks.release(settlement.source, settlement.line)
 
-    def _final(
-        self,
-        event: Event,
-        route: Route,
-        destination: DestinationRuntime,
-        status: Status,
-        reason: str | None,
-    ) -> None:
-        stats = destination.stats
+    def _final(self, settlement: _Settlement) -> None:
+        """Count a settled event-route, and write it to the rejected file if it was rejected."""
+        status = settlement.status
+        stats = settlement.destination.stats
         summary = self.summary
         if status == "delivered":
             stats.delivered += 1
@@ -422,13 +417,14 @@ class Pipeline:
             stats.rejected += 1
             summary.rejected += 1
             if self.rejected is not None:
+                prepared = settlement.prepared
                 self.rejected.write(
                     rejected_records.record(
-                        event=event.data,
-                        origin=event.origin,
-                        reason=reason or "rejected",
-                        destination=destination.name,
-                        route=route.name,
+                        event=prepared[4],
+                        origin=origin_of(settlement.source, prepared),
+                        reason=settlement.reason or "rejected",
+                        destination=settlement.destination.name,
+                        route=settlement.route.name,
                     )
                 )
 

@@ -14,6 +14,8 @@ import stat
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from cdpcli import jsonio
 from cdpcli.errors import InputError
 from cdpcli.model import Origin
@@ -31,7 +33,9 @@ def record(
     route: str | None = None,
 ) -> dict[str, Any]:
     """One rejected-file record. `event` is the original event (or the raw line text when the
-    line was not an event at all)."""
+    line was not an event at all), parsed or as its compact JSON bytes."""
+    if type(event) is bytes:
+        event = orjson.Fragment(event)  # already JSON: embedded as it is
     return {
         "kind": KIND,
         "version": VERSION,

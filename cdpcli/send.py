@@ -22,7 +22,9 @@ from cdpcli.delivery import (
 from cdpcli.destinations.base import REDACTED, Endpoint
 from cdpcli.destinations.registry import get_kind
 from cdpcli.errors import UsageError
-from cdpcli.pipeline import Explained, Pipeline, SendOptions, SendResult, SendSummary
+from cdpcli.pipeline import Pipeline, SendOptions, SendResult, SendSummary
+from cdpcli.prepare import Explained
+from cdpcli.prepare_parallel import Parallelism
 from cdpcli.reader import InputFile, resolve_inputs
 from cdpcli.rejected import RejectedFile
 
@@ -38,6 +40,7 @@ class SendRequest:
     rejected_path: Path | None = None
     checkpoint_path: Path | None = None
     concurrency: int = 4
+    jobs: int = 1  # processes preparing events (see cdpcli.prepare_parallel)
     max_retries: int = 8
     allow_insecure_http: bool = False
 
@@ -109,6 +112,7 @@ def send(
         explain=explain,
         progress=progress,
         stop=stop,
+        parallelism=Parallelism(jobs=request.jobs),
     )
     pipeline.summary.dry_run = request.dry_run
     try:

@@ -9,48 +9,22 @@ job, or no `fork` start method on the platform, everything runs in this process.
 
 from __future__ import annotations
 
-import multiprocessing
+import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, BinaryIO
 
+from cdpcli.chunks import Chunk, can_fork, cut, ordered_map
 from cdpcli.model import Problem
-from cdpcli.reader import InputFile, Item, is_plain_lines, read_input, read_range
+from cdpcli.reader import InputFile, is_plain_lines
 from cdpcli.validation import Validation, ValidationSummary
 
 MIN_CHUNK_BYTES = 4 * 1024 * 1024  # below this a process costs more than it saves
-_BLOCK = 1 << 20
 
 Render = Callable[[Problem], str]
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """A part of one input: a byte range of a plain file starting at line `first_line`, or (with
-    `start` None) the whole input."""
-
-    input: InputFile
-    start: int | None = None
-    end: int | None = None
-    first_line: int = 1
-
-    def items(self, stdin: BinaryIO | None = None) -> Iterator[Item]:
-        if self.start is None or self.end is None:
-            return read_input(self.input, stdin=stdin)
-        return read_range(self.input, self.start, self.end, self.first_line)
-
-
-def default_jobs() -> int:
-    """The processes `validate` uses by default: the CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def plan(
@@ -65,41 +39,8 @@ def plan(
         if pieces < 2 or not is_plain_lines(input_file):
             chunks.append(Chunk(input_file))
             continue
-        chunks.extend(_cut(input_file, size, pieces))
+        chunks.extend(cut(input_file, size, -(-size // pieces)))
     return chunks
-
-
-def _cut(input_file: InputFile, size: int, pieces: int) -> list[Chunk]:
-    """Byte ranges ending just after a newline, with the line number each starts at."""
-    assert input_file.path is not None
-    targets = [size * k // pieces for k in range(1, pieces)]
-    bounds: list[tuple[int, int]] = [(0, 1)]  # (byte offset, line number) of each chunk start
-    with open(input_file.path, "rb") as handle:
-        position, lines = 0, 1
-        for target in targets:
-            if target <= position:  # the last line stepped over: a long line spans two targets
-                continue
-            # count the newlines up to the target, then step to the end of that line
-            while position + _BLOCK <= target:
-                block = handle.read(_BLOCK)
-                lines += block.count(b"\n")
-                position += len(block)
-            block = handle.read(target - position)
-            lines += block.count(b"\n")
-            position += len(block)
-            rest = handle.readline()
-            if not rest:
-                break
-            position += len(rest)
-            lines += rest.count(b"\n")
-            if position < size and position > bounds[-1][0]:
-                bounds.append((position, lines))
-    ends = [start for start, _ in bounds[1:]] + [size]
-    return [
-        Chunk(input_file, start, end, first_line)
-        for (start, first_line), end in zip(bounds, ends, strict=True)
-        if end > start
-    ]
 
 
 def validate_chunks(
@@ -113,7 +54,7 @@ def validate_chunks(
 ) -> ValidationSummary:
     """Validate every chunk, writing each problem's rendered line through `write`, in input
     order; returns the merged summary."""
-    if jobs < 2 or len(chunks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if jobs < 2 or len(chunks) < 2 or not can_fork():
         summary = ValidationSummary()
         for chunk in chunks:
             _merge(summary, _validate(chunk, strict, render, write, stdin))
@@ -121,19 +62,14 @@ def validate_chunks(
     summary = ValidationSummary()
     workdir = Path(tempfile.mkdtemp(prefix="cdpcli-validate-"))
     try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = [
-                pool.submit(_validate_to_file, chunk, strict, render, workdir / f"{n}.txt")
-                for n, chunk in enumerate(chunks)
-            ]
-            for future in futures:
-                report, counts = future.result()
-                _merge(summary, counts)
-                with open(report, encoding="utf-8") as lines:
-                    for line in lines:
-                        write(line.rstrip("\n"))
-                os.unlink(report)
+        work = functools.partial(_validate_to_file, strict=strict, render=render)
+        tasks = [(chunk, workdir / f"{n}.txt") for n, chunk in enumerate(chunks)]
+        for report, counts in ordered_map(work, tasks, jobs=jobs, window=len(tasks)):
+            _merge(summary, counts)
+            with open(report, encoding="utf-8") as lines:
+                for line in lines:
+                    write(line.rstrip("\n"))
+            os.unlink(report)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return summary
@@ -153,9 +89,10 @@ def _validate(
 
 
 def _validate_to_file(
-    chunk: Chunk, strict: bool, render: Render, report: Path
+    task: tuple[Chunk, Path], *, strict: bool, render: Render
 ) -> tuple[Path, ValidationSummary]:
-    """In a worker process: validate one chunk, its report lines into `report`."""
+    """In a worker process: validate one chunk, its report lines into the task's file."""
+    chunk, report = task
     out: IO[str]
     with open(report, "w", encoding="utf-8") as out:
 

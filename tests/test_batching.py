@@ -346,7 +346,7 @@ def test_properties(
         assert 1 <= len(batch) <= s["max_items"]
         assert batch.payload_bytes <= s["max_request_bytes"]
         assert batch.payload_bytes == len(batch.array_json()) + s["overhead"]
-        assert batch.array_json() == orjson.dumps(batch.items)
+        assert batch.array_json() == orjson.dumps(list(batch.items))
         assert all(len(e) <= s["max_item_bytes"] for e in batch.encoded)
         assert batch.items == [sent[t][1] for t in batch.tags]
         assert all(sent[t][0] == batch.endpoint for t in batch.tags)

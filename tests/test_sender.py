@@ -82,7 +82,6 @@ def make_batch(endpoint: str, items: list[dict[str, Any]], overhead: int = 0) ->
     encoded = [jsonio.dumps_bytes(item) for item in items]
     return Batch(
         endpoint=endpoint,
-        items=items,
         tags=list(range(len(items))),
         payload_bytes=array_bytes(len(e) for e in encoded) + overhead,
         encoded=encoded,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 from importlib import import_module
 from typing import Annotated
 
@@ -67,4 +68,23 @@ def main() -> None:
     # only re-scan them. Collect rarely (reference cycles of the libraries are still freed).
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
+    _keep_freed_heap()
     app()
+
+
+def _keep_freed_heap() -> None:
+    """Stop glibc from giving the top of the heap back to the OS after every batch, only to
+    fault it in again for the next one (a fifth of a dry run's CPU time went to page faults).
+    Memory is still reused; the process just keeps up to 64 MB of it between batches."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return
+    m_trim_threshold, m_top_pad = -1, -2
+    mallopt(m_trim_threshold, 64 * 1024 * 1024)
+    mallopt(m_top_pad, 16 * 1024 * 1024)

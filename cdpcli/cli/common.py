@@ -32,6 +32,17 @@ FormatOption = Annotated[
     OutputFormat,
     typer.Option("--format", "-f", help="Output format: text for humans, json for scripts."),
 ]
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Processes to use for large uncompressed JSON-lines files (default: the CPUs "
+        "available; output is the same in any case).",
+        show_default=False,
+    ),
+]
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="Print nothing but errors (and the data on stdout).")
 ]

@@ -13,9 +13,11 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 import typer
 
 from cdpcli import jsonio
+from cdpcli.chunks import default_jobs
 from cdpcli.cli.app import app
 from cdpcli.cli.common import (
     FormatOption,
+    JobsOption,
     OutputFormat,
     QuietOption,
     Streams,
@@ -117,6 +119,7 @@ def send_command(
         typer.Option("--allow-insecure-http", help="Allow http:// for hosts other than loopback."),
     ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    jobs: JobsOption = None,
     output_format: FormatOption = OutputFormat.text,
     quiet: QuietOption = False,
 ) -> None:
@@ -152,6 +155,7 @@ def send_command(
             rejected_path=rejected,
             checkpoint_path=checkpoint,
             concurrency=concurrency,
+            jobs=jobs if jobs is not None else default_jobs(),
             max_retries=max_retries,
             allow_insecure_http=allow_insecure_http,
         )

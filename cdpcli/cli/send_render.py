@@ -11,7 +11,8 @@ from rich.table import Table
 from cdpcli import jsonio
 from cdpcli.cli.common import Streams
 from cdpcli.destinations.base import Mapped
-from cdpcli.pipeline import Explained, SendSummary
+from cdpcli.pipeline import SendSummary
+from cdpcli.prepare import Explained
 
 
 @dataclass

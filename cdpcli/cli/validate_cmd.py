@@ -7,9 +7,11 @@ from typing import Annotated
 import typer
 
 from cdpcli import jsonio
+from cdpcli.chunks import default_jobs
 from cdpcli.cli.app import app
 from cdpcli.cli.common import (
     FormatOption,
+    JobsOption,
     OutputFormat,
     QuietOption,
     exit_with,
@@ -19,7 +21,7 @@ from cdpcli.cli.common import (
 from cdpcli.errors import ExitCode
 from cdpcli.reader import resolve_inputs
 from cdpcli.validation import render_json, render_text
-from cdpcli.validation_parallel import default_jobs, plan, validate_chunks
+from cdpcli.validation_parallel import plan, validate_chunks
 
 PathsArgument = Annotated[
     list[str] | None,
@@ -34,17 +36,7 @@ PathsArgument = Annotated[
 def validate(
     paths: PathsArgument = None,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
-    jobs: Annotated[
-        int | None,
-        typer.Option(
-            "--jobs",
-            "-j",
-            min=1,
-            help="Processes to use for large uncompressed JSON-lines files (default: the CPUs "
-            "available; output is the same in any case).",
-            show_default=False,
-        ),
-    ] = None,
+    jobs: JobsOption = None,
     output_format: FormatOption = OutputFormat.text,
     quiet: QuietOption = False,
 ) -> None:

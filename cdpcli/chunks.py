@@ -1,0 +1,135 @@
+"""Cutting large plain JSON-lines files into byte ranges at line boundaries, and running work on
+them in worker processes, results in input order.
+
+Used by `validate --jobs` (`cdpcli.validation_parallel`) and by `send --jobs`
+(`cdpcli.prepare_parallel`). Gzipped files, `.json` documents and stdin cannot be cut: each is one
+chunk, read in this process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import BinaryIO, TypeVar
+
+from cdpcli.reader import InputFile, Item, read_input, read_range
+
+_BLOCK = 1 << 20
+_PARENT_POLL_SECONDS = 0.5
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A part of one input: a byte range of a plain file starting at line `first_line`, or (with
+    `start` None) the whole input."""
+
+    input: InputFile
+    start: int | None = None
+    end: int | None = None
+    first_line: int = 1
+
+    def items(self, stdin: BinaryIO | None = None) -> Iterator[Item]:
+        if self.start is None or self.end is None:
+            return read_input(self.input, stdin=stdin)
+        return read_range(self.input, self.start, self.end, self.first_line)
+
+
+def default_jobs() -> int:
+    """The processes a command uses by default: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def cut(input_file: InputFile, size: int, piece_bytes: int) -> Iterator[Chunk]:
+    """Byte ranges of about `piece_bytes`, each ending just after a newline (the last at the end
+    of the file), with the line number each starts at. Lazy: a range is found as it is needed,
+    by one sequential pass that counts newlines."""
+    assert input_file.path is not None
+    piece_bytes = max(1, piece_bytes)
+    with open(input_file.path, "rb") as handle:
+        start, first_line = 0, 1
+        position, lines = 0, 1
+        while position < size:
+            target = min(position + piece_bytes, size)
+            while position < target:
+                block = handle.read(min(_BLOCK, target - position))
+                if not block:
+                    break
+                lines += block.count(b"\n")
+                position += len(block)
+            shrunk = position < target  # the file shrank under us: stop at what there is
+            if not shrunk and position < size:
+                rest = handle.readline()
+                position += len(rest)
+                lines += rest.count(b"\n")
+            if position > start:
+                yield Chunk(input_file, start, position, first_line)
+            if shrunk or position == start:
+                return
+            start, first_line = position, lines
+
+
+def ordered_map(
+    function: Callable[[T], R],
+    tasks: Iterable[T],
+    *,
+    jobs: int,
+    window: int,
+    initializer: Callable[[], None] | None = None,
+) -> Generator[R, None, None]:
+    """`function` over `tasks` in `jobs` forked worker processes, results in task order, with at
+    most `window` tasks submitted and not yet consumed (so memory stays bounded however many
+    tasks there are). Closing the iterator cancels what is still queued.
+
+    Workers ignore SIGINT (the parent decides how to stop) and exit on their own if the parent
+    dies (a `kill -9` of the run must not leave them behind).
+    """
+    context = multiprocessing.get_context("fork")
+    pool = ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=context,
+        initializer=_worker_start,
+        initargs=(os.getpid(), initializer),
+    )
+    pending: deque[Future[R]] = deque()
+    source = iter(tasks)
+    try:
+        for task in source:
+            pending.append(pool.submit(function, task))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _worker_start(parent: int, initializer: Callable[[], None] | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    if initializer is not None:
+        initializer()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL_SECONDS)
+    os._exit(1)

@@ -1,0 +1,197 @@
+"""The per-event half of the send pipeline: check, filter, route and map one event, and serialize
+each record it becomes. What it returns is plain data (tuples, strings, bytes), so the same code
+runs in this process or in worker processes (`cdpcli.prepare_parallel`), and the pipeline's
+bookkeeping (accounting, batching, delivery, checkpoint) is the same either way.
+
+A `Prepared` value is the tuple `(kind, line, index, in_batch, data, reason, routes, explained)`:
+
+- `kind`: RESUMED (settled by an earlier run), INVALID (`reason` says why), SKIPPED (`reason`:
+  outside the time window, or no route matches) or ROUTED.
+- `line`, `index`, `in_batch`: the event's `Origin` in its input (the input name is the caller's).
+- `data`: the event as read (for the rejected file): the dict itself, or its compact JSON bytes
+  when it crossed a process boundary; None when nothing can need it.
+- `routes`: per matching route, `(position in config.routes, status, reason, records)`, with
+  status SKIP or REJECT (and `reason`), or None with `records`, a tuple of
+  `(endpoint, serialized item)`.
+- `explained`: the `Explained` value for `--explain`, when asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cdpcli.config import Config
+from cdpcli.destinations.base import Mapped, RouteInfo
+from cdpcli.jsonio import dumps_bytes
+from cdpcli.model import Event, Origin, Problem
+from cdpcli.reader import Item
+from cdpcli.routing import RouteDecision, matching_routes, route_info
+from cdpcli.spec import check
+
+RESUMED, INVALID, SKIPPED, ROUTED = 0, 1, 2, 3
+SKIP, REJECT = "skipped", "rejected"
+
+Records = tuple[tuple[str, bytes], ...]
+RouteOutcome = tuple[int, str | None, str | None, Records]
+Prepared = tuple[int, int, int | None, bool, Any, str | None, tuple[RouteOutcome, ...], Any]
+
+
+@dataclass(frozen=True)
+class Explained:
+    """For `--explain`: one event and what each route made of it."""
+
+    event: Event
+    problems: list[Problem]
+    outcomes: list[tuple[str, str, Mapped | str]]  # (route, destination, mapped or skip reason)
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class Mapper:
+    """What mapping needs of one destination: its module, options and project token."""
+
+    module: Any
+    options: Any
+    token: str
+
+
+class Preparer:
+    """Prepares the items of one run. Holds no state that depends on earlier events, except a
+    cache of the route information that is the same for every event."""
+
+    def __init__(
+        self,
+        config: Config,
+        mappers: Mapping[str, Mapper],
+        *,
+        strict: bool = False,
+        to: frozenset[str] | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        explain: bool = False,
+    ) -> None:
+        self.config = config
+        self.mappers = dict(mappers)
+        self.strict = strict
+        self.to = to
+        self.since_ms = since_ms
+        self.until_ms = until_ms
+        self.explain = explain
+        self._position = {id(route): n for n, route in enumerate(config.routes)}
+        self._static_info: dict[str, RouteInfo] = {}
+
+    def prepare(self, item: Item, resume_below: int = 0) -> Prepared:
+        origin = item.origin
+        if origin.line < resume_below:
+            return (RESUMED, origin.line, origin.index, origin.in_batch, None, None, (), None)
+        if isinstance(item, Problem):
+            explained = None
+            if self.explain:
+                explained = Explained(Event({}, origin, 0), [item], [], skipped="invalid")
+            line, index, in_batch = origin.line, origin.index, origin.in_batch
+            return (INVALID, line, index, in_batch, None, item.message, (), explained)
+        return self._event(item)
+
+    def _event(self, event: Event) -> Prepared:
+        origin = event.origin
+        checked = check(event, strict=self.strict)
+        data, time_ms = checked.data, checked.time_ms
+        if data is None or time_ms is None:
+            first = next(p for p in checked.problems if p.severity == "error")
+            where = f"{first.path}: " if first.path else ""
+            explained = None
+            if self.explain:
+                explained = Explained(event, checked.problems, [], skipped="invalid")
+            return (
+                INVALID,
+                origin.line,
+                origin.index,
+                origin.in_batch,
+                event.data,
+                where + first.message,
+                (),
+                explained,
+            )
+        skipped: str | None = None
+        if self.since_ms is not None and time_ms < self.since_ms:
+            skipped = "before --since"
+        elif self.until_ms is not None and time_ms >= self.until_ms:
+            skipped = "not before --until"
+        decisions = [] if skipped else self._routes(event, data)
+        if not decisions:
+            reason = skipped or "no route matches"
+            explained = None
+            if self.explain:
+                explained = Explained(event, checked.problems, [], skipped=reason)
+            line, index, in_batch = origin.line, origin.index, origin.in_batch
+            return (SKIPPED, line, index, in_batch, None, reason, (), explained)
+        outcomes: list[RouteOutcome] = []
+        shown: list[tuple[str, str, Mapped | str]] = []
+        for decision in decisions:
+            route = decision.route
+            position = self._position[id(route)]
+            if decision.skipped is not None:
+                outcomes.append((position, SKIP, decision.skipped, ()))
+                shown.append((route.name, route.to, decision.skipped))
+                continue
+            mapped = self._map(decision, data, time_ms)
+            shown.append((route.name, route.to, mapped))
+            if mapped.skipped is not None:
+                outcomes.append((position, SKIP, mapped.skipped, ()))
+            elif mapped.rejected is not None or not mapped.records:
+                outcomes.append((position, REJECT, mapped.rejected or "mapped to nothing", ()))
+            else:
+                records = tuple((r.endpoint, dumps_bytes(r.item)) for r in mapped.records)
+                outcomes.append((position, None, None, records))
+        explained = Explained(event, checked.problems, shown) if self.explain else None
+        return (
+            ROUTED,
+            origin.line,
+            origin.index,
+            origin.in_batch,
+            event.data,
+            None,
+            tuple(outcomes),
+            explained,
+        )
+
+    def _routes(self, event: Event, data: dict[str, Any]) -> list[RouteDecision]:
+        decisions = matching_routes(self.config, data)
+        if self.to is not None:
+            decisions = [d for d in decisions if d.route.to in self.to]
+        if event.replay_route is not None:
+            # A replayed rejection goes back only to the route that rejected it, if it still exists.
+            same = [d for d in decisions if d.route.name == event.replay_route]
+            if same or any(r.name == event.replay_route for r in self.config.routes):
+                decisions = same
+        return decisions
+
+    def _map(self, decision: RouteDecision, data: dict[str, Any], time_ms: int) -> Mapped:
+        route = decision.route
+        info = self._static_info.get(route.name) if route.map is None else None
+        if info is None:
+            info = route_info(route, data)
+            if route.map is None:  # mappers never modify it: one value serves every event
+                self._static_info[route.name] = info
+        mapper = self.mappers[route.to]
+        mapped: Mapped = mapper.module.map_event(
+            data, time_ms=time_ms, route=info, options=mapper.options, token=mapper.token
+        )
+        return mapped
+
+
+def portable(prepared: Prepared) -> Prepared:
+    """The same value, ready to cross a process boundary: the event data as JSON bytes when
+    something may still need it (a rejection), dropped when nothing can; no `explained`."""
+    kind, line, index, in_batch, data, reason, routes, _ = prepared
+    needed = kind == INVALID or (
+        kind == ROUTED and any(status != SKIP for _, status, _, _ in routes)
+    )
+    encoded = dumps_bytes(data) if needed and data is not None else None
+    return (kind, line, index, in_batch, encoded, reason, routes, None)
+
+
+def origin_of(source: str, prepared: Prepared) -> Origin:
+    return Origin(source, prepared[1], prepared[2], prepared[3])
