@@ -38,6 +38,8 @@ class Event:
     input (before envelope context was merged), or a safe upper bound when that is far below the
     32 KB limit (see `cdpcli.reader`). `replay_route`/`replay_destination` are set when the event
     was unwrapped from a rejected-file record: a replay goes back to where it was rejected.
+    `raw` is the input line when the event is the whole line (not part of an envelope or array):
+    the rejected file quotes it as it was.
     """
 
     data: dict[str, Any]
@@ -45,6 +47,7 @@ class Event:
     size: int
     replay_route: str | None = None
     replay_destination: str | None = None
+    raw: bytes | None = None
 
 
 @dataclass(slots=True)

@@ -8,8 +8,9 @@ A `Prepared` value is the tuple `(kind, line, index, in_batch, data, reason, rou
 - `kind`: RESUMED (settled by an earlier run), INVALID (`reason` says why), SKIPPED (`reason`:
   outside the time window, or no route matches) or ROUTED.
 - `line`, `index`, `in_batch`: the event's `Origin` in its input (the input name is the caller's).
-- `data`: the event as read (for the rejected file): the dict itself, or its compact JSON bytes
-  when it crossed a process boundary; None when nothing can need it.
+- `data`: the event as read, for the rejected file: its input line (JSON bytes, see `original`),
+  or the parsed event (serialized when it crosses a process boundary); None when nothing can
+  need it.
 - `routes`: per matching route, `(position in config.routes, status, reason, records)`, with
   status SKIP or REJECT (and `reason`), or None with `records`, a tuple of
   `(endpoint, serialized item)`.
@@ -109,7 +110,7 @@ class Preparer:
                 origin.line,
                 origin.index,
                 origin.in_batch,
-                event.data,
+                original(event),
                 where + first.message,
                 (),
                 explained,
@@ -151,7 +152,7 @@ class Preparer:
             origin.line,
             origin.index,
             origin.in_batch,
-            event.data,
+            original(event),
             None,
             tuple(outcomes),
             explained,
@@ -182,6 +183,18 @@ class Preparer:
         return mapped
 
 
+def original(event: Event) -> Any:
+    """The event as the rejected file quotes it: its input line as it was (JSON bytes), or the
+    parsed event when it was part of a larger line, or the line holds a bare CR (a JSON-lines
+    file must not)."""
+    raw = event.raw
+    if raw is not None:
+        raw = raw.strip()
+        if b"\r" not in raw:
+            return raw
+    return event.data
+
+
 def portable(prepared: Prepared) -> Prepared:
     """The same value, ready to cross a process boundary: the event data as JSON bytes when
     something may still need it (a rejection), dropped when nothing can; no `explained`."""
@@ -189,8 +202,11 @@ def portable(prepared: Prepared) -> Prepared:
     needed = kind == INVALID or (
         kind == ROUTED and any(status != SKIP for _, status, _, _ in routes)
     )
-    encoded = dumps_bytes(data) if needed and data is not None else None
-    return (kind, line, index, in_batch, encoded, reason, routes, None)
+    if not needed:
+        data = None
+    elif type(data) is dict:
+        data = dumps_bytes(data)
+    return (kind, line, index, in_batch, data, reason, routes, None)
 
 
 def origin_of(source: str, prepared: Prepared) -> Origin:

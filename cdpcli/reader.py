@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import os
 import sys
 import zlib
@@ -48,6 +49,7 @@ MAX_EVENT_BYTES = 32 * 1024
 # the limit, and its exact size need not be computed (reference/segment-spec.md §7 measures the
 # compact re-serialization).
 _SIZE_FAST_PATH = MAX_EVENT_BYTES // 5
+_RANGE_BLOCK = 1 << 20
 
 Item = Event | Problem
 
@@ -182,22 +184,27 @@ def read_range(input_file: InputFile, start: int, end: int, first_line: int) -> 
         raise InputError(f"{input_file.name}: cannot open: {error.strerror or error}") from error
     try:
         handle.seek(start)
-        yield from _read_lines(
-            _lines_until(handle, end - start), input_file.name, first_line=first_line
-        )
+        lines = itertools.chain.from_iterable(map(io.BytesIO, _blocks_until(handle, end - start)))
+        yield from _read_lines(lines, input_file.name, first_line=first_line)
     except OSError as error:
         yield Problem(Origin(input_file.name, first_line), "error", None, f"cannot read: {error}")
     finally:
         handle.close()
 
 
-def _lines_until(handle: IO[bytes], size: int) -> Iterator[bytes]:
+def _blocks_until(handle: IO[bytes], size: int) -> Iterator[bytes]:
+    """Blocks of whole lines, up to and including the line in which byte `size` falls."""
     remaining = size
-    for line in handle:
-        if remaining <= 0:
+    while remaining > 0:
+        block = handle.read(min(_RANGE_BLOCK, remaining))
+        if not block:
             return
-        remaining -= len(line)
-        yield line
+        remaining -= len(block)
+        if not block.endswith(b"\n"):
+            rest = handle.readline()  # the line started inside the range: it is ours
+            remaining -= len(rest)
+            block += rest
+        yield block
 
 
 def _is_json_name(input_file: InputFile) -> bool:
@@ -271,7 +278,12 @@ def _read_lines(stream: Iterable[bytes], name: str, *, first_line: int = 1) -> I
         else:
             size = len(line)
             yield Event(
-                value, Origin(name, lineno), size if size <= fast_size else _size(value, size)
+                value,
+                Origin(name, lineno),
+                size if size <= fast_size else _size(value, size),
+                None,
+                None,
+                line,
             )
 
 
