@@ -269,6 +269,8 @@ def test_rejected_file_and_replay(tmp_path: Path) -> None:
     assert records[0]["reason"].startswith("invalid: not JSON")
     assert "external_subscription_id" in records[1]["reason"]
     assert records[1]["event"] == json.loads(unmappable)
+    # The event is quoted as its input line was, spaces and all, not re-serialized.
+    assert rejected.read_text().splitlines()[1].endswith(f'"event":{unmappable}}}')
     summary = lines(out)[-1]
     assert (summary["invalid"], summary["rejected"], summary["delivered"]) == (1, 1, 3)
 
@@ -278,6 +280,29 @@ def test_rejected_file_and_replay(tmp_path: Path) -> None:
     assert summary["events_read"] == 2
     assert summary["destinations"]["mixpanel"]["routed"] == 0
     assert summary["destinations"]["billing"]["rejected"] == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "quoted"),
+    [
+        # a bare CR is JSON whitespace, but must not reach a JSON-lines file: re-serialized
+        (b'{"type":\r"track"}', b'{"type":"track"}'),
+        # the line's own leading and trailing whitespace is not part of the event
+        (b' \t{"type": "track"} \r', b'{"type": "track"}'),
+        # inside an envelope there is no line of the event's own: serialized compactly
+        (b'{"batch": [{"type": "track"}]}', b'{"type":"track"}'),
+    ],
+)
+def test_rejected_file_quotes_the_event(tmp_path: Path, line: bytes, quoted: bytes) -> None:
+    rejected = tmp_path / "rejected.jsonl"
+    code, _, err = run(
+        "send", "-", "-c", str(EXAMPLE), "--dry-run", "--rejected", str(rejected),
+        stdin=line + b"\n",
+    )  # fmt: skip
+    assert code == 1, err
+    (record,) = rejected.read_bytes().splitlines()
+    assert record.endswith(b'"event":' + quoted + b"}")
+    assert b"\r" not in record
 
 
 def test_rejected_file_may_not_be_an_input(tmp_path: Path) -> None:
