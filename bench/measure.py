@@ -1,11 +1,25 @@
-"""Run a command as a child process and report its wall time, CPU time and peak RSS."""
+"""Run a command as a child process and report its wall time, CPU time and peak memory.
+
+CPU time is the kernel's rusage of the child, which includes the worker processes it waited for.
+Memory is sampled every 10 ms over the whole process tree (the child and its descendants, such as
+`--jobs` workers), because the kernel's peak RSS is that of one process only:
+
+- `peak_rss_mb`: the peak of the sum of the processes' RSS (shared pages counted once per process,
+  so forked workers make it an over-estimate), and never below the kernel's figure for the child;
+- `peak_pss_mb`: the peak of the sum of their PSS (shared pages split between the processes that
+  share them): the memory the run really holds.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+SAMPLE_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
@@ -14,20 +28,87 @@ class Run:
     cpu_seconds: float
     peak_rss_mb: float
     returncode: int
+    peak_pss_mb: float = 0.0
+    processes: int = 1  # the most processes seen at once in the tree
 
 
 def run(
     argv: list[str], *, stdout: int | None = subprocess.DEVNULL, env: dict[str, str] | None = None
 ) -> Run:
-    """Run `argv` to completion; peak RSS from the kernel's rusage of that child alone."""
+    """Run `argv` to completion, sampling the memory of its process tree."""
     start = time.perf_counter()
     process = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.DEVNULL, env=env)
+    sampler = _Sampler(process.pid)
+    sampler.start()
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
+    sampler.stop()
     process.returncode = os.waitstatus_to_exitcode(status)
     return Run(
         seconds=elapsed,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss / 1024,
+        peak_rss_mb=max(sampler.peak_rss_kb, usage.ru_maxrss) / 1024,
         returncode=process.returncode,
+        peak_pss_mb=sampler.peak_pss_kb / 1024,
+        processes=sampler.processes,
     )
+
+
+class _Sampler(threading.Thread):
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.peak_rss_kb = 0
+        self.peak_pss_kb = 0
+        self.processes = 1
+        self._done = threading.Event()
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            pids = _tree(self.root)
+            rss = pss = 0
+            for pid in pids:
+                rss += _field_kb(Path(f"/proc/{pid}/status"), "VmRSS:")
+                pss += _field_kb(Path(f"/proc/{pid}/smaps_rollup"), "Pss:")
+            self.peak_rss_kb = max(self.peak_rss_kb, rss)
+            self.peak_pss_kb = max(self.peak_pss_kb, pss)
+            self.processes = max(self.processes, len(pids))
+            self._done.wait(SAMPLE_SECONDS)
+
+
+def _tree(root: int) -> list[int]:
+    """`root` and its descendants, from /proc (Linux); just `root` elsewhere."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return [root]
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rpartition(")")[2].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _field_kb(path: Path, name: str) -> int:
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith(name):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0

@@ -19,7 +19,7 @@ from cdpcli.chunks import Chunk, can_fork, cut, ordered_map
 from cdpcli.prepare import Prepared, Preparer, portable
 from cdpcli.reader import InputFile, is_plain_lines, read_input
 
-PIECE_BYTES = 2 * 1024 * 1024
+PIECE_BYTES = 262144
 MIN_PARALLEL_BYTES = 8 * 1024 * 1024  # below this a process costs more than it saves
 PIECES_PER_JOB = 2  # pieces in flight per worker: one being prepared, one waiting to be consumed
 
