@@ -19,7 +19,7 @@ from cdpcli.chunks import Chunk, can_fork, cut, ordered_map
 from cdpcli.prepare import Prepared, Preparer, portable
 from cdpcli.reader import InputFile, is_plain_lines, read_input
 
-PIECE_BYTES = 262144
+PIECE_BYTES = 256 * 1024  # small pieces keep the results in flight (and each worker) small
 MIN_PARALLEL_BYTES = 8 * 1024 * 1024  # below this a process costs more than it saves
 PIECES_PER_JOB = 2  # pieces in flight per worker: one being prepared, one waiting to be consumed
 
