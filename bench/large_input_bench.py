@@ -6,7 +6,8 @@
 
 Streams bench/generate.py's events into a gzipped JSONL file of about `--gigabytes` GB
 uncompressed (never holding it in memory), and a second file 1/10 its size. On each it runs, as a
-child process measured by bench/measure.py (wall time, peak RSS of that child alone):
+child process measured by bench/measure.py (wall time, peak RSS summed over its process tree; a
+gzipped input is read by one process):
 
     cdpcli validate FILE
     cdpcli send FILE --config <mixpanel-only config> --dry-run --output /dev/null
