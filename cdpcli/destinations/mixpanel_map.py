@@ -104,15 +104,25 @@ def _event_name(event: Mapping[str, Any], options: MixpanelOptions) -> str | Non
         name = event.get("event")
         return name if isinstance(name, str) and name else None
     name, category = event.get("name"), event.get("category")
-    values = {
-        "name": name if isinstance(name, str) else "",
-        "category": category if isinstance(category, str) else "",
-    }
+    name = name if isinstance(name, str) else ""
+    category = category if isinstance(category, str) else ""
     if kind == "page":
-        named, unnamed = options.page_event, options.page_event_unnamed
+        template = options.page_event if name else options.page_event_unnamed
     else:
-        named, unnamed = options.screen_event, options.screen_event_unnamed
-    return render_template(named if values["name"] else unnamed, values)
+        template = options.screen_event if name else options.screen_event_unnamed
+    key = (template, name, category)
+    rendered = _RENDERED.get(key)
+    if rendered is None:
+        rendered = render_template(template, {"name": name, "category": category})
+        if len(_RENDERED) >= _RENDERED_MAX:
+            _RENDERED.clear()
+        _RENDERED[key] = rendered
+    return rendered
+
+
+# Page and screen names repeat across a backfill: their rendered event names are kept.
+_RENDERED: dict[tuple[str, str, str], str] = {}
+_RENDERED_MAX = 4096
 
 
 def _check_overrides(route: RouteInfo) -> str | None:
@@ -143,7 +153,7 @@ def map_track(
     event: Mapping[str, Any], *, time_ms: int, route: RouteInfo, options: MixpanelOptions
 ) -> Mapped:
     """track, page, screen → one `/import` record, plus per-product events for an order."""
-    problem = _check_overrides(route)
+    problem = _check_overrides(route) if route.overrides else None
     if problem:
         return Mapped(rejected=problem)
     name = _event_name(event, options)
