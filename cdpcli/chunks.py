@@ -8,6 +8,7 @@ chunk, read in this process.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -93,33 +94,65 @@ def ordered_map(
     window: int,
     initializer: Callable[[], None] | None = None,
 ) -> Generator[R, None, None]:
-    """`function` over `tasks` in `jobs` forked worker processes, results in task order, with at
-    most `window` tasks submitted and not yet consumed (so memory stays bounded however many
-    tasks there are). Closing the iterator cancels what is still queued.
+    """`function` over `tasks` in `jobs` forked worker processes (a `WorkerPool` of its own),
+    results in task order, at most `window` tasks ahead. Closing the iterator cancels what is
+    still queued and stops the workers."""
+    with WorkerPool(jobs, initializer=initializer) as pool:
+        yield from pool.ordered(function, tasks, window=window)
+
+
+class WorkerPool:
+    """`jobs` worker processes, forked when the pool is made (start it before any thread of
+    this process starts: a fork copies no thread, but it copies the locks they hold).
 
     Workers ignore SIGINT (the parent decides how to stop) and exit on their own if the parent
     dies (a `kill -9` of the run must not leave them behind).
     """
-    context = multiprocessing.get_context("fork")
-    pool = ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=context,
-        initializer=_worker_start,
-        initargs=(os.getpid(), initializer),
-    )
-    pending: deque[Future[R]] = deque()
-    source = iter(tasks)
-    try:
-        for task in source:
-            pending.append(pool.submit(function, task))
-            if len(pending) >= window:
+
+    def __init__(self, jobs: int, *, initializer: Callable[[], None] | None = None) -> None:
+        self.jobs = jobs
+        self._pool = ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_worker_start,
+            initargs=(os.getpid(), initializer),
+        )
+        self._pool.submit(_ready).result()  # the workers are forked now, not at first use
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def ordered(
+        self, function: Callable[[T], R], tasks: Iterable[T], *, window: int
+    ) -> Generator[R, None, None]:
+        """`function` over `tasks`, results in task order, with at most `window` tasks
+        submitted and not yet consumed (memory stays bounded however many tasks there are).
+        Closing the iterator cancels the tasks not started and waits for the running ones."""
+        pending: deque[Future[R]] = deque()
+        try:
+            for task in tasks:
+                pending.append(self._pool.submit(function, task))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            for future in pending:
+                future.cancel()
+            for future in pending:
+                if not future.cancelled():
+                    with contextlib.suppress(Exception):
+                        future.result()
+
+
+def _ready() -> None:
+    """A task that does nothing: its answer means the workers are up."""
 
 
 def _worker_start(parent: int, initializer: Callable[[], None] | None) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 from cdpcli import rejected as rejected_records
 from cdpcli.batching import Batch
 from cdpcli.checkpoint import Checkpoint, Watermarks
+from cdpcli.chunks import WorkerPool
 from cdpcli.config import Config, Route
 from cdpcli.delivery import (
     Deliverer,
@@ -46,7 +47,7 @@ from cdpcli.prepare import (
     Preparer,
     origin_of,
 )
-from cdpcli.prepare_parallel import Parallelism, prepared_items
+from cdpcli.prepare_parallel import Parallelism, prepared_items, start_workers
 from cdpcli.reader import InputFile
 from cdpcli.rejected import RejectedFile
 
@@ -196,12 +197,22 @@ class Pipeline:
             explain=explain is not None,
         )
         self._routes = [(route, destinations.get(route.to)) for route in config.routes]
+        self._workers: WorkerPool | None = None
         self._position: Callable[[], int] = lambda: self.summary.bytes_done
 
     # --- the run -------------------------------------------------------------------------
 
     def run(self, inputs: Iterable[InputFile], *, stdin: Any = None) -> SendResult:
         files = list(inputs)
+        # Worker processes are forked first, before the sender starts any thread.
+        self._workers = start_workers(files, self.preparer, self.parallelism)
+        try:
+            return self._run(files, stdin)
+        finally:
+            if self._workers is not None:
+                self._workers.close()
+
+    def _run(self, files: list[InputFile], stdin: Any) -> SendResult:
         sizes = [f.size for f in files]
         if all(size is not None for size in sizes):
             self.summary.bytes_total = sum(size or 0 for size in sizes)
@@ -277,6 +288,7 @@ class Pipeline:
             input_file,
             self.preparer,
             parallelism=self.parallelism,
+            workers=self._workers,
             resume_below=resume_below,
             stdin=stdin,
             opened=opened,

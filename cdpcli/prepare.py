@@ -144,7 +144,7 @@ class Preparer:
             elif mapped.rejected is not None or not mapped.records:
                 outcomes.append((position, REJECT, mapped.rejected or "mapped to nothing", ()))
             else:
-                records = tuple((r.endpoint, dumps_bytes(r.item)) for r in mapped.records)
+                records = tuple([(r.endpoint, dumps_bytes(r.item)) for r in mapped.records])
                 outcomes.append((position, None, None, records))
         explained = Explained(event, checked.problems, shown) if self.explain else None
         return (

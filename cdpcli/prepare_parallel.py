@@ -11,11 +11,11 @@ documents, stdin, small files and `--explain` are prepared in this process.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from cdpcli.chunks import Chunk, can_fork, cut, ordered_map
+from cdpcli.chunks import Chunk, WorkerPool, can_fork, cut
 from cdpcli.prepare import Prepared, Preparer, portable
 from cdpcli.reader import InputFile, is_plain_lines, read_input
 
@@ -48,41 +48,55 @@ class _Position:
         return self.offset
 
 
+def qualifies(input_file: InputFile, preparer: Preparer, parallelism: Parallelism) -> bool:
+    """Whether this input is prepared by the workers."""
+    size = input_file.size
+    return (
+        parallelism.jobs > 1
+        and not preparer.explain
+        and size is not None
+        and size >= parallelism.min_bytes
+        and can_fork()
+        and is_plain_lines(input_file)
+    )
+
+
+def start_workers(
+    inputs: Sequence[InputFile], preparer: Preparer, parallelism: Parallelism
+) -> WorkerPool | None:
+    """The worker processes of a run, when some input qualifies; they inherit `preparer`.
+    Start them before anything else (the sender's threads) runs."""
+    if not any(qualifies(f, preparer, parallelism) for f in inputs):
+        return None
+    _inherited["preparer"] = preparer
+    return WorkerPool(parallelism.jobs)
+
+
 def prepared_items(
     input_file: InputFile,
     preparer: Preparer,
     *,
     parallelism: Parallelism,
+    workers: WorkerPool | None = None,
     resume_below: int = 0,
     stdin: BinaryIO | None = None,
     opened: Callable[[Any], None] | None = None,
 ) -> Generator[Prepared, None, None]:
-    """The prepared items of one input, in input order. `opened` receives an object whose
-    `tell()` is how far into the input the items given so far reach."""
+    """The prepared items of one input, in input order: by `workers` (started for this
+    `preparer` by `start_workers`) when the input qualifies, else in this process. `opened`
+    receives an object whose `tell()` is how far into the input the items given so far reach."""
     size = input_file.size
-    if (
-        parallelism.jobs < 2
-        or preparer.explain
-        or size is None
-        or size < parallelism.min_bytes
-        or not can_fork()
-        or not is_plain_lines(input_file)
-    ):
+    if workers is None or size is None or not qualifies(input_file, preparer, parallelism):
         prepare = preparer.prepare
         for item in read_input(input_file, stdin=stdin, opened=opened):
             yield prepare(item, resume_below)
         return
-    _inherited["preparer"] = preparer
+    assert _inherited.get("preparer") is preparer, "workers started for another preparer"
     position = _Position()
     if opened is not None:
         opened(position)
     tasks = ((chunk, resume_below) for chunk in cut(input_file, size, parallelism.piece_bytes))
-    pieces = ordered_map(
-        _prepare_piece,
-        tasks,
-        jobs=parallelism.jobs,
-        window=PIECES_PER_JOB * parallelism.jobs,
-    )
+    pieces = workers.ordered(_prepare_piece, tasks, window=PIECES_PER_JOB * workers.jobs)
     try:
         for end, prepared in pieces:
             yield from prepared

@@ -174,7 +174,7 @@ def map_track(
         problem = _import_checks(record["properties"])
         if problem:
             return Mapped(rejected=f"{record['event']}: {problem}")
-    return Mapped(records=tuple(Record(IMPORT, r) for r in records))
+    return Mapped(records=tuple([Record(IMPORT, r) for r in records]))
 
 
 def engage_set(traits: Mapping[str, Any]) -> dict[str, Any]:
