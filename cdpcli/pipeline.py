@@ -1,7 +1,11 @@
 """The send pipeline (PRODUCT.md §6): read → validate → route → map → batch → deliver.
 
 One implementation for real runs and dry runs: the only difference is the deliverer at the end
-(`DryRunDeliverer` writes request lines; `cdpcli.sender.HttpDeliverer` sends them).
+(`DryRunDeliverer` writes request lines; `cdpcli.sender.HttpDeliverer` sends them). The per-event
+work (validate, route, map, serialize) is `cdpcli.prepare`, done in this process or, for large
+inputs with `--jobs`, in worker processes (`cdpcli.prepare_parallel`); everything after it (the
+accounting, batching, delivery, rejected file and checkpoint) is here, in one process, so a run
+is the same whichever way its events were prepared.
 
 Accounting: every event read is `invalid`, or for each route it matched ends in exactly one of
 delivered, duplicate, rejected or skipped; an event that matched no route (or lies outside the
