@@ -17,9 +17,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
+from cdpcli.errors import WorkerError
 from cdpcli.reader import InputFile, Item, read_input, read_range
 
 _BLOCK = 1 << 20
@@ -117,7 +119,12 @@ class WorkerPool:
             initializer=_worker_start,
             initargs=(os.getpid(), initializer),
         )
-        self._pool.submit(_ready).result()  # the workers are forked now, not at first use
+        try:
+            self._pool.submit(_ready).result()  # the workers are forked now, not at first use
+        except BrokenProcessPool as error:
+            raise WorkerError(
+                f"cannot start {jobs} worker processes ({error})", hint="re-run with --jobs 1"
+            ) from error
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -142,6 +149,12 @@ class WorkerPool:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+        except BrokenProcessPool as error:
+            raise WorkerError(
+                f"a worker process died ({error})",
+                hint="the system may have run out of memory; re-run with fewer --jobs "
+                "(with --checkpoint the run resumes where it stopped)",
+            ) from error
         finally:
             for future in pending:
                 future.cancel()

@@ -73,6 +73,12 @@ class DeliveryError(CdpError):
     exit_code = ExitCode.DELIVERY
 
 
+class WorkerError(CdpError):
+    """A worker process of `--jobs` died (killed by the system, out of memory)."""
+
+    exit_code = ExitCode.FAILED
+
+
 class Interrupted(CdpError):
     """The run was interrupted (SIGINT/SIGTERM); the checkpoint was flushed first."""
 

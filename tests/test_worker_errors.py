@@ -1,0 +1,31 @@
+"""A worker process that dies is reported as a `WorkerError` (exit 1, with what to do), never as
+a traceback or a hang."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from cdpcli.chunks import ordered_map
+from cdpcli.errors import ExitCode, WorkerError
+
+
+def _dies_on_three(n: int) -> int:
+    if n == 3:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+    return n
+
+
+def test_a_dead_worker_is_a_worker_error() -> None:
+    results = ordered_map(_dies_on_three, range(8), jobs=2, window=2)
+    got: list[int] = []
+    with pytest.raises(WorkerError) as caught:
+        got.extend(results)
+    # What was handed out came in order and stops before the dead task (a task running beside
+    # it when it died may be lost with it: the pool is broken as a whole).
+    assert got == list(range(len(got))) and len(got) <= 3
+    assert caught.value.exit_code == ExitCode.FAILED
+    assert "worker process died" in caught.value.message
+    assert caught.value.hint is not None and "--jobs" in caught.value.hint
