@@ -34,6 +34,11 @@ def record(
 ) -> dict[str, Any]:
     """One rejected-file record. `event` is the original event (or the raw line text when the
     line was not an event at all), parsed or as its compact JSON bytes."""
+    if type(event) is not bytes and event is not None:
+        # Serialized on its own, as a worker process does (`cdpcli.prepare.portable`): nested one
+        # level deeper in the record it could fall back to another serializer near orjson's depth
+        # limit, and the file would depend on how the run was parallelized.
+        event = jsonio.dumps_bytes(event)
     if type(event) is bytes:
         event = orjson.Fragment(event)  # already JSON: embedded as it is
     return {

@@ -1,0 +1,262 @@
+"""`cdpcli.chunks`: cutting plain JSON-lines files at line boundaries, and running work in forked
+worker processes with results in task order (used by `validate --jobs` and `send --jobs`)."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from cdpcli import chunks
+from cdpcli.chunks import Chunk, cut, ordered_map
+from cdpcli.reader import GZIP_MAGIC, InputFile, read_input
+from tests.paths import REPO
+
+EVENT = (
+    b'{"type":"track","event":"A","userId":"u1","messageId":"m1",'
+    b'"timestamp":"2024-05-01T00:00:00Z"}'
+)
+LONG = b'{"type":"track","event":"A","userId":"u","properties":{"p":"' + b"x" * 9000 + b'"}}'
+ENVELOPE = (
+    b'{"batch":[{"type":"track","event":"B","userId":"u2"},3],"sentAt":"2024-05-01T00:00:00Z"}'
+)
+LINES = [
+    b"",
+    b"   ",
+    b"\r",
+    EVENT,
+    EVENT + b"\r",  # a CRLF line
+    LONG,
+    ENVELOPE,
+    b'{"type":"track"',  # not JSON
+    b"[1, 2]",  # not an object
+    b"\xff\xfe",  # not UTF-8
+    b"\xef\xbb\xbf" + EVENT,  # a BOM (stripped on line 1 only)
+    '{"type":"identify","userId":"ü☃","traits":{"a":1e16}}'.encode(),
+]
+
+
+def write_lines(path: Path, lines: list[bytes], final_newline: bool) -> bytes:
+    data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    path.write_bytes(data)
+    return data
+
+
+def check_cut(path: Path, data: bytes, piece_bytes: int) -> list[Chunk]:
+    """Cut `path` and check every property of the pieces; returns them."""
+    input_file = InputFile("events.jsonl", path)
+    pieces = list(cut(input_file, len(data), piece_bytes))
+    if not data:
+        assert pieces == []
+        return pieces
+    assert pieces[0].start == 0
+    assert pieces[-1].end == len(data)
+    for before, after in itertools.pairwise(pieces):
+        assert before.end == after.start  # contiguous, no overlap
+    for piece in pieces:
+        assert piece.start is not None and piece.end is not None
+        assert piece.start < piece.end
+        assert piece.start == 0 or data[piece.start - 1 : piece.start] == b"\n"  # a line start
+        assert piece.first_line == 1 + data[: piece.start].count(b"\n")
+        assert piece.input is input_file
+    whole = list(read_input(input_file))
+    assert [item for piece in pieces for item in piece.items()] == whole
+    return pieces
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    lines=st.lists(
+        st.one_of(st.sampled_from(LINES), st.binary(max_size=40).filter(lambda b: b"\n" not in b)),
+        max_size=60,
+    ),
+    final_newline=st.booleans(),
+    piece_bytes=st.integers(1, 12_000),
+    block=st.sampled_from([1, 7, 64, 1 << 20]),
+)
+def test_pieces_cover_the_file_at_line_starts_and_read_as_the_whole(
+    tmp_path: Path, lines: list[bytes], final_newline: bool, piece_bytes: int, block: int
+) -> None:
+    path = tmp_path / "events.jsonl"
+    data = write_lines(path, lines, final_newline)
+    assume(not data.startswith(GZIP_MAGIC))  # a gzipped file is never cut: it is read whole
+    with mock.patch.object(chunks, "_BLOCK", block):  # exercise reads across block boundaries
+        check_cut(path, data, piece_bytes)
+
+
+@pytest.mark.parametrize(
+    ("piece_bytes", "expected"),
+    [
+        # 3 lines of 10 bytes: a piece runs to the end of the line its `piece_bytes` reach
+        (1, [(0, 10, 1), (10, 20, 2), (20, 30, 3)]),
+        (10, [(0, 20, 1), (20, 30, 3)]),  # exactly at a line end: the next line is taken too
+        (11, [(0, 20, 1), (20, 30, 3)]),
+        (25, [(0, 30, 1)]),
+        (0, [(0, 10, 1), (10, 20, 2), (20, 30, 3)]),  # taken as 1
+    ],
+)
+def test_piece_boundaries_exactly(
+    tmp_path: Path, piece_bytes: int, expected: list[tuple[int, int, int]]
+) -> None:
+    path = tmp_path / "events.jsonl"
+    data = write_lines(path, [b"123456789"] * 3, final_newline=True)
+    pieces = check_cut(path, data, piece_bytes)
+    assert [(p.start, p.end, p.first_line) for p in pieces] == expected
+
+
+def test_a_file_shorter_than_its_size_is_cut_as_far_as_it_goes(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    data = write_lines(path, [b"123456789"] * 3, final_newline=False)  # 29 bytes
+    got = list(cut(InputFile("events.jsonl", path), len(data) + 100, 12))
+    assert [(p.start, p.end, p.first_line) for p in got] == [(0, 20, 1), (20, 29, 3)]
+
+
+def test_a_whole_input_chunk_reads_the_whole_input(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    write_lines(path, [EVENT, b"[1]"], final_newline=True)
+    input_file = InputFile("events.jsonl", path)
+    assert list(Chunk(input_file).items()) == list(read_input(input_file))
+
+
+# --- ordered_map -------------------------------------------------------------------------------
+
+
+def _slow_square(n: int) -> tuple[int, int]:
+    """Later tasks finish first, so completion order differs from task order."""
+    time.sleep(0.002 * (10 - n % 10))
+    return n * n, os.getpid()
+
+
+def _fails_at_five(n: int) -> int:
+    if n == 5:
+        raise ValueError(f"task {n} failed")
+    return n
+
+
+def _sleepy(n: int) -> int:
+    time.sleep(0.05)
+    return n
+
+
+@pytest.mark.parametrize(("jobs", "window"), [(2, 3), (2, 1), (3, 2)])
+def test_results_come_in_task_order(jobs: int, window: int) -> None:
+    consumed: list[int] = []
+
+    def tasks() -> Iterator[int]:
+        for n in range(25):
+            consumed.append(n)
+            yield n
+
+    results = []
+    for result in ordered_map(_slow_square, tasks(), jobs=jobs, window=window):
+        results.append(result)
+        # never more than `window` tasks submitted and not yet consumed
+        assert len(consumed) - len(results) <= window
+    assert [square for square, _ in results] == [n * n for n in range(25)]
+    pids = {pid for _, pid in results}
+    assert os.getpid() not in pids and 1 <= len(pids) <= jobs
+    assert multiprocessing.active_children() == []  # the pool is gone
+
+
+def test_an_exception_in_a_task_surfaces_in_the_caller() -> None:
+    got = []
+    with pytest.raises(ValueError, match="task 5 failed"):
+        for result in ordered_map(_fails_at_five, range(50), jobs=2, window=4):
+            got.append(result)
+    assert got == [0, 1, 2, 3, 4]  # everything before the failing task, in order
+    assert multiprocessing.active_children() == []
+
+
+def test_closing_early_cancels_the_rest_without_hanging() -> None:
+    started = time.monotonic()
+    results = ordered_map(_sleepy, itertools.count(), jobs=2, window=4)
+    assert [next(results) for _ in range(3)] == [0, 1, 2]
+    results.close()
+    assert time.monotonic() - started < 5  # an endless task list: nothing waited for the rest
+    assert multiprocessing.active_children() == []
+
+
+def test_an_initializer_runs_in_each_worker() -> None:
+    results = list(ordered_map(_read_marker, range(6), jobs=2, window=2, initializer=_set_marker))
+    assert results == ["set"] * 6
+    assert "CDPCLI_TEST_MARKER" not in os.environ  # only in the workers
+
+
+def _set_marker() -> None:
+    os.environ["CDPCLI_TEST_MARKER"] = "set"
+
+
+def _read_marker(_n: int) -> str:
+    return os.environ.get("CDPCLI_TEST_MARKER", "unset")
+
+
+# --- workers do not outlive their parent ----------------------------------------------------
+
+PARENT = """
+import multiprocessing, os, sys, time
+from cdpcli.chunks import ordered_map
+
+def task(n):
+    time.sleep(0.05 if n < 2 else 60)
+    return n
+
+results = ordered_map(task, range(100), jobs=2, window=4)
+next(results)
+print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+for _ in results:
+    pass
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie nobody reaped yet counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_workers_exit_when_the_parent_is_killed() -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    workers: list[int] = []
+    try:
+        assert parent.stdout is not None
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(workers) == 2
+        assert all(_alive(pid) for pid in workers)
+        parent.kill()
+        parent.wait(timeout=10)  # not communicate(): orphaned workers would hold the pipes open
+        deadline = time.monotonic() + 5
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, f"workers {workers} outlived their parent"
+            time.sleep(0.05)
+    finally:
+        parent.kill()
+        for pid in workers:  # on failure: leave nothing behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        for pipe in (parent.stdout, parent.stderr):
+            if pipe is not None:
+                pipe.close()

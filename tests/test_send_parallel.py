@@ -1,0 +1,546 @@
+"""`cdpcli send --jobs N`: events prepared in worker processes give the same requests, summary,
+rejected file and checkpoint behaviour as `-j 1` (cdpcli.prepare_parallel).
+
+The thresholds are shrunk so that a small input is cut into many pieces: `cdpcli.send` builds
+`Parallelism(jobs=...)` with the module defaults, so the tests replace `cdpcli.send.Parallelism`
+(in-process) or run the CLI through a wrapper that does the same (subprocess)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from bench.generate import events as generated_events
+from bench.generate import write as write_events
+from cdpcli import jsonio, prepare_parallel
+from cdpcli.chunks import WorkerPool
+from cdpcli.cli.app import app
+from cdpcli.jsonio import dumps_bytes
+from cdpcli.prepare_parallel import Parallelism
+from cdpcli.send import SendRequest, send
+from cdpcli.sender import RETRY_BASE_ENV
+from tests.fakes import LAGO_BATCH, MIXPANEL_ENGAGE, MIXPANEL_IMPORT, FakeLago, FakeMixpanel, Fault
+from tests.fakes.sends import SECRETS, check_accounting, wait_for_requests, write_config
+from tests.paths import REPO
+
+pytestmark = [
+    pytest.mark.usefixtures("fast_retries"),  # fixtures: tests/fakes/sends.py
+    # Python 3.12+ warns when a process with threads (the fakes' servers) forks the workers.
+    pytest.mark.filterwarnings(
+        "ignore:.*use of fork\\(\\) may lead to deadlocks:DeprecationWarning"
+    ),
+]
+
+PIECE_BYTES = 20_000  # ~30 events a piece: a few thousand events make about a hundred pieces
+
+DRY_CONFIG = """\
+version: 1
+destinations:
+  mixpanel:
+    kind: mixpanel
+    project_id: "12345"
+  billing:
+    kind: lago
+    api_url: https://api.getlago.com
+routes:
+  - name: analytics
+    to: mixpanel
+  - name: usage
+    to: billing
+    when: {type: track}
+    map:
+      code: api_calls
+      external_subscription_id: "{{ properties.subscription_id }}"
+      properties: {gb: "{{ properties.bytes }}"}
+"""
+SINCE, UNTIL = "2024-05-01T00:01:00Z", "2024-05-01T00:08:00Z"  # the events span ~10 minutes
+
+# Lines that are not events, or not valid ones (some with data that goes to the rejected file).
+BAD_LINES = [
+    b'{"type":"track"',
+    b"[1,2]",
+    b'{"type":"track","userId":"u"}',
+    b"\xff\xfe",
+    '{"type":"nope","x":"é"}'.encode(),
+    b"",
+    b"   ",
+]
+# A track the `usage` map rejects (no subscription_id), whose data needs the JSON fallback
+# (nesting deeper than orjson writes), with non-ASCII, control characters and floats: its
+# rejected record is the hardest to get byte-identical when it crosses a process boundary.
+ODD_TRACK: dict[str, Any] = {
+    "type": "track",
+    "event": "Odd ☃",
+    "userId": "u_ödd",
+    "properties": {
+        "deep": orjson.loads(b"[" * 300 + b"]" * 300),
+        "text": 'naïve \u2028 \u0000 \x7f "q" \\',
+        "big": 1e16,
+        "small": 0.1,
+        "int": 12345678901234567,
+    },
+}
+
+
+def write_input(path: Path, count: int, *, seed: int = 7, odd: bool = True) -> Path:
+    """`count` generated events, plus invalid lines, blank lines, CRLF endings, alias events,
+    tracks the `usage` map rejects, HTTP-API batch envelopes (with invalid items) and odd
+    tracks; no final newline."""
+    out: list[bytes] = []
+    batch: list[Any] = []
+    for n, generated in enumerate(generated_events(count, seed=seed)):
+        event = generated
+        if event["type"] == "track" and n % 37 == 0:
+            del event["properties"]["subscription_id"]  # the `usage` map rejects it
+        if n % 101 == 0:
+            event = {
+                "type": "alias",
+                "userId": event["userId"],
+                "previousId": event["anonymousId"],
+                "messageId": event["messageId"],
+                "timestamp": event["timestamp"],
+            }
+        if odd and n % 211 == 0:
+            event = {**ODD_TRACK, "messageId": event["messageId"], "timestamp": event["timestamp"]}
+        if n % 61 == 0:
+            batch.append(event)
+            if len(batch) == 3:
+                envelope = {
+                    "batch": [*batch, 7, {"type": "track"}],
+                    "context": {"library": {"name": "x"}},
+                    "sentAt": "2024-05-01T00:00:00Z",
+                }
+                out.append(dumps_bytes(envelope) + b"\n")
+                batch = []
+            continue
+        line = BAD_LINES[n // 53 % len(BAD_LINES)] if n % 53 == 0 else dumps_bytes(event)
+        out.append(line + (b"\r\n" if n % 13 == 0 else b"\n"))
+    path.write_bytes(b"".join(out).rstrip(b"\n"))
+    return path
+
+
+# --- forcing the workers, and seeing that they ran ------------------------------------------
+
+
+@dataclass
+class Trace:
+    """What the worker path did, seen from this process: the pools started, the pieces
+    consumed and the processes that prepared them."""
+
+    pools: list[int] = field(default_factory=list)  # `jobs` of each WorkerPool started
+    pieces: int = 0
+    pids: set[int] = field(default_factory=set)
+
+
+_real_prepare_piece = prepare_parallel._prepare_piece
+_real_pool_init = WorkerPool.__init__
+_real_ordered = WorkerPool.ordered
+
+
+def _traced_piece(task: Any) -> tuple[int, Any]:
+    """In a worker: the piece as usual, and the process that prepared it."""
+    return os.getpid(), _real_prepare_piece(task)
+
+
+@pytest.fixture
+def trace(monkeypatch: pytest.MonkeyPatch) -> Trace:
+    """Records what the worker pools of the test do (`cdpcli.chunks.WorkerPool`)."""
+    seen = Trace()
+
+    def pool_init(self: WorkerPool, jobs: int, **kwargs: Any) -> None:
+        seen.pools.append(jobs)
+        _real_pool_init(self, jobs, **kwargs)
+
+    def ordered(
+        self: WorkerPool, function: Callable[[Any], Any], tasks: Any, *, window: int
+    ) -> Generator[Any, None, None]:
+        assert function is _real_prepare_piece
+        results = _real_ordered(self, _traced_piece, tasks, window=window)
+        try:
+            for pid, result in results:
+                seen.pids.add(pid)
+                seen.pieces += 1
+                yield result
+        finally:
+            results.close()
+
+    monkeypatch.setattr(WorkerPool, "__init__", pool_init)
+    monkeypatch.setattr(WorkerPool, "ordered", ordered)
+    return seen
+
+
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch, trace: Trace) -> Trace:
+    """Small inputs are cut into pieces of PIECE_BYTES for the workers; returns the trace."""
+    monkeypatch.setattr(
+        "cdpcli.send.Parallelism",
+        functools.partial(Parallelism, min_bytes=1, piece_bytes=PIECE_BYTES),
+    )
+    return trace
+
+
+def assert_workers_ran(trace: Trace, *, pieces: int) -> None:
+    assert trace.pools == [2]
+    assert trace.pieces >= pieces
+    assert trace.pids and os.getpid() not in trace.pids
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, bytes]:
+    result = CliRunner().invoke(app, ["send", *args], env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout_bytes
+
+
+def summary_of(stdout: bytes) -> dict[str, Any]:
+    summary: dict[str, Any] = jsonio.loads(stdout.splitlines()[-1])
+    assert summary["kind"] == "summary"
+    return summary
+
+
+# --- dry runs ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dry_input(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    directory = tmp_path_factory.mktemp("dry")
+    config = directory / "cdpcli.yaml"
+    config.write_text(DRY_CONFIG)
+    return config, write_input(directory / "events.jsonl", 3000)
+
+
+def dry_run(config: Path, path: Path, jobs: int, *extra: str) -> tuple[int, bytes, bytes]:
+    """Exit code, stdout (request lines and the JSON summary) and the rejected file."""
+    rejected = path.parent / f"rejected-{jobs}.jsonl"
+    rejected.unlink(missing_ok=True)
+    code, out = run_cli(
+        str(path), "-c", str(config), "--dry-run", "--format", "json", "-j", str(jobs),
+        "--rejected", str(rejected), *extra,
+    )  # fmt: skip
+    return code, out, rejected.read_bytes()
+
+
+def test_dry_run_with_workers_is_byte_identical(
+    dry_input: tuple[Path, Path], workers: Trace
+) -> None:
+    config, path = dry_input
+    window = ("--since", SINCE, "--until", UNTIL)
+    serial = dry_run(config, path, 1, *window)
+    assert workers.pools == []  # -j 1: prepared in this process
+    parallel = dry_run(config, path, 2, *window)
+
+    assert_workers_ran(workers, pieces=path.stat().st_size // (2 * PIECE_BYTES))
+    assert parallel == serial
+    code, out, rejected = serial
+    assert code == 1
+    summary = summary_of(out)
+    assert summary["events_read"] == 3014  # 3000 lines and envelopes, less blank lines, plus items
+    assert summary["invalid"] == 72
+    assert summary["skipped"] > 300  # outside the window, and aliases (no route matches)
+    assert summary["destinations"]["billing"]["rejected"] > 0  # the map needs subscription_id
+    assert summary["delivered"] > 3000
+    records = [jsonio.loads(line) for line in rejected.splitlines()]
+    assert len(records) == summary["invalid"] + summary["rejected"]
+    odd = [r for r in records if r["event"] and r["event"].get("event") == "Odd ☃"]
+    assert odd and all(r["event"]["properties"] == ODD_TRACK["properties"] for r in odd)
+    assert len(out.splitlines()) > 15  # many requests, not an empty run
+
+
+def test_limit_with_workers_is_the_same(dry_input: tuple[Path, Path], workers: Trace) -> None:
+    config, path = dry_input
+    serial = dry_run(config, path, 1, "--limit", "1234")
+    parallel = dry_run(config, path, 2, "--limit", "1234")
+    assert_workers_ran(workers, pieces=5)
+    assert parallel == serial
+    assert summary_of(serial[1])["events_read"] == 1234
+
+
+def test_small_files_and_explain_stay_in_this_process(
+    dry_input: tuple[Path, Path], trace: Trace
+) -> None:
+    """With the real thresholds, a 2 MB file is prepared in this process even with -j 2."""
+    config, path = dry_input
+    assert path.stat().st_size < prepare_parallel.MIN_PARALLEL_BYTES
+    assert dry_run(config, path, 2, "--limit", "50") == dry_run(config, path, 1, "--limit", "50")
+    assert trace.pools == []
+
+
+def test_explain_stays_in_this_process(dry_input: tuple[Path, Path], workers: Trace) -> None:
+    """--explain shows each event as this process prepared it: no workers, whatever the size."""
+    config, path = dry_input
+    code, out = run_cli(
+        str(path), "-c", str(config), "--dry-run", "--explain", "-j", "2", "--limit", "20"
+    )
+    assert code == 0
+    assert b"analytics" in out and b"usage" in out  # the routes each event took
+    assert workers.pools == []
+
+
+def test_rejected_record_at_the_json_depth_limit_is_byte_identical(
+    tmp_path: Path, workers: Trace
+) -> None:
+    deep = "[" * 252 + "]" * 252
+    line = '{"batch":[{"type":"track","userId":"u","properties":{"x":1e-05,"d":' + deep + "}}]}"
+    path = tmp_path / "events.jsonl"
+    path.write_text(line + "\n")
+    config = tmp_path / "cdpcli.yaml"
+    config.write_text(DRY_CONFIG)
+    serial = dry_run(config, path, 1)
+    parallel = dry_run(config, path, 2)
+    assert workers.pools == [2]
+    assert b"invalid: batch[0].event" in serial[2]
+    assert parallel[2] == serial[2]
+
+
+# --- real sends to the fakes -------------------------------------------------------------------
+
+
+@dataclass
+class Sent:
+    summary: dict[str, Any]
+    rejected: bytes
+    mixpanel: FakeMixpanel
+    lago: FakeLago
+
+
+def real_send(directory: Path, path: Path, jobs: int, poison_every: int) -> Sent:
+    """One run with faults against fresh fakes: 429 with Retry-After, 5xx, Mixpanel partial
+    400s for the records poisoned by content, and Lago rejecting every `Seat Added`."""
+    with FakeMixpanel() as mixpanel, FakeLago() as lago:
+        config = write_config(directory, mixpanel, lago)
+        mixpanel.poison.update(poisoned_ids(config, path, poison_every))
+        lago.metrics = {"Seat Added": ("gb",)}
+        mixpanel.fail(MIXPANEL_IMPORT, Fault.rate_limited(retry_after="0"), Fault.http(500))
+        mixpanel.fail(MIXPANEL_ENGAGE, Fault.http(503))
+        lago.fail(LAGO_BATCH, Fault.http(500), Fault.rate_limited(reset="0"))
+        rejected = directory / f"rejected-{jobs}.jsonl"
+        code, out = run_cli(
+            str(path), "-c", str(config), "--format", "json", "-j", str(jobs),
+            "--concurrency", "1", "--rejected", str(rejected),
+            env={**SECRETS, RETRY_BASE_ENV: "0.001"},
+        )  # fmt: skip
+        assert code == 1
+        assert mixpanel.pending_faults(MIXPANEL_IMPORT) == lago.pending_faults(LAGO_BATCH) == 0
+        assert mixpanel.errors == lago.errors == []
+        return Sent(summary_of(out), rejected.read_bytes(), mixpanel, lago)
+
+
+def poisoned_ids(config: Path, path: Path, every: int) -> set[str]:
+    """The `$insert_id`s of the /import records whose `bytes` property is a multiple of
+    `every` (chosen by content, so the same records fail whatever the batches)."""
+    lines: list[bytes] = []
+    send(
+        SendRequest(paths=[str(path)], config_path=config, dry_run=True), write_request=lines.append
+    )
+    ids = set()
+    for line in lines:
+        request = jsonio.loads(line)
+        if request["destination"] == "mixpanel" and "/import" in request["url"]:
+            for record in request["body"]:
+                if record["properties"].get("bytes", 1) % every == 0:
+                    ids.add(record["properties"]["$insert_id"])
+    assert ids
+    return ids
+
+
+def test_real_send_with_workers_delivers_once_and_rejects_the_same(
+    tmp_path: Path, workers: Trace
+) -> None:
+    path = write_input(tmp_path / "events.jsonl", 2000, odd=False)
+    serial = real_send(tmp_path, path, 1, poison_every=41)
+    assert workers.pools == []
+    parallel = real_send(tmp_path, path, 2, poison_every=41)
+    assert_workers_ran(workers, pieces=40)
+
+    for sent in (serial, parallel):
+        check_accounting(sent.summary)
+        stored = sent.lago.transaction_ids()
+        assert len(stored) == len(set(stored))  # every event once
+        assert len(sent.mixpanel.events) == len(sent.mixpanel.unique_events())
+    assert parallel.summary == serial.summary
+    assert parallel.rejected == serial.rejected  # same records, same order, same bytes
+    assert sorted(parallel.lago.transaction_ids()) == sorted(serial.lago.transaction_ids())
+    assert set(parallel.mixpanel.unique_events()) == set(serial.mixpanel.unique_events())
+    assert parallel.mixpanel.profile_updates == serial.mixpanel.profile_updates
+
+    summary = serial.summary
+    records = [jsonio.loads(line) for line in serial.rejected.splitlines()]
+    reasons = {r["reason"].split(":")[0] for r in records}
+    mixpanel, billing = summary["destinations"]["mixpanel"], summary["destinations"]["billing"]
+    assert mixpanel["rejected"] > 0 and billing["rejected"] > 0 and summary["invalid"] > 0
+    assert "invalid" in reasons and "expression_evaluation_failed" in reasons
+    assert len(records) == summary["invalid"] + summary["rejected"]
+    assert mixpanel["delivered"] == len(serial.mixpanel.unique_events()) + len(
+        serial.mixpanel.profile_updates
+    ) + len(serial.mixpanel.group_updates)
+
+
+# --- an interrupted run, resumed -------------------------------------------------------------
+
+WRAPPER = f"""
+import functools, sys
+import cdpcli.send
+from cdpcli.prepare_parallel import Parallelism
+cdpcli.send.Parallelism = functools.partial(Parallelism, min_bytes=1, piece_bytes={PIECE_BYTES})
+from cdpcli.cli.app import main
+sys.argv = ["cdpcli", *sys.argv[1:]]
+main()
+"""
+
+
+def spawn_parallel(config: Path, inputs: Path, checkpoint: Path) -> subprocess.Popen[bytes]:
+    """`cdpcli send INPUTS --checkpoint CHECKPOINT -j 2` in a subprocess, with small pieces."""
+    env = {**os.environ, **SECRETS, RETRY_BASE_ENV: "0.001"}
+    argv = [sys.executable, "-c", WRAPPER, "send", str(inputs), "-c", str(config), "-j", "2"]
+    argv += ["--checkpoint", str(checkpoint), "--format", "json", "--quiet"]
+    return subprocess.Popen(
+        argv,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # a process group of its own, as a terminal's Ctrl-C sees it
+    )
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+EVENTS = 20_000
+
+
+@pytest.fixture(scope="module")
+def big_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("big") / "events.jsonl"
+    with open(path, "wb") as handle:
+        write_events(EVENTS, handle, seed=3)
+    return path
+
+
+def assert_all_delivered_once(
+    path: Path, summary: dict[str, Any], mixpanel: FakeMixpanel, lago: FakeLago
+) -> None:
+    check_accounting(summary)
+    events = [jsonio.loads(line) for line in path.read_bytes().splitlines()]
+    tracks = [e["messageId"] for e in events if e["type"] == "track"]
+    stored = lago.transaction_ids()
+    assert len(stored) == len(set(stored)) and set(stored) == set(tracks)
+    imports = {e["messageId"] for e in events if e["type"] in ("track", "page")}
+    assert len(mixpanel.unique_events()) == len(imports)
+    billing = summary["destinations"]["billing"]
+    assert billing["delivered"] + billing["duplicates"] == billing["routed"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_sigkill_with_workers_then_resume_delivers_everything_once(
+    tmp_path: Path, fakes: tuple[FakeMixpanel, FakeLago], big_input: Path
+) -> None:
+    mixpanel, lago = fakes
+    config = write_config(tmp_path, mixpanel, lago)
+    path = big_input
+    checkpoint = tmp_path / "run.checkpoint"
+    process = spawn_parallel(config, path, checkpoint)
+    wait_for_requests(lago, process, 10)
+    workers = children(process.pid)
+    try:
+        # killed once a checkpoint was saved (about a second in), and long before the end
+        wait_until(lambda: checkpoint.exists() or process.poll() is not None, "no checkpoint")
+        process.kill()
+        process.wait(timeout=10)  # not communicate(): orphaned workers would hold the pipes
+        assert process.returncode == -signal.SIGKILL
+        assert len(workers) == 2  # the run had its two workers when it was killed
+        wait_until(lambda: not any(alive(pid) for pid in workers), "workers outlived the run", 5)
+    finally:
+        for pid in workers:  # on failure: leave nothing behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+    first = len(lago.transaction_ids())
+    assert first > 0 and checkpoint.exists()
+
+    process = spawn_parallel(config, path, checkpoint)
+    out, err = process.communicate(timeout=60)
+
+    assert process.returncode == 0, err.decode()
+    summary = summary_of(out)
+    assert 0 < summary["resumed"] < EVENTS  # the checkpoint was used, and work was left
+    assert_all_delivered_once(path, summary, mixpanel, lago)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_ctrl_c_with_workers_saves_the_checkpoint_then_resume_completes(
+    tmp_path: Path, fakes: tuple[FakeMixpanel, FakeLago], big_input: Path
+) -> None:
+    """SIGINT to the whole process group (a terminal's Ctrl-C): the workers ignore it, the run
+    stops between two events, exits 130 with the checkpoint saved, and leaves no worker."""
+    mixpanel, lago = fakes
+    config = write_config(tmp_path, mixpanel, lago)
+    checkpoint = tmp_path / "run.checkpoint"
+    process = spawn_parallel(config, big_input, checkpoint)
+    try:
+        wait_for_requests(mixpanel, process, 3)  # some events are settled on both routes
+        wait_for_requests(lago, process, 40)
+        workers = children(process.pid)
+        assert len(workers) == 2
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:  # on failure: leave nothing behind
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+    assert process.returncode == 130, err.decode()
+    assert "interrupted; the checkpoint was saved" in err.decode()
+    assert not any(alive(pid) for pid in workers)  # stopped and reaped by the run itself
+    summary = summary_of(out)
+    check_accounting(summary, complete=False)
+    saved = jsonio.loads(checkpoint.read_bytes())
+    assert 0 < saved["inputs"][str(big_input)] < EVENTS, saved
+
+    process = spawn_parallel(config, big_input, checkpoint)
+    out, err = process.communicate(timeout=60)
+
+    assert process.returncode == 0, err.decode()
+    resumed = summary_of(out)
+    assert resumed["resumed"] > 0
+    assert_all_delivered_once(big_input, resumed, mixpanel, lago)
