@@ -2,6 +2,7 @@
 
     python bench/send_bench.py                       # 200k events, concurrency 4
     python bench/send_bench.py --events 50000 --concurrency 8
+    python bench/send_bench.py --jobs 1                # preparing events in one process
 
 The sink (a threaded HTTP/1.1 server in this process) answers `/import` 200 (and `/engage`,
 `/groups` `{"status":1}`), gunzips each body and counts the records. `cdpcli send` runs as a
@@ -94,6 +95,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--dry-run", action="store_true", help="pipeline only, no network")
+    parser.add_argument("--jobs", type=int, help="cdpcli's --jobs (default: cdpcli's own)")
     args = parser.parse_args()
     sink = Sink()
     thread = threading.Thread(target=sink.serve_forever, daemon=True)
@@ -107,6 +109,8 @@ def main() -> None:
         config.write_text(CONFIG.format(url=url), encoding="utf-8")
         argv = [sys.executable, "-m", "cdpcli", "send", str(events), "-c", str(config)]
         argv += ["--concurrency", str(args.concurrency), "--format", "json", "--quiet"]
+        if args.jobs is not None:
+            argv += ["--jobs", str(args.jobs)]
         if args.dry_run:
             argv += ["--dry-run", "--output", os.devnull]
         env = {**os.environ, **SECRETS}

@@ -20,7 +20,7 @@ from typing import Any, overload
 from urllib.parse import urlsplit
 
 from cdpcli.destinations.base import Endpoint
-from cdpcli.jsonio import dumps_bytes, loads
+from cdpcli.jsonio import dumps_kept, loads
 
 ARRAY_BRACKETS = 2
 
@@ -248,7 +248,7 @@ class Batcher:
         """
         endpoint = self._endpoints[endpoint_name]
         overhead = self._overhead.get(endpoint_name, 0)
-        encoded = item if type(item) is bytes else dumps_bytes(item)
+        encoded = item if type(item) is bytes else dumps_kept(item)
         size = len(encoded)
         if size > endpoint.max_item_bytes or size + ARRAY_BRACKETS + overhead > (
             endpoint.max_request_bytes

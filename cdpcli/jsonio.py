@@ -47,6 +47,13 @@ def dumps_bytes(value: Any, *, sort_keys: bool = False) -> bytes:
                 return encode()
 
 
+def dumps_kept(value: Any) -> bytes:
+    """`dumps_bytes` for bytes that are kept a while (records waiting in a batch): an exact-size
+    copy. orjson's result keeps the buffer it was written in (about 16 KB, measured with orjson
+    3.13), so thousands of pending 800-byte records would hold 20 times their size."""
+    return memoryview(dumps_bytes(value)).tobytes()
+
+
 @contextmanager
 def deep_recursion(limit: int = 10_000) -> Iterator[None]:
     """Allow at least `limit` nested calls for a moment (anything `loads` returns fits)."""

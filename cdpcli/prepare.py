@@ -25,7 +25,7 @@ from typing import Any
 
 from cdpcli.config import Config
 from cdpcli.destinations.base import Mapped, RouteInfo
-from cdpcli.jsonio import dumps_bytes
+from cdpcli.jsonio import dumps_bytes, dumps_kept
 from cdpcli.model import Event, Origin, Problem
 from cdpcli.reader import Item
 from cdpcli.routing import RouteDecision, matching_routes, route_info
@@ -144,7 +144,7 @@ class Preparer:
             elif mapped.rejected is not None or not mapped.records:
                 outcomes.append((position, REJECT, mapped.rejected or "mapped to nothing", ()))
             else:
-                records = tuple([(r.endpoint, dumps_bytes(r.item)) for r in mapped.records])
+                records = tuple([(r.endpoint, dumps_kept(r.item)) for r in mapped.records])
                 outcomes.append((position, None, None, records))
         explained = Explained(event, checked.problems, shown) if self.explain else None
         return (
