@@ -23,6 +23,7 @@ from cdpcli import chunks
 from cdpcli.chunks import Chunk, cut, ordered_map
 from cdpcli.reader import GZIP_MAGIC, InputFile, read_input
 from tests.paths import REPO
+from tests.processes import alive
 
 EVENT = (
     b'{"type":"track","event":"A","userId":"u1","messageId":"m1",'
@@ -222,15 +223,6 @@ for _ in results:
 """
 
 
-def _alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie nobody reaped yet counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_workers_exit_when_the_parent_is_killed() -> None:
     parent = subprocess.Popen(
@@ -244,11 +236,11 @@ def test_workers_exit_when_the_parent_is_killed() -> None:
         assert parent.stdout is not None
         workers = [int(pid) for pid in parent.stdout.readline().split()]
         assert len(workers) == 2
-        assert all(_alive(pid) for pid in workers)
+        assert all(alive(pid) for pid in workers)
         parent.kill()
         parent.wait(timeout=10)  # not communicate(): orphaned workers would hold the pipes open
         deadline = time.monotonic() + 5
-        while any(_alive(pid) for pid in workers):
+        while any(alive(pid) for pid in workers):
             assert time.monotonic() < deadline, f"workers {workers} outlived their parent"
             time.sleep(0.05)
     finally:

@@ -35,6 +35,7 @@ from cdpcli.sender import RETRY_BASE_ENV
 from tests.fakes import LAGO_BATCH, MIXPANEL_ENGAGE, MIXPANEL_IMPORT, FakeLago, FakeMixpanel, Fault
 from tests.fakes.sends import SECRETS, check_accounting, wait_for_requests, write_config
 from tests.paths import REPO
+from tests.processes import alive
 
 pytestmark = [
     pytest.mark.usefixtures("fast_retries"),  # fixtures: tests/fakes/sends.py
@@ -427,14 +428,6 @@ def children(pid: int) -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 found.append(int(entry.name))
     return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def wait_until(condition: Callable[[], bool], what: str, seconds: float = 10) -> None:
