@@ -1,7 +1,7 @@
 """Run a command as a child process and report its wall time, CPU time and peak memory.
 
 CPU time is the kernel's rusage of the child, which includes the worker processes it waited for.
-Memory is sampled every 10 ms over the whole process tree (the child and its descendants, such as
+Memory is sampled every 100 ms over the whole process tree (the child and its descendants, such as
 `--jobs` workers), because the kernel's peak RSS is that of one process only:
 
 - `peak_rss_mb`: the peak of the sum of the processes' RSS (shared pages counted once per process,
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SAMPLE_SECONDS = 0.01
+SAMPLE_SECONDS = 0.1  # the sampler shares the cores with what it measures: keep it light
 
 
 @dataclass(frozen=True)
@@ -81,26 +81,21 @@ class _Sampler(threading.Thread):
 
 
 def _tree(root: int) -> list[int]:
-    """`root` and its descendants, from /proc (Linux); just `root` elsewhere."""
-    children: dict[int, list[int]] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return [root]
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rpartition(")")[2].split()[1])
-        children.setdefault(parent, []).append(int(entry))
+    """`root` and its descendants, from /proc/PID/task/TID/children (Linux)."""
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
         found.append(pid)
-        todo.extend(children.get(pid, []))
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                children = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
+            except OSError:
+                continue
+            todo.extend(int(child) for child in children)
     return found
 
 
