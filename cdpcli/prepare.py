@@ -9,8 +9,8 @@ A `Prepared` value is the tuple `(kind, line, index, in_batch, data, reason, rou
   outside the time window, or no route matches) or ROUTED.
 - `line`, `index`, `in_batch`: the event's `Origin` in its input (the input name is the caller's).
 - `data`: the event as read, for the rejected file: its input line (JSON bytes, see `original`),
-  or the parsed event (serialized when it crosses a process boundary); None when nothing can
-  need it.
+  or the parsed event; in a worker process (`portable`), always JSON bytes, and None when nothing
+  can need it.
 - `routes`: per matching route, `(position in config.routes, status, reason, records)`, with
   status SKIP or REJECT (and `reason`), or None with `records`, a tuple of
   `(endpoint, serialized item)`.
@@ -74,6 +74,8 @@ class Preparer:
         explain: bool = False,
     ) -> None:
         self.config = config
+        # Set in worker processes: values must cross a process boundary (see `_portable`).
+        self.portable = False
         self.mappers = dict(mappers)
         self.strict = strict
         self.to = to
@@ -105,12 +107,13 @@ class Preparer:
             explained = None
             if self.explain:
                 explained = Explained(event, checked.problems, [], skipped="invalid")
+            data = original(event)
             return (
                 INVALID,
                 origin.line,
                 origin.index,
                 origin.in_batch,
-                original(event),
+                _portable(data, needed=True) if self.portable else data,
                 where + first.message,
                 (),
                 explained,
@@ -147,12 +150,16 @@ class Preparer:
                 records = tuple([(r.endpoint, dumps_kept(r.item)) for r in mapped.records])
                 outcomes.append((position, None, None, records))
         explained = Explained(event, checked.problems, shown) if self.explain else None
+        original_data = original(event)
+        if self.portable:
+            needed = any(status != SKIP for _, status, _, _ in outcomes)
+            original_data = _portable(original_data, needed=needed)
         return (
             ROUTED,
             origin.line,
             origin.index,
             origin.in_batch,
-            original(event),
+            original_data,
             None,
             tuple(outcomes),
             explained,
@@ -195,18 +202,12 @@ def original(event: Event) -> Any:
     return event.data
 
 
-def portable(prepared: Prepared) -> Prepared:
-    """The same value, ready to cross a process boundary: the event data as JSON bytes when
-    something may still need it (a rejection), dropped when nothing can; no `explained`."""
-    kind, line, index, in_batch, data, reason, routes, _ = prepared
-    needed = kind == INVALID or (
-        kind == ROUTED and any(status != SKIP for _, status, _, _ in routes)
-    )
+def _portable(data: Any, *, needed: bool) -> Any:
+    """The event data of a prepared item that crosses a process boundary: JSON bytes when
+    something may still need it (a rejection), None when nothing can (every route skipped)."""
     if not needed:
-        data = None
-    elif type(data) is dict:
-        data = dumps_bytes(data)
-    return (kind, line, index, in_batch, data, reason, routes, None)
+        return None
+    return dumps_bytes(data) if type(data) is dict else data
 
 
 def origin_of(source: str, prepared: Prepared) -> Origin:

@@ -11,12 +11,13 @@ documents, stdin, small files and `--explain` are prepared in this process.
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from cdpcli.chunks import Chunk, WorkerPool, can_fork, cut
-from cdpcli.prepare import Prepared, Preparer, portable
+from cdpcli.prepare import Prepared, Preparer
 from cdpcli.reader import InputFile, is_plain_lines, read_input
 
 PIECE_BYTES = 256 * 1024  # small pieces keep the results in flight (and each worker) small
@@ -69,7 +70,12 @@ def start_workers(
     if not any(qualifies(f, preparer, parallelism) for f in inputs):
         return None
     _inherited["preparer"] = preparer
-    return WorkerPool(parallelism.jobs)
+    return WorkerPool(parallelism.jobs, initializer=_in_worker)
+
+
+def _in_worker() -> None:
+    """In each worker process, once: what it prepares crosses a process boundary."""
+    _inherited["preparer"].portable = True
 
 
 def prepared_items(
@@ -99,15 +105,16 @@ def prepared_items(
     pieces = workers.ordered(_prepare_piece, tasks, window=PIECES_PER_JOB * workers.jobs)
     try:
         for end, prepared in pieces:
-            yield from prepared
+            yield from marshal.loads(prepared)
             position.offset = end
     finally:
         pieces.close()
 
 
-def _prepare_piece(task: tuple[Chunk, int]) -> tuple[int, list[Prepared]]:
-    """In a worker process: the prepared items of one piece, and where the piece ends."""
+def _prepare_piece(task: tuple[Chunk, int]) -> tuple[int, bytes]:
+    """In a worker process: the prepared items of one piece (plain tuples, strings, bytes and
+    numbers, so `marshal`, faster than pickle both ways, carries them), and where it ends."""
     chunk, resume_below = task
     assert chunk.end is not None
     prepare = _inherited["preparer"].prepare
-    return chunk.end, [portable(prepare(item, resume_below)) for item in chunk.items()]
+    return chunk.end, marshal.dumps([prepare(item, resume_below) for item in chunk.items()])

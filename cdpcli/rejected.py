@@ -35,7 +35,7 @@ def record(
     """One rejected-file record. `event` is the original event (or the raw line text when the
     line was not an event at all), parsed or as its compact JSON bytes."""
     if type(event) is not bytes and event is not None:
-        # Serialized on its own, as a worker process does (`cdpcli.prepare.portable`): nested one
+        # Serialized on its own, as a worker process does (`cdpcli.prepare._portable`): nested one
         # level deeper in the record it could fall back to another serializer near orjson's depth
         # limit, and the file would depend on how the run was parallelized.
         event = jsonio.dumps_bytes(event)
