@@ -53,6 +53,13 @@ RETRYABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolErr
 short). Others (an unsupported URL scheme, a proxy error) will not heal by themselves."""
 
 
+def _release(response: httpx.Response) -> None:
+    """`client.request` has read and closed the response, but its stream still refers back to
+    it: a reference cycle that keeps the exchange (request, body and all) until the cyclic
+    collector runs, which the CLI runs rarely. Dropping the stream frees it at once."""
+    response.stream = httpx.ByteStream(b"")
+
+
 class Stopped(Exception):
     """The run is stopping (abort, or another batch failed): this batch gives up quietly."""
 
@@ -149,6 +156,7 @@ class BatchSender:
                     destination, batch, attempt, self._clean(f"{type(error).__name__}: {error}")
                 ) from None
             else:
+                _release(response)
                 verdict: Verdict = destination.module.parse_response(
                     endpoint, batch.items, response.status_code, response.headers, response.content
                 )

@@ -77,9 +77,10 @@ def test_finished_exchanges_do_not_pile_up(
     tuned_gc: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """httpx leaves every exchange in reference cycles (with its body); with the collector tuned
-    down for a run, the deliverer must collect them itself."""
-    monkeypatch.setattr(sender, "GC_EVERY_SECONDS", 0.0)
+    """httpx leaves every exchange in a reference cycle (with its body); with the collector
+    tuned down for a run, the sender must break it (the periodic collection is only a safety
+    net, off here)."""
+    monkeypatch.setattr(sender, "GC_EVERY_SECONDS", 1e9)
     mixpanel, lago = fakes
     config = write_config(tmp_path, mixpanel, lago)
     events = tmp_path / "events.jsonl"
