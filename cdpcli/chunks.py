@@ -107,8 +107,8 @@ class WorkerPool:
     """`jobs` worker processes, forked when the pool is made (start it before any thread of
     this process starts: a fork copies no thread, but it copies the locks they hold).
 
-    Workers ignore SIGINT (the parent decides how to stop) and exit on their own if the parent
-    dies (a `kill -9` of the run must not leave them behind).
+    Workers ignore SIGINT and SIGTERM (the parent decides how to stop) and exit on their own if
+    the parent dies (a `kill -9` of the run must not leave them behind).
     """
 
     def __init__(self, jobs: int, *, initializer: Callable[[], None] | None = None) -> None:
@@ -169,7 +169,11 @@ def _ready() -> None:
 
 
 def _worker_start(parent: int, initializer: Callable[[], None] | None) -> None:
+    # A Ctrl-C, or a SIGTERM sent to the whole process group, is the parent's to act on: it
+    # stops between two events and then stops the workers (a worker killed by it would break
+    # the pool instead).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     if initializer is not None:
         initializer()

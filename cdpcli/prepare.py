@@ -211,4 +211,5 @@ def _portable(data: Any, *, needed: bool) -> Any:
 
 
 def origin_of(source: str, prepared: Prepared) -> Origin:
+    """Where a prepared item was read, in input `source`."""
     return Origin(source, prepared[1], prepared[2], prepared[3])

@@ -501,11 +501,13 @@ def test_sigkill_with_workers_then_resume_delivers_everything_once(
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_with_workers_saves_the_checkpoint_then_resume_completes(
-    tmp_path: Path, fakes: tuple[FakeMixpanel, FakeLago], big_input: Path
+    tmp_path: Path, fakes: tuple[FakeMixpanel, FakeLago], big_input: Path, signum: int
 ) -> None:
-    """SIGINT to the whole process group (a terminal's Ctrl-C): the workers ignore it, the run
-    stops between two events, exits 130 with the checkpoint saved, and leaves no worker."""
+    """A signal to the whole process group (a terminal's Ctrl-C, `kill -TERM -PGID`): the
+    workers ignore it, the run stops between two events, exits 130 with the checkpoint saved,
+    and leaves no worker."""
     mixpanel, lago = fakes
     config = write_config(tmp_path, mixpanel, lago)
     checkpoint = tmp_path / "run.checkpoint"
@@ -515,7 +517,7 @@ def test_ctrl_c_with_workers_saves_the_checkpoint_then_resume_completes(
         wait_for_requests(lago, process, 40)
         workers = children(process.pid)
         assert len(workers) == 2
-        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, signum)
         out, err = process.communicate(timeout=20)
     finally:
         if process.poll() is None:  # on failure: leave nothing behind

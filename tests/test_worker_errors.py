@@ -29,3 +29,15 @@ def test_a_dead_worker_is_a_worker_error() -> None:
     assert caught.value.exit_code == ExitCode.FAILED
     assert "worker process died" in caught.value.message
     assert caught.value.hint is not None and "--jobs" in caught.value.hint
+
+
+def _signals_itself(n: int) -> int:
+    os.kill(os.getpid(), signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole group
+    os.kill(os.getpid(), signal.SIGTERM)  # as `kill -TERM -PGID` does
+    return n
+
+
+def test_workers_leave_interrupts_to_the_parent() -> None:
+    """The parent stops the run between two events; a worker that died of the same signal
+    would break the pool first (and the run would end in a WorkerError, not exit 130)."""
+    assert list(ordered_map(_signals_itself, range(4), jobs=2, window=2)) == [0, 1, 2, 3]
