@@ -147,7 +147,9 @@ class Preparer:
             elif mapped.rejected is not None or not mapped.records:
                 outcomes.append((position, REJECT, mapped.rejected or "mapped to nothing", ()))
             else:
-                records = tuple([(r.endpoint, dumps_kept(r.item)) for r in mapped.records])
+                # Kept in a batch here; in a worker, marshal copies them anyway.
+                dump = dumps_bytes if self.portable else dumps_kept
+                records = tuple([(r.endpoint, dump(r.item)) for r in mapped.records])
                 outcomes.append((position, None, None, records))
         explained = Explained(event, checked.problems, shown) if self.explain else None
         original_data = original(event)

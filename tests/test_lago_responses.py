@@ -11,6 +11,7 @@ from cdpcli.destinations import lago
 from cdpcli.destinations.base import Verdict
 
 ENDPOINT = lago.endpoints(lago.LagoOptions())["batch"]
+NOW = 1_700_000_000.0  # the clock the responses are read at
 
 
 def items(count: int) -> list[dict[str, Any]]:
@@ -31,7 +32,7 @@ def body_422(details: Any) -> bytes:
 def parse(
     status: int, body: bytes = b"", count: int = 3, headers: dict[str, str] | None = None
 ) -> Verdict:
-    return lago.parse_response(ENDPOINT, items(count), status, headers or {}, body)
+    return lago.parse_response(ENDPOINT, items(count), status, headers or {}, body, now=NOW)
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,25 +265,32 @@ def test_422_compares_code_not_error_text() -> None:
             {"X-RateLimit-Limit": "500", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "3"},
             Verdict("retry", message="HTTP 429", retry_after=3.0),
         ),
+        # both headers: the longer wait wins (cdpcli.retry.parse_retry_after, for every kind)
         (
             429,
             b"",
             {"x-ratelimit-reset": "0.5", "retry-after": "9"},
-            Verdict("retry", message="HTTP 429", retry_after=0.5),
+            Verdict("retry", message="HTTP 429", retry_after=9.0),
         ),
         (429, b"", {"Retry-After": "7"}, Verdict("retry", message="HTTP 429", retry_after=7.0)),
         (429, b"", {}, Verdict("retry", message="HTTP 429", retry_after=None)),
-        # an epoch-looking or unparsable value cannot become a delay without a clock
+        # an epoch or a date becomes a wait from `now`; a past one, no wait; nonsense, none
         (
             429,
             b"",
-            {"X-RateLimit-Reset": "1715678467"},
-            Verdict("retry", message="HTTP 429", retry_after=None),
+            {"X-RateLimit-Reset": str(int(NOW) + 45)},
+            Verdict("retry", message="HTTP 429", retry_after=45.0),
         ),
         (
             429,
             b"",
             {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"},
+            Verdict("retry", message="HTTP 429", retry_after=0.0),
+        ),
+        (
+            429,
+            b"",
+            {"Retry-After": "soon"},
             Verdict("retry", message="HTTP 429", retry_after=None),
         ),
         (500, b"", {}, Verdict("retry", message="HTTP 500")),

@@ -10,7 +10,7 @@ import pytest
 from cdpcli import jsonio
 from cdpcli.destinations import mixpanel
 from cdpcli.destinations.base import Endpoint, Verdict
-from cdpcli.destinations.mixpanel_http import SIMPLIFIED_HINT, retry_after
+from cdpcli.destinations.mixpanel_http import SIMPLIFIED_HINT
 from cdpcli.destinations.mixpanel_options import MixpanelOptions
 from cdpcli.errors import CredentialsError
 
@@ -342,7 +342,9 @@ def test_import_responses(
     ],
 )
 def test_retry_after(headers: dict[str, str], expected: float | None) -> None:
-    assert retry_after(headers, now=NOW) == expected
+    verdict = mixpanel.parse_response("import", records(3), 429, headers, b"", now=NOW)
+    assert verdict.kind == "retry"
+    assert verdict.retry_after == expected
 
 
 # ---------------------------------------------------------------- /engage and /groups responses

@@ -8,12 +8,13 @@ Pure functions: no I/O, no printing, no clock.
 
 from __future__ import annotations
 
-import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cdpcli import jsonio
 from cdpcli.destinations.base import Endpoint, ItemStatus, Verdict
+from cdpcli.retry import parse_retry_after
 
 
 def parse_response(
@@ -22,8 +23,11 @@ def parse_response(
     status: int,
     headers: Mapping[str, str],
     body: bytes,
+    *,
+    now: float | None = None,
 ) -> Verdict:
-    """What Lago's answer means for the batch (reference §6-§7)."""
+    """What Lago's answer means for the batch (reference §6-§7). `now` (Unix time, default the
+    clock) turns a date or epoch in a rate-limit header into a wait."""
     if 200 <= status < 300:
         return Verdict("settled")
     payload = _load(body)
@@ -33,17 +37,10 @@ def parse_response(
         return Verdict("split", message=_summary(status, payload, body))
     if status == 422:
         return _parse_422(endpoint, len(items), payload, body)
-    if status == 429:
-        wait = _header_seconds(headers, "X-RateLimit-Reset")
-        if wait is None:
-            wait = _header_seconds(headers, "Retry-After")
+    if status == 429 or status >= 500:
+        # 429 carries X-RateLimit-Reset (reference §7), a 5xx maybe Retry-After: one reading.
+        wait = parse_retry_after(headers, time.time() if now is None else now)
         return Verdict("retry", message=_summary(status, payload, body), retry_after=wait)
-    if status >= 500:
-        return Verdict(
-            "retry",
-            message=_summary(status, payload, body),
-            retry_after=_header_seconds(headers, "Retry-After"),
-        )
     # 400 (malformed request) and every other status: never retried (PRODUCT.md §6).
     return Verdict("reject_all", message=_summary(status, payload, body))
 
@@ -126,19 +123,3 @@ def _summary(status: int, payload: Any, body: bytes) -> str:
     if details:
         parts.append(details if isinstance(details, str) else jsonio.dumps(details))
     return f"HTTP {status}" + (f": {': '.join(parts)}" if parts else "")
-
-
-def _header_seconds(headers: Mapping[str, str], name: str) -> float | None:
-    """A header holding a delay in seconds; None when absent or not a plausible delay."""
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            try:
-                seconds = float(value.strip())
-            except ValueError:
-                return None  # e.g. an HTTP-date Retry-After: leave the wait to the backoff
-            # An epoch-looking value cannot be turned into a delay without a clock.
-            if not math.isfinite(seconds) or seconds < 0 or seconds > 86_400:
-                return None
-            return seconds
-    return None

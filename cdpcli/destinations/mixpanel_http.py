@@ -6,10 +6,8 @@ Pure: no I/O. Backoff *policy* lives with the sender; this module only reads wha
 from __future__ import annotations
 
 import base64
-import math
 import time
 from collections.abc import Mapping, Sequence
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from cdpcli import jsonio
@@ -17,6 +15,7 @@ from cdpcli.destinations.base import REDACTED, Endpoint, HttpRequest, ItemStatus
 from cdpcli.destinations.mixpanel_map import ENGAGE, GROUPS, IMPORT
 from cdpcli.destinations.mixpanel_options import MixpanelOptions
 from cdpcli.errors import CredentialsError
+from cdpcli.retry import parse_retry_after
 
 # reference §1.1: data-collection hosts per region.
 HOSTS = {
@@ -142,40 +141,6 @@ def error_text(status: int, body: bytes) -> str:
     return f"HTTP {status}"
 
 
-def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait as the server said: `Retry-After` (seconds or HTTP date), else
-    `X-RateLimit-Reset` (seconds, or an epoch time when it is that large). None if neither."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    current = time.time() if now is None else now
-    value = lower.get("retry-after")
-    if value is not None:
-        seconds = _seconds(value)
-        if seconds is not None:
-            return seconds
-        try:
-            when = parsedate_to_datetime(value.strip())
-        except (TypeError, ValueError, IndexError):
-            when = None
-        if when is not None and when.tzinfo is not None:
-            return max(0.0, when.timestamp() - current)
-    value = lower.get("x-ratelimit-reset")
-    if value is not None:
-        seconds = _seconds(value)
-        if seconds is not None:
-            return max(0.0, seconds - current) if seconds > 1_000_000_000 else seconds
-    return None
-
-
-def _seconds(value: str) -> float | None:
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
-        return None
-    return seconds
-
-
 def _transport_verdict(
     status: int, headers: Mapping[str, str], body: bytes, now: float | None
 ) -> Verdict | None:
@@ -189,7 +154,9 @@ def _transport_verdict(
         return Verdict("split", message=error_text(status, body))
     if status == 429 or status >= 500:
         return Verdict(
-            "retry", message=error_text(status, body), retry_after=retry_after(headers, now=now)
+            "retry",
+            message=error_text(status, body),
+            retry_after=parse_retry_after(headers, time.time() if now is None else now),
         )
     return None
 

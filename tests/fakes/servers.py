@@ -415,6 +415,8 @@ MIXPANEL_IMPORT = "/import"
 MIXPANEL_ENGAGE = "/engage"
 MIXPANEL_GROUPS = "/groups"
 
+# Written from reference/mixpanel.md §1.2 on purpose, not imported from cdpcli: the fake is an
+# independent oracle, so a wrong entry in cdpcli's list makes a test fail instead of agreeing.
 BANNED_IDS = frozenset(
     {
         "00000000-0000-0000-0000-000000000000",
