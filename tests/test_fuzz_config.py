@@ -255,9 +255,24 @@ def test_any_value_in_any_position(path: tuple[Any, ...], new: Any) -> None:
                 orjson.loads(jsonio.dumps_bytes(decision.route.map.render(EVENT)))
 
 
+OPERATORS = frozenset({"exists", "in", "not", "matches"})
+
+
+def _keys_of(parent: tuple[Any, ...]) -> str:
+    """What keys a mapping of BASE takes: any ("open": a Lago map's properties), some that
+    depend on the key ("keyed": `when` takes event paths, `map` its destination's fields), or a
+    closed set (the root, a destination, a route, an operator mapping)."""
+    if parent[-2:] == ("map", "properties"):
+        return "open"
+    if parent and parent[-1] in ("when", "map"):
+        return "keyed"
+    return "closed"
+
+
 @FUZZ
 @given(st.sampled_from(POSITIONS), st.text(min_size=1, max_size=10))
 def test_any_new_key_in_any_mapping(path: tuple[Any, ...], key: str) -> None:
+    """A new key: refused (located) where the keys are a closed set, taken where any is."""
     parent = path[:-1]
     config = orjson.loads(orjson.dumps(BASE))
     node: Any = config
@@ -266,7 +281,12 @@ def test_any_new_key_in_any_mapping(path: tuple[Any, ...], key: str) -> None:
     if not isinstance(node, dict) or key in node:
         return
     node[key] = "x"
-    outcome(yaml.safe_dump(config, allow_unicode=True))
+    result = outcome(yaml.safe_dump(config, allow_unicode=True))
+    keys = _keys_of(parent)
+    if keys == "open":
+        assert isinstance(result, Config), result
+    elif keys == "closed" and key not in OPERATORS:
+        assert isinstance(result, ConfigError), f"{key!r} accepted under {parent}"
 
 
 # --- templates ----------------------------------------------------------------------------------

@@ -254,6 +254,7 @@ def test_sigkill_then_resume_delivers_everything_once(
     assert process.returncode == -signal.SIGKILL
     first_lago = len(lago.transaction_ids())
     assert first_lago > 0
+    first_mixpanel = len(mixpanel.events)
 
     process = spawn(config, big_input, checkpoint)
     out, err = process.communicate(timeout=60)
@@ -261,8 +262,8 @@ def test_sigkill_then_resume_delivers_everything_once(
     assert process.returncode == 0, err.decode()
     summary = jsonio.loads(out.splitlines()[-1])
     check_accounting(summary)
-    assert summary["resumed"] > 0  # the checkpoint was used
     events = [jsonio.loads(line) for line in big_input.read_bytes().splitlines()]
+    assert 0 < summary["resumed"] < len(events)  # the checkpoint was used, and work was left
     tracks = [e["messageId"] for e in events if e["type"] == "track"]
     stored = lago.transaction_ids()
     assert len(stored) == len(set(stored)) and set(stored) == set(tracks)
@@ -270,7 +271,9 @@ def test_sigkill_then_resume_delivers_everything_once(
     imports = {e["messageId"] for e in events if e["type"] in ("track", "page")}
     unique = mixpanel.unique_events()
     assert len(unique) == len(imports)
-    assert len(mixpanel.events) >= len(unique)
+    # Repeats are only of what the killed run had sent, and not all of it: what the checkpoint
+    # passed was not sent again.
+    assert len(mixpanel.events) - len(unique) < first_mixpanel
     billing = summary["destinations"]["billing"]
     assert billing["delivered"] + billing["duplicates"] == billing["routed"]
 

@@ -59,6 +59,15 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
+ListConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file whose secrets to list (default: $CDPCLI_CONFIG, else ./cdpcli.yaml).",
+        show_default=False,
+    ),
+]
 
 
 def _say(out: Streams, text: str) -> None:
@@ -152,7 +161,7 @@ def set_secret(
     """Store a secret in the OS keyring, prompting without echo (or reading stdin with --stdin).
 
     Exit 2 on a bad DEST/FIELD or when stdin is not a terminal without --stdin, 5 when no
-    usable keyring exists (set the CDPCLI_<DEST>_<FIELD> environment variable instead).
+    usable keyring exists (set the `CDPCLI_<DEST>_<FIELD>` environment variable instead).
     """
     out = streams(quiet=quiet)
     with handle_errors():
@@ -215,7 +224,7 @@ def _render_text(statuses: list[SecretStatus]) -> list[str]:
 
 @keys_app.command("list")
 def list_secrets(
-    config_path: ConfigOption = None,
+    config_path: ListConfigOption = None,
     output_format: FormatOption = OutputFormat.text,
     quiet: QuietOption = False,
 ) -> None:

@@ -26,7 +26,8 @@ from cdpcli.validation_parallel import plan, validate_chunks
 PathsArgument = Annotated[
     list[str] | None,
     typer.Argument(
-        help="Event files or directories (walked recursively); `-` or nothing reads stdin.",
+        help="Event files or directories (walked recursively); `-` reads stdin, and so does "
+        "nothing when events are piped in.",
         show_default=False,
     ),
 ]
