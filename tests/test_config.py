@@ -589,37 +589,39 @@ def test_example_loads_with_the_real_kinds() -> None:
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "prefix"),
+    ("old", "new", "key"),
     [
-        ("region: us ", "region: mars ", ":24: key `destinations.mixpanel.region`"),
-        ("auth: service_account ", "auth: oauth ", ":25: key `destinations.mixpanel.auth`"),
+        ("region: us ", "region: mars ", "destinations.mixpanel.region"),
+        ("auth: service_account ", "auth: oauth ", "destinations.mixpanel.auth"),
         (
             "api_url: https://api.getlago.com",
             "api_url: ftp://x",
-            ":29: key `destinations.billing.api_url`",
+            "destinations.billing.api_url",
         ),
         (
             "    identity: simplified",
             "    identity: simplified\n    colour: red",
-            ":27: key `destinations.mixpanel.colour`",
+            "destinations.mixpanel.colour",
         ),
         (
             "code: api_calls",
             "code: api_calls\n      customer: x",
-            ":54: key `routes[1].map.customer`",
+            "routes[1].map.customer",
         ),
     ],
 )
 def test_real_kind_errors_name_file_line_and_key(
-    tmp_path: Path, old: str, new: str, prefix: str
+    tmp_path: Path, old: str, new: str, key: str
 ) -> None:
+    """The error names the line of the offending key (the last line of `new`) and its path."""
     text = EXAMPLE.read_text(encoding="utf-8")
     assert old in text
+    line = text[: text.index(old)].count("\n") + 1 + new.count("\n")
     path = tmp_path / "c.yaml"
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_config(path)
-    assert caught.value.message.startswith(f"{path}{prefix}:"), caught.value.message
+    assert caught.value.message.startswith(f"{path}:{line}: key `{key}`:"), caught.value.message
 
 
 # --- never anything but a ConfigError --------------------------------------------------------
