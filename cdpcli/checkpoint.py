@@ -101,9 +101,12 @@ class Watermarks:
 class Checkpoint:
     """A checkpoint file: load, validate the binding, save atomically."""
 
-    def __init__(self, path: Path, fingerprint: str) -> None:
+    def __init__(self, path: Path, fingerprint: str, *, read_only: bool = False) -> None:
         self.path = path
         self.fingerprint = fingerprint
+        # A dry run reads a checkpoint (to show what a resume would send) but never writes one:
+        # nothing it "delivered" was sent, and a real run must not skip it.
+        self.read_only = read_only
 
     def load(self) -> dict[str, int]:
         """The saved watermarks, or {} when there is no checkpoint yet."""
@@ -142,7 +145,10 @@ class Checkpoint:
         return {str(k): int(v) for k, v in inputs.items() if isinstance(v, int)}
 
     def save(self, watermarks: Mapping[str, int]) -> None:
-        """Write atomically: a crash leaves the old file or the new one, never half of each."""
+        """Write atomically: a crash leaves the old file or the new one, never half of each.
+        A read-only checkpoint (a dry run's) writes nothing."""
+        if self.read_only:
+            return
         body = jsonio.dumps_bytes(
             {
                 "format": FORMAT,

@@ -82,6 +82,7 @@ def send(
                 inputs=[i.name for i in inputs],
                 options=_bound_options(request),
             ),
+            read_only=request.dry_run,
         )
     resuming = checkpoint is not None and checkpoint.path.exists()
     rejected = (

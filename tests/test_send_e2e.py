@@ -152,6 +152,31 @@ def test_cli_send_with_faults_delivers_every_event_once(
     assert mp["requests"] == 1 + 5 + 3  # groups 1, import 1 + 4 retries, engage 1 + 2 retries
 
 
+def test_a_dry_run_reads_a_checkpoint_but_never_writes_one(
+    tmp_path: Path, fakes: tuple[FakeMixpanel, FakeLago]
+) -> None:
+    """A dry run's "delivered" was never sent: its checkpoint would make the real run skip it."""
+    mixpanel, lago = fakes
+    config = write_config(tmp_path, mixpanel, lago)
+    checkpoint = tmp_path / "run.checkpoint"
+    args = (*VALID_SAMPLES, "-c", str(config), "--checkpoint", str(checkpoint))
+
+    code, dry, stderr = cli(*args, "--dry-run")
+    assert code == 0, stderr
+    assert dry["delivered"] > 0 and not checkpoint.exists()
+
+    code, real, stderr = cli(*args)
+    assert code == 0, stderr
+    assert real["resumed"] == 0 and real["delivered"] == dry["delivered"]
+    saved = checkpoint.read_bytes()
+
+    # After the real run, a dry run shows what a resume would send (nothing) and keeps the file.
+    code, again, stderr = cli(*args, "--dry-run")
+    assert code == 0, stderr
+    assert again["resumed"] == again["events_read"] > 0 and again["delivered"] == 0
+    assert checkpoint.read_bytes() == saved
+
+
 def test_partial_rejections_land_in_the_rejected_file_and_replay(tmp_path: Path) -> None:
     with FakeMixpanel() as mixpanel, FakeLago() as lago:
         config = write_config(tmp_path, mixpanel, lago)
