@@ -102,6 +102,7 @@ def send(
             concurrency=request.concurrency,
             max_retries=request.max_retries,
             secrets=secrets or {},
+            interrupt=stop,
         )
     pipeline = Pipeline(
         config,

@@ -20,7 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import httpx
 
@@ -32,6 +32,7 @@ from cdpcli.sender_batch import BatchSender, Stopped
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 CLOSE_GRACE = 2.0  # seconds a request on the wire may take to end after an abort
+INTERRUPT_POLL = 0.1  # seconds between checks for a stop request while waiting on batches
 GC_EVERY_SECONDS = 30.0  # a safety net for reference cycles (see `_collect_garbage`)
 
 RETRY_BASE_ENV = "CDPCLI_TEST_RETRY_BASE_SECONDS"
@@ -62,12 +63,16 @@ class HttpDeliverer:
         redactor: Redactor | None = None,
         rand: Callable[[], float] = random.random,
         sleep: Callable[[float], None] | None = None,
+        interrupt: threading.Event | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
         self.concurrency = concurrency
         self.client = client
         self._stop = threading.Event()
+        # The run's stop request (Ctrl-C, SIGTERM): waits for batches in flight give way to it,
+        # however long their retries would take.
+        self._interrupt = interrupt if interrupt is not None else threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cdpcli-send")
         self._inflight: set[Future[DeliveryResult]] = set()
         self._submitted: list[Future[DeliveryResult]] = []  # for `close`: still running after abort
@@ -91,6 +96,7 @@ class HttpDeliverer:
         concurrency: int = 4,
         max_retries: int = 8,
         secrets: Mapping[str, Mapping[str, str]] | None = None,
+        interrupt: threading.Event | None = None,
     ) -> HttpDeliverer:
         """The deliverer of a real run: `secrets` is `{destination: {field: value}}`, every
         value of which is masked in messages. `max_retries` counts attempts per request."""
@@ -103,24 +109,28 @@ class HttpDeliverer:
             concurrency=concurrency,
             policy=policy,
             redactor=Redactor.from_resolved(secrets or {}),
+            interrupt=interrupt,
         )
 
     # --- the Deliverer protocol -------------------------------------------------------------
 
     def submit(self, delivery: Delivery) -> list[DeliveryResult]:
-        """Queue one batch; blocks while `concurrency` are in flight; returns what completed."""
+        """Queue one batch; blocks while `concurrency` are in flight (unless the run is asked to
+        stop: the caller then ends its event and aborts); returns what completed."""
         if self._stop.is_set():
             self._raise_stop()
         if len(self._inflight) >= self.concurrency:
-            wait(self._inflight, return_when=FIRST_COMPLETED)
+            self._wait(FIRST_COMPLETED)
         future = self._pool.submit(self._sender.deliver, delivery)
         self._inflight.add(future)
         self._submitted = [f for f in self._submitted if not f.done()] + [future]
         return self._collect()
 
     def finish(self) -> list[DeliveryResult]:
-        """Wait for every batch in flight; their results."""
-        wait(self._inflight)
+        """Wait for every batch in flight; their results. Raises KeyboardInterrupt when the run
+        is asked to stop meanwhile (the caller aborts what is still in flight)."""
+        if not self._wait(ALL_COMPLETED):
+            raise KeyboardInterrupt
         return self._collect()
 
     def abort(self) -> list[DeliveryResult]:
@@ -172,6 +182,14 @@ class HttpDeliverer:
         if now - self._last_gc >= GC_EVERY_SECONDS:
             self._last_gc = now
             gc.collect()
+
+    def _wait(self, return_when: str) -> bool:
+        """Wait for the batches in flight as `return_when` says; False if interrupted first."""
+        while not self._interrupt.is_set():
+            done, pending = wait(self._inflight, timeout=INTERRUPT_POLL, return_when=return_when)
+            if not pending or (done and return_when == FIRST_COMPLETED):
+                return True
+        return False
 
     def _sleep(self, seconds: float) -> None:
         self._stop.wait(seconds)
