@@ -257,13 +257,15 @@ class Batcher:
             if reason is not None:
                 return Added([], Refused(endpoint_name, encoded, tag, size, reason))
         done: list[Batch] = []
-        pending = self._pending.setdefault(endpoint_name, _Pending())
+        pending = self._pending.get(endpoint_name)
+        if pending is None:
+            pending = self._pending[endpoint_name] = _Pending()
         if pending.encoded and (
             len(pending.encoded) + 1 > endpoint.max_items
             or pending.payload_bytes(overhead, size) > endpoint.max_request_bytes
         ):
             done.append(self._take(endpoint_name))
-            pending = self._pending.setdefault(endpoint_name, _Pending())
+            pending = self._pending[endpoint_name] = _Pending()
         pending.tags.append(tag)
         pending.encoded.append(encoded)
         pending.content_bytes += size

@@ -77,8 +77,13 @@ class RejectedFile:
     def _open(self) -> IO[bytes]:
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if self._append else os.O_TRUNC)
         fd = os.open(self.path, flags, 0o600)
-        if stat.S_ISREG(os.fstat(fd).st_mode):  # never chmod a device (`--rejected /dev/stdout`)
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode):  # never chmod a device (`--rejected /dev/stdout`)
             os.fchmod(fd, 0o600)
+            if self._append and info.st_size and _last_byte(self.path) != b"\n":
+                # A run killed mid-write left half a record: end that line, so the next record
+                # (the resumed run's first) stays whole and replayable.
+                os.write(fd, b"\n")
         return os.fdopen(fd, "ab" if self._append else "wb")
 
     def flush(self) -> None:
@@ -99,3 +104,9 @@ class RejectedFile:
                 handle, self._handle = self._handle, None
                 with contextlib.suppress(OSError):  # a failed flush fails again here: say it once
                     handle.close()
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1)
