@@ -58,6 +58,9 @@ class Problem:
     severity: Severity
     field: str | None
     message: str
+    # The input line, when the problem is the whole line (not JSON, or not an object): the
+    # rejected file keeps its text, so nothing read is lost.
+    raw: bytes | None = None
 
     @property
     def path(self) -> str | None:

@@ -94,7 +94,9 @@ class Preparer:
             if self.explain:
                 explained = Explained(Event({}, origin, 0), [item], [], skipped="invalid")
             line, index, in_batch = origin.line, origin.index, origin.in_batch
-            return (INVALID, line, index, in_batch, None, item.message, (), explained)
+            # The line's text (invalid UTF-8 shown as U+FFFD), for the rejected file.
+            text = item.raw.strip().decode("utf-8", "replace") if item.raw is not None else None
+            return (INVALID, line, index, in_batch, text, item.message, (), explained)
         return self._event(item)
 
     def _event(self, event: Event) -> Prepared:

@@ -269,10 +269,13 @@ def _read_lines(stream: Iterable[bytes], name: str, *, first_line: int = 1) -> I
             value = loads(line)
         except decode_error as error:
             if line.strip():
-                yield Problem(Origin(name, lineno), "error", None, _parse_message(line, error))
+                origin = Origin(name, lineno)
+                yield Problem(origin, "error", None, _parse_message(line, error), line)
             continue
         if type(value) is not dict:
-            yield _not_an_object(value, Origin(name, lineno))
+            problem = _not_an_object(value, Origin(name, lineno))
+            problem.raw = line
+            yield problem
         elif "batch" in value or "kind" in value:
             yield from _unpack(value, name, lineno, len(line))
         else:
@@ -293,7 +296,7 @@ def _unpack(value: dict[str, Any], name: str, lineno: int, raw_len: int) -> Iter
         yield from _unpack_envelope(value, batch, name, lineno, raw_len)
         return
     if value.get("kind") == "rejected" and "type" not in value:
-        yield _unpack_rejected(value, Origin(name, lineno))
+        yield from _unpack_rejected(value, Origin(name, lineno))
         return
     yield Event(value, Origin(name, lineno), _size(value, raw_len))
 
@@ -357,14 +360,20 @@ def deep_merge(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _unpack_rejected(record: dict[str, Any], origin: Origin) -> Item:
-    """The original event of a rejected-file record (PRODUCT.md §6), to be replayed."""
+def _unpack_rejected(record: dict[str, Any], origin: Origin) -> Iterator[Item]:
+    """The original event of a rejected-file record (PRODUCT.md §6), to be replayed. A line
+    that was not an event is kept as its text: it is read again as a line (fixed by hand, it
+    replays; as it was, it is reported again)."""
     event = record.get("event")
+    if type(event) is str:
+        yield from _read_lines([event.encode("utf-8")], origin.source, first_line=origin.line)
+        return
     if type(event) is not dict:
-        return Problem(origin, "error", "event", "rejected-file record has no original event")
+        yield Problem(origin, "error", "event", "rejected-file record has no original event")
+        return
     route = record.get("route")
     destination = record.get("destination")
-    return Event(
+    yield Event(
         event,
         origin,
         _size(event, _SIZE_FAST_PATH + 1),

@@ -32,8 +32,8 @@ def record(
     destination: str | None = None,
     route: str | None = None,
 ) -> dict[str, Any]:
-    """One rejected-file record. `event` is the original event (or the raw line text when the
-    line was not an event at all), parsed or as its compact JSON bytes."""
+    """One rejected-file record. `event` is the original event, parsed or as its compact JSON
+    bytes, or the text of the line (a JSON string) when the line was not an event at all."""
     if type(event) is not bytes and event is not None:
         # Serialized on its own, as a worker process does (`cdpcli.prepare._portable`): nested one
         # level deeper in the record it could fall back to another serializer near orjson's depth

@@ -267,6 +267,7 @@ def test_rejected_file_and_replay(tmp_path: Path) -> None:
         ("<stdin>:3", "billing", "api-usage"),
     ]
     assert records[0]["reason"].startswith("invalid: not JSON")
+    assert records[0]["event"] == "not json"  # the line's text: nothing read is lost
     assert "external_subscription_id" in records[1]["reason"]
     assert records[1]["event"] == json.loads(unmappable)
     # The event is quoted as its input line was, spaces and all, not re-serialized.
@@ -303,6 +304,32 @@ def test_rejected_file_quotes_the_event(tmp_path: Path, line: bytes, quoted: byt
     (record,) = rejected.read_bytes().splitlines()
     assert record.endswith(b'"event":' + quoted + b"}")
     assert b"\r" not in record
+
+
+def test_a_line_that_was_not_json_replays_once_fixed(tmp_path: Path) -> None:
+    rejected = tmp_path / "rejected.jsonl"
+    broken = track(1)[:-1]  # the closing brace lost
+    code, _, err = run(
+        "send", "-", "-c", str(EXAMPLE), "--dry-run", "--rejected", str(rejected),
+        stdin=broken.encode() + b"\n",
+    )  # fmt: skip
+    assert code == 1, err
+    (record,) = [json.loads(line) for line in rejected.read_text().splitlines()]
+    assert record["event"] == broken
+
+    # As it is, the replay reports the same line again, at its place in the rejected file.
+    code, out, _ = run("send", str(rejected), "-c", str(EXAMPLE), "--dry-run", "--format", "json")
+    assert code == 1
+    assert lines(out)[-1]["invalid"] == 1
+
+    # Fixed by hand, it replays as an event.
+    record["event"] = broken + "}"
+    rejected.write_text(json.dumps(record) + "\n")
+    code, out, err = run("send", str(rejected), "-c", str(EXAMPLE), "--dry-run", "--format", "json")
+    assert code == 0, err
+    summary = lines(out)[-1]
+    assert (summary["events_read"], summary["invalid"]) == (1, 0)
+    assert summary["delivered"] >= 1
 
 
 def test_rejected_file_may_not_be_an_input(tmp_path: Path) -> None:
