@@ -70,7 +70,11 @@ class Problem:
             return self.field
         return f"{prefix}.{self.field}" if self.field else prefix
 
+    @property
+    def detail(self) -> str:
+        """`field: message`, or the message alone when the whole line is at fault."""
+        return f"{self.path}: {self.message}" if self.path else self.message
+
     def __str__(self) -> str:
         """`PATH:LINE: severity: field: message`, the report line of PRODUCT.md §4."""
-        where = f"{self.path}: " if self.path else ""
-        return f"{self.origin.source}:{self.origin.line}: {self.severity}: {where}{self.message}"
+        return f"{self.origin.source}:{self.origin.line}: {self.severity}: {self.detail}"

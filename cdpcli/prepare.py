@@ -105,7 +105,6 @@ class Preparer:
         data, time_ms = checked.data, checked.time_ms
         if data is None or time_ms is None:
             first = next(p for p in checked.problems if p.severity == "error")
-            where = f"{first.path}: " if first.path else ""
             explained = None
             if self.explain:
                 explained = Explained(event, checked.problems, [], skipped="invalid")
@@ -116,7 +115,7 @@ class Preparer:
                 origin.index,
                 origin.in_batch,
                 _portable(data, needed=True) if self.portable else data,
-                where + first.message,
+                first.detail,
                 (),
                 explained,
             )

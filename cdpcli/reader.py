@@ -33,6 +33,7 @@ import orjson
 from cdpcli.errors import InputError
 from cdpcli.jsonio import dumps_bytes, json_type
 from cdpcli.model import Event, Origin, Problem
+from cdpcli.spec import MAX_EVENT_BYTES
 
 STDIN_NAME = "<stdin>"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -42,7 +43,6 @@ BOM = b"\xef\xbb\xbf"
 # archive file: gzipped JSON lines (reference/segment-spec.md §8).
 EVENT_SUFFIXES = (".jsonl", ".ndjson", ".json")
 NOT_EVENT_SUFFIXES = (".tar", ".csv", ".tsv", ".txt", ".md", ".parquet", ".xml", ".yaml", ".yml")
-MAX_EVENT_BYTES = 32 * 1024
 
 # orjson's compact output of a parsed value is at most ~4.5x the input text (a `1e15` literal
 # becomes `1000000000000000.0`). A line under MAX_EVENT_BYTES / 5 bytes therefore serializes under

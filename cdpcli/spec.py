@@ -149,19 +149,6 @@ def to_ms(moment: datetime) -> int:
     return (moment - _EPOCH) // _MS
 
 
-def event_time_ms(data: Mapping[str, Any]) -> int | None:
-    """The event time rule of PRODUCT.md §4: `timestamp`, else `originalTimestamp`, else
-    `receivedAt`, else `sentAt`, as integer ms; never the time of sending. None when no field is
-    set to a valid ISO-8601 time (the first field that is *set* decides: an invalid `timestamp`
-    is an error, not a reason to fall back)."""
-    for name in TIME_FIELDS:
-        value = data.get(name)
-        if value is not None:
-            parsed = parse_time(value)
-            return None if parsed is None else to_ms(parsed)
-    return None
-
-
 def derive_message_id(data: Mapping[str, Any]) -> str:
     """A deterministic id for an event without `messageId` (reference/segment-spec.md §11): the
     first 36 hex characters of SHA-256 over the canonical JSON (keys sorted, compact, UTF-8) of the

@@ -110,8 +110,7 @@ def render_explained(explained: Explained, out: Streams) -> None:
     head = next((text for text in (name, title) if isinstance(text, str) and text), "")
     out.write_line(f"{event.origin}  {kind if isinstance(kind, str) else '?'} {head}".rstrip())
     for problem in explained.problems:
-        where = f"{problem.path}: " if problem.path else ""
-        out.write_line(f"  {problem.severity}: {where}{problem.message}")
+        out.write_line(f"  {problem.severity}: {problem.detail}")
     if explained.skipped is not None:
         out.write_line(f"  → skipped: {explained.skipped}")
     for route, destination, outcome in explained.outcomes:

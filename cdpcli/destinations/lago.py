@@ -16,7 +16,6 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -34,6 +33,7 @@ from cdpcli.destinations.base import (
 )
 from cdpcli.destinations.lago_responses import parse_response
 from cdpcli.errors import ConfigError, CredentialsError
+from cdpcli.spec import parse_time, to_ms
 
 KIND: Final = "lago"
 
@@ -316,16 +316,10 @@ def _timestamp_override(value: Any) -> str:
 
 
 def _iso_to_ms(text: str) -> int:
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise _Unmappable(
-            f"map.timestamp {text!r} is neither unix seconds nor an ISO-8601 time"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    moment = parse_time(text.strip())  # the event-time reading of the validator: UTC if no zone
+    if moment is None:
+        raise _Unmappable(f"map.timestamp {text!r} is neither unix seconds nor an ISO-8601 time")
+    return to_ms(moment)
 
 
 def _amount(value: Any) -> str | None:

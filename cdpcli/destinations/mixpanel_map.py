@@ -164,7 +164,9 @@ def map_track(
         return Mapped(rejected=_banned_reason(did))
     extra = as_object(route.overrides.get("properties"))
     insert = insert_id(str(event["messageId"]), route.qualifier)
-    props = track_properties(event, time_ms=time_ms, options=options, insert=insert, extra=extra)
+    props = track_properties(
+        event, time_ms=time_ms, options=options, insert=insert, extra=extra, did=did
+    )
     records = [{"event": route.overrides.get("event", name), "properties": props}]
     if event.get("type") == "track" and name == ORDER_COMPLETED and options.product_events:
         records += product_records(

@@ -151,8 +151,10 @@ def track_properties(  # noqa: C901, PLR0912 - one straight pass over the table 
     options: MixpanelOptions,
     insert: str,
     extra: Mapping[str, Any],
+    did: str,
 ) -> dict[str, Any]:
-    """The `properties` of a track/page/screen record, keys in §2.1 order, §3h applied.
+    """The `properties` of a track/page/screen record, keys in §2.1 order, §3h applied. `did`
+    is the event's `distinct_id(event, options)`, which the caller has already worked out.
 
     This runs for every event of a backfill, so it is one straight pass: no per-field objects.
     """
@@ -170,7 +172,6 @@ def track_properties(  # noqa: C901, PLR0912 - one straight pass over the table 
     if extra:
         props = {**props, **extra}
     user_id, anon_id = segment_id(get("userId")), segment_id(get("anonymousId"))
-    did = distinct_id(event, options)
     ip = cget("ip")
     if ip is None or ip == "":
         ip = None if "ip" in props else "0"  # §3h: no location rather than the backfill machine's
