@@ -389,9 +389,9 @@ def _route_map(
 
 
 def _map_keys(kind: str) -> frozenset[str] | None:
-    """The `map` keys a kind accepts (`MAP_KEYS`/`OVERRIDE_KEYS` of its module), if it says."""
+    """The `map` keys a kind accepts (`MAP_KEYS` of its module), if it says."""
     module = registry.get_kind(kind)
-    keys = getattr(module, "MAP_KEYS", None) or getattr(module, "OVERRIDE_KEYS", None)
+    keys = getattr(module, "MAP_KEYS", None)
     if keys is None:
         return None
     return frozenset(str(key) for key in keys)

@@ -3,6 +3,7 @@
 A destination module (`mixpanel.py`, `lago.py`) provides:
 
 - `KIND`: the config `kind` it serves.
+- `MAP_KEYS`: the keys a route's `map` may set for it (checked when the config loads).
 - `parse_options(raw: Mapping[str, Any], where: Locator) -> Options`: validate the destination's
   config keys (everything under the destination except `kind`), raising `ConfigError` that names
   file, line and key (via `where(key)`) and lists the allowed keys or values.

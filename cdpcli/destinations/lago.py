@@ -206,8 +206,8 @@ def map_event(
 
 def _build_item(event: Mapping[str, Any], time_ms: int, route: RouteInfo) -> dict[str, Any]:
     overrides = route.overrides
-    unknown = sorted(str(key) for key in overrides if key not in MAP_KEYS)
-    if unknown:
+    if not MAP_KEYS.issuperset(overrides):  # a config has been checked; a direct caller not
+        unknown = sorted(str(key) for key in overrides if key not in MAP_KEYS)
         raise _Unmappable(
             f"route {route.name!r} maps {', '.join(unknown)}, which Lago does not read "
             f"(allowed: {', '.join(PERMITTED_KEYS)})"

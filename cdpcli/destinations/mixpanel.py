@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cdpcli.destinations.base import SecretField
 from cdpcli.destinations.mixpanel_http import build_request, endpoints, parse_response
-from cdpcli.destinations.mixpanel_map import OVERRIDE_KEYS, map_event
+from cdpcli.destinations.mixpanel_map import MAP_KEYS, map_event
 from cdpcli.destinations.mixpanel_options import MixpanelOptions, parse_options
 from cdpcli.destinations.mixpanel_props import insert_id
 
@@ -17,7 +17,7 @@ KIND = "mixpanel"
 
 __all__ = [
     "KIND",
-    "OVERRIDE_KEYS",
+    "MAP_KEYS",
     "MixpanelOptions",
     "build_request",
     "endpoints",

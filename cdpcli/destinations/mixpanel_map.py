@@ -25,7 +25,7 @@ IMPORT, ENGAGE, GROUPS = "import", "engage", "groups"
 MAX_PROPERTIES = 255  # reference §1.2: "fewer than 255 properties"
 MIN_TIME_MS = 31_536_000_000  # 1971-01-01T00:00:00Z: earlier times are rejected (§1.2)
 
-OVERRIDE_KEYS = ("event", "properties")
+MAP_KEYS = ("event", "properties")
 """Route `map` keys a Mixpanel route may set (track/page/screen only)."""
 
 # reference §2.5: order-level keys dropped from per-product events, and the product keys copied.
@@ -127,10 +127,10 @@ _RENDERED_MAX = 4096
 
 def _check_overrides(route: RouteInfo) -> str | None:
     for key in route.overrides:
-        if key not in OVERRIDE_KEYS:
+        if key not in MAP_KEYS:
             return (
                 f"route {route.name!r}: map key {key!r} is not supported for a mixpanel "
-                f"destination (allowed: {', '.join(OVERRIDE_KEYS)})"
+                f"destination (allowed: {', '.join(MAP_KEYS)})"
             )
     name = route.overrides.get("event")
     if "event" in route.overrides and not (isinstance(name, str) and name):
