@@ -157,6 +157,130 @@ def test_m2_key_order_is_kept_exactly() -> None:
     ]
 
 
+# Every source field of §2.1 set, and the keys in §2.1's order (reference/mixpanel.md §2.1).
+FULL_CONTEXT = {
+    "ip": "198.51.100.7",
+    "app": {
+        "build": "501",
+        "version": "5.1",
+        "namespace": "com.ex",
+        "name": "Ex",
+        "platform": "iOS",
+    },
+    "userAgent": "Mozilla/5.0 (Macintosh) AppleWebKit/537.36 Chrome/124.0.6367.91 Safari/537.36",
+    "network": {"bluetooth": False, "cellular": True, "carrier": "T", "wifi": False},
+    "page": {"url": "https://ex.com/a", "referrer": "https://ex.com/"},
+    "device": {
+        "name": "iPhone",
+        "type": "ios",
+        "advertisingId": "ad-1",
+        "idfa": "idfa-1",
+        "manufacturer": "Apple",
+        "model": "iPhone15,2",
+        "adTrackingEnabled": True,
+    },
+    "groupId": "g1",
+    "library": {"name": "analytics-ios", "version": "4.1"},
+    "locale": "de-DE",
+    "os": {"name": "iOS", "version": "17.4"},
+    "screen": {"height": 2556, "width": 1179, "density": 3},
+    "location": {"country": "Germany"},
+    "campaign": {"name": "c", "content": "co", "medium": "m", "source": "s", "term": "t"},
+    "timezone": "Europe/Berlin",
+    "userAgentData": {
+        "mobile": False,
+        "platform": "macOS",
+        "bitness": "64",
+        "platformVersion": "14.4",
+        "uaFullVersion": "124.0.6367.91",
+        "wow64": False,
+    },
+}
+FULL_ORDER_TEXT = (  # as reference §2.1 lists it
+    "time ip id $anon_id distinct_id $app_build_number $app_version_string $app_namespace "
+    "$app_name $browser $browser_version $bluetooth_enabled $cellular_enabled $carrier "
+    "$current_url $device $device_id $device_type $device_name $group_id $identified_id "
+    "$insert_id $ios_ifa $lib_version $locale $manufacturer $model $os $os_version $referrer "
+    "$screen_height $screen_width $screen_density $source $user_id $wifi_enabled "
+    "mp_country_code mp_lib utm_campaign utm_content utm_medium utm_source utm_term "
+    "advertising_id ad_tracking_enabled timezone app_platform event_original_name $mobile "
+    "$platform $bitness $platformVersion $uaFullVersion $wow64 plan"
+)
+FULL_ORDER = FULL_ORDER_TEXT.split()
+
+
+def full_event(**context: Any) -> dict[str, Any]:
+    return {
+        "type": "track",
+        "event": "Signed Up",
+        "messageId": "m-1",
+        "userId": "u1",
+        "anonymousId": "a1",
+        "timestamp": "2024-06-01T12:00:00.250Z",
+        "context": {**FULL_CONTEXT, **context},
+        "properties": {"plan": "pro"},
+    }
+
+
+def test_every_field_of_the_property_table_in_its_order() -> None:
+    props = run(full_event()).records[0].item["properties"]
+    assert list(props) == FULL_ORDER
+    assert props["$ios_ifa"] == props["advertising_id"] == "ad-1"
+    assert props["$device"] == props["$device_name"] == "iPhone"
+    assert props["mp_lib"] == "Segment Actions: analytics-ios"
+    assert props["$device_id"] == "a1" and props["$identified_id"] == props["$user_id"] == "u1"
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("app.build", "$app_build_number"),
+        ("app.name", "$app_name"),
+        ("network.carrier", "$carrier"),
+        ("network.wifi", "$wifi_enabled"),
+        ("page.url", "$current_url"),
+        ("page.referrer", "$referrer"),
+        ("device.type", "$device_type"),
+        ("device.model", "$model"),
+        ("device.adTrackingEnabled", "ad_tracking_enabled"),
+        ("os.version", "$os_version"),
+        ("screen.density", "$screen_density"),
+        ("library.version", "$lib_version"),
+        ("locale", "$locale"),
+        ("groupId", "$group_id"),
+        ("timezone", "timezone"),
+        ("location.country", "mp_country_code"),
+        ("app.platform", "app_platform"),
+    ],
+)
+@pytest.mark.parametrize("empty", ["", None])
+def test_empty_top_level_fields_are_dropped_one_by_one(path: str, key: str, empty: Any) -> None:
+    event = full_event()
+    *parents, leaf = path.split(".")
+    holder = event["context"]
+    for parent in parents:
+        holder[parent] = holder = dict(holder[parent])
+    holder[leaf] = empty
+    props = run(event).records[0].item["properties"]
+    assert key not in props
+    assert list(props) == [k for k in FULL_ORDER if k != key]
+
+
+def test_ios_ifa_falls_back_to_idfa_and_advertising_id_keeps_its_own_rule() -> None:
+    device = {**FULL_CONTEXT["device"], "advertisingId": ""}
+    props = run(full_event(device=device)).records[0].item["properties"]
+    assert props["$ios_ifa"] == "idfa-1"
+    assert "advertising_id" not in props
+
+
+def test_non_object_context_parts_read_as_empty() -> None:
+    context = {"app": "x", "device": [1], "network": 3, "os": None, "screen": "s", "page": 1}
+    props = run(full_event(**context)).records[0].item["properties"]
+    for key in ("$app_name", "$device_type", "$carrier", "$os", "$screen_width", "$current_url"):
+        assert key not in props
+    assert props["$device_id"] == "a1"
+
+
 def test_dry_run_token_is_what_the_pipeline_passes() -> None:
     assert run(M6_IN, token="***").records[0].item["$token"] == "***"
 

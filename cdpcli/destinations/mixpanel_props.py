@@ -107,44 +107,7 @@ def distinct_id(event: Mapping[str, Any], options: MixpanelOptions) -> str:
     return f"$device:{anon_id}" if options.identity == "simplified" else anon_id
 
 
-# Keys of §2.1 in order, in runs whose values follow the top-level empty-value rule ("" and
-# null dropped). The runs are filled by `track_properties` in this order, with the fields that
-# keep "" ($browser, distinct_id, the grouped campaign and userAgentData fields) between them.
-_APP_KEYS = ("$app_build_number", "$app_version_string", "$app_namespace", "$app_name")
-_MIDDLE_KEYS = (
-    "$bluetooth_enabled",
-    "$cellular_enabled",
-    "$carrier",
-    "$current_url",
-    "$device",
-    "$device_id",  # §3c: anonymousId, not context.device.id
-    "$device_type",
-    "$device_name",
-    "$group_id",
-    "$identified_id",
-    "$insert_id",
-    "$ios_ifa",
-    "$lib_version",
-    "$locale",
-    "$manufacturer",
-    "$model",
-    "$os",
-    "$os_version",
-    "$referrer",
-    "$screen_height",
-    "$screen_width",
-    "$screen_density",
-    "$source",
-    "$user_id",
-    "$wifi_enabled",
-    "mp_country_code",
-    "mp_lib",
-    # segment_source_name: Actions' setting; cdpcli has none (§3 "Consequences").
-)
-_TAIL_KEYS = ("advertising_id", "ad_tracking_enabled", "timezone", "app_platform")
-
-
-def track_properties(  # noqa: C901, PLR0912 - one straight pass over the table of §2.1
+def track_properties(  # noqa: C901, PLR0912, PLR0915 - one straight pass over §2.1's table
     event: Mapping[str, Any],
     *,
     time_ms: int,
@@ -156,22 +119,42 @@ def track_properties(  # noqa: C901, PLR0912 - one straight pass over the table 
     """The `properties` of a track/page/screen record, keys in §2.1 order, §3h applied. `did`
     is the event's `distinct_id(event, options)`, which the caller has already worked out.
 
-    This runs for every event of a backfill, so it is one straight pass: no per-field objects.
+    This runs for every event of a backfill, so it is one straight pass, written out field by
+    field: no per-field objects, no loops over the table. Outside the grouped fields (campaign,
+    userAgentData) and the ones §2.1 keeps even when "" ($browser, distinct_id), a value that
+    is null or "" is dropped.
     """
     get = event.get
-    ctx = as_object(get("context"))
+    ctx = get("context")
+    if type(ctx) is not dict:
+        ctx = _EMPTY
     cget = ctx.get
-    app = as_object(cget("app"))
-    device = as_object(cget("device"))
-    network = as_object(cget("network"))
-    library = as_object(cget("library"))
-    screen = as_object(cget("screen"))
-    os_ = as_object(cget("os"))
-    page = as_object(cget("page"))
-    props = as_object(get("properties"))
+    app, device, network = cget("app"), cget("device"), cget("network")
+    library, screen, os_, page = cget("library"), cget("screen"), cget("os"), cget("page")
+    if type(app) is not dict:
+        app = _EMPTY
+    if type(device) is not dict:
+        device = _EMPTY
+    if type(network) is not dict:
+        network = _EMPTY
+    if type(library) is not dict:
+        library = _EMPTY
+    if type(screen) is not dict:
+        screen = _EMPTY
+    if type(os_) is not dict:
+        os_ = _EMPTY
+    if type(page) is not dict:
+        page = _EMPTY
+    props = get("properties")
+    if type(props) is not dict:
+        props = _EMPTY
     if extra:
         props = {**props, **extra}
-    user_id, anon_id = segment_id(get("userId")), segment_id(get("anonymousId"))
+    user_id, anon_id = get("userId"), get("anonymousId")
+    if type(user_id) is not str or user_id == "":
+        user_id = None
+    if type(anon_id) is not str or anon_id == "":
+        anon_id = None
     ip = cget("ip")
     if ip is None or ip == "":
         ip = None if "ip" in props else "0"  # §3h: no location rather than the backfill machine's
@@ -183,85 +166,117 @@ def track_properties(  # noqa: C901, PLR0912 - one straight pass over the table 
     if anon_id is not None:
         result["$anon_id"] = anon_id
     result["distinct_id"] = did  # required by Mixpanel, "" meaning "no user"
-    for key, value in zip(
-        _APP_KEYS,
-        (app.get("build"), app.get("version"), app.get("namespace"), app.get("name")),
-        strict=True,
-    ):
-        if value is not None and value != "":
-            result[key] = value
+    if app:
+        if (value := app.get("build")) is not None and value != "":
+            result["$app_build_number"] = value
+        if (value := app.get("version")) is not None and value != "":
+            result["$app_version_string"] = value
+        if (value := app.get("namespace")) is not None and value != "":
+            result["$app_namespace"] = value
+        if (value := app.get("name")) is not None and value != "":
+            result["$app_name"] = value
     ua = cget("userAgent")
     if type(ua) is str and ua:
         browser, version = parse_user_agent(ua)
         result["$browser"] = browser  # an unknown agent still sends "$browser": "" (§2.1)
         if version is not None and version != "":
             result["$browser_version"] = version
+    if network:
+        if (value := network.get("bluetooth")) is not None and value != "":
+            result["$bluetooth_enabled"] = value
+        if (value := network.get("cellular")) is not None and value != "":
+            result["$cellular_enabled"] = value
+        if (value := network.get("carrier")) is not None and value != "":
+            result["$carrier"] = value
+    if (value := page.get("url")) is not None and value != "":
+        result["$current_url"] = value
+    device_name = device.get("name")
+    if device_name is not None and device_name != "":
+        result["$device"] = device_name
+    if anon_id is not None:
+        result["$device_id"] = anon_id  # §3c: anonymousId, not context.device.id
+    if (value := device.get("type")) is not None and value != "":
+        result["$device_type"] = value
+    if device_name is not None and device_name != "":
+        result["$device_name"] = device_name
+    if (value := cget("groupId")) is not None and value != "":
+        result["$group_id"] = value
+    if user_id is not None:
+        result["$identified_id"] = user_id
+    if insert != "":
+        result["$insert_id"] = insert
     advertising_id = device.get("advertisingId")
+    if advertising_id is not None and advertising_id != "":
+        result["$ios_ifa"] = advertising_id
+    elif (value := device.get("idfa")) is not None and value != "":
+        result["$ios_ifa"] = value
+    if (value := library.get("version")) is not None and value != "":
+        result["$lib_version"] = value
+    if (value := cget("locale")) is not None and value != "":
+        result["$locale"] = value
+    if device:
+        if (value := device.get("manufacturer")) is not None and value != "":
+            result["$manufacturer"] = value
+        if (value := device.get("model")) is not None and value != "":
+            result["$model"] = value
+    if os_:
+        if (value := os_.get("name")) is not None and value != "":
+            result["$os"] = value
+        if (value := os_.get("version")) is not None and value != "":
+            result["$os_version"] = value
+    if (value := page.get("referrer")) is not None and value != "":
+        result["$referrer"] = value
+    if screen:
+        if (value := screen.get("height")) is not None and value != "":
+            result["$screen_height"] = value
+        if (value := screen.get("width")) is not None and value != "":
+            result["$screen_width"] = value
+        if (value := screen.get("density")) is not None and value != "":
+            result["$screen_density"] = value
+    integration = cget("integration")
+    iterable = type(integration) is dict and integration.get("name") == "Iterable"
+    result["$source"] = "Iterable" if iterable else "segment"
+    if user_id is not None:
+        result["$user_id"] = user_id
+    if (value := network.get("wifi")) is not None and value != "":
+        result["$wifi_enabled"] = value
+    location = cget("location")
+    if type(location) is dict and (value := location.get("country")) is not None and value != "":
+        result["mp_country_code"] = value
     library_name = library.get("name")
-    integration = as_object(cget("integration")).get("name")
-    middle = (
-        network.get("bluetooth"),
-        network.get("cellular"),
-        network.get("carrier"),
-        page.get("url"),
-        device.get("name"),
-        anon_id,
-        device.get("type"),
-        device.get("name"),
-        cget("groupId"),
-        user_id,
-        insert,
-        advertising_id
-        if advertising_id is not None and advertising_id != ""
-        else device.get("idfa"),
-        library.get("version"),
-        cget("locale"),
-        device.get("manufacturer"),
-        device.get("model"),
-        os_.get("name"),
-        os_.get("version"),
-        page.get("referrer"),
-        screen.get("height"),
-        screen.get("width"),
-        screen.get("density"),
-        "Iterable" if integration == "Iterable" else "segment",
-        user_id,
-        network.get("wifi"),
-        as_object(cget("location")).get("country"),
-        f"Segment Actions: {library_name}"
-        if library_name is not None and library_name != ""
-        else None,
-    )
-    for key, value in zip(_MIDDLE_KEYS, middle, strict=True):
-        if value is not None and value != "":
-            result[key] = value
-    campaign = as_object(cget("campaign"))
-    if campaign:
+    if library_name is not None and library_name != "":
+        result["mp_lib"] = f"Segment Actions: {library_name}"
+    # segment_source_name: Actions' setting; cdpcli has none (§3 "Consequences").
+    campaign = cget("campaign")
+    if type(campaign) is dict and campaign:
         for key, source in _UTM:  # grouped fields: null dropped, "" kept (§2.1)
             value = campaign.get(source)
             if value is not None:
                 result[key] = value
+    if advertising_id is not None and advertising_id != "":
+        result["advertising_id"] = advertising_id
+    if (value := device.get("adTrackingEnabled")) is not None and value != "":
+        result["ad_tracking_enabled"] = value
+    if (value := cget("timezone")) is not None and value != "":
+        result["timezone"] = value
+    if (value := app.get("platform")) is not None and value != "":
+        result["app_platform"] = value
     original_name = get("event")
     if original_name is None or original_name == "":
         original_name = get("name")
-    tail = (
-        advertising_id,
-        device.get("adTrackingEnabled"),
-        cget("timezone"),
-        app.get("platform"),
-        original_name,
-    )
-    for key, value in zip((*_TAIL_KEYS, "event_original_name"), tail, strict=True):
-        if value is not None and value != "":
-            result[key] = value
-    ua_data = as_object(cget("userAgentData"))
-    if ua_data:
+    if original_name is not None and original_name != "":
+        result["event_original_name"] = original_name
+    ua_data = cget("userAgentData")
+    if type(ua_data) is dict and ua_data:
         for key, source, keeps_empty in _UA_DATA:
             value = ua_data.get(source)
             if value is not None and (keeps_empty or value != ""):
                 result[key] = value
-    stripped = _STRIPPED
-    for key, value in props.items():
-        if key not in stripped:
-            result[key] = value  # properties override computed keys in place
+    if props.keys().isdisjoint(_STRIPPED):
+        result.update(props)  # properties override computed keys in place
+    else:
+        stripped = _STRIPPED
+        for key, value in props.items():
+            if key not in stripped:
+                result[key] = value
     return result
