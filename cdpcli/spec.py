@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -270,7 +270,7 @@ _KEY_KINDS: Final = {
 _TIME_RANK: Final = {name: rank for rank, name in enumerate(TIME_FIELDS)}
 
 
-def clean_event_time(data: dict[str, Any], size: int) -> int | None:  # noqa: C901, PLR0911, PLR0912
+def clean_event_time(data: dict[str, Any], size: int) -> int | None:  # noqa: C901, PLR0911
     """The fast path: the event time when the event has no problem at all, else None.
 
     Most events of a backfill are clean; this answers for them in one pass over the event's
@@ -319,9 +319,8 @@ def clean_event_time(data: dict[str, Any], size: int) -> int | None:  # noqa: C9
         return None
     if kind != "alias" and not data.get("userId") and not data.get("anonymousId"):
         return None
-    for _, values, table in _reserved_tables(data, kind):
-        if _bad_keys(values, table):
-            return None
+    if not _reserved_typed(data, kind):
+        return None
     return time_ms
 
 
@@ -415,36 +414,41 @@ def _check_times(data: Mapping[str, Any], found: _Collector, require_time: bool)
 _NAMES: Final = {"name": _STRING, "category": _STRING}
 
 
+# The reserved keys (and their types) each event type is checked for: (field holding them, or
+# "" for the event itself, and the table).
+_RESERVED: Final[dict[str, tuple[tuple[str, Mapping[str, str]], ...]]] = {
+    "identify": (("traits", IDENTIFY_TRAITS),),
+    "group": (("traits", GROUP_TRAITS),),
+    "track": (("properties", TRACK_PROPERTIES),),
+    "page": (("properties", PAGE_PROPERTIES), ("", _NAMES)),
+    "screen": (("properties", SCREEN_PROPERTIES), ("", _NAMES)),
+}
+
+
 def _reserved_tables(
     data: Mapping[str, Any], kind: str
-) -> tuple[tuple[str, Any, Mapping[str, str]], ...]:
+) -> Iterator[tuple[str, Any, Mapping[str, str]]]:
     """(field prefix, object, reserved keys and their types) that apply to an event of `kind`."""
-    if kind == "identify":
-        return (("traits", data.get("traits"), IDENTIFY_TRAITS),)
-    if kind == "group":
-        return (("traits", data.get("traits"), GROUP_TRAITS),)
-    if kind == "track":
-        return (("properties", data.get("properties"), TRACK_PROPERTIES),)
-    if kind == "page":
-        return (("properties", data.get("properties"), PAGE_PROPERTIES), ("", data, _NAMES))
-    if kind == "screen":
-        return (("properties", data.get("properties"), SCREEN_PROPERTIES), ("", data, _NAMES))
-    return ()
+    for field, table in _RESERVED.get(kind, ()):
+        yield field, data.get(field) if field else data, table
+
+
+def _reserved_typed(data: Mapping[str, Any], kind: str) -> bool:
+    """Whether every reserved key the event holds has its type (the fast path's question)."""
+    for field, table in _RESERVED.get(kind, ()):
+        values = data.get(field) if field else data
+        if type(values) is dict:
+            for key in values.keys() & table.keys():
+                value = values[key]
+                if value is not None and not _has_type(value, table[key]):
+                    return False
+    return True
 
 
 def _bad_keys(values: Any, table: Mapping[str, str]) -> list[str]:
     """Keys of `table` that `values` (when an object) holds with the wrong type, in table order."""
     if type(values) is not dict:
         return []
-    if len(values) < len(table):  # walk the smaller side
-        bad = {
-            key
-            for key, value in values.items()
-            if value is not None
-            and (expected := table.get(key)) is not None
-            and not _has_type(value, expected)
-        }
-        return [key for key in table if key in bad] if bad else []
     return [
         key
         for key, expected in table.items()

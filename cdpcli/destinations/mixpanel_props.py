@@ -74,7 +74,7 @@ def insert_id(message_id: str, route: str | None = None, product: int | None = N
         source += f":route:{route}"
     if product is not None:
         source += f":product:{product}"
-    if _INSERT_ID_OK.fullmatch(source) and not is_banned(source):
+    if len(source) <= 36 and _INSERT_ID_OK.fullmatch(source) and not is_banned(source):
         return source
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:36]
 
