@@ -20,9 +20,9 @@ from cdpcli.chunks import Chunk, WorkerPool, can_fork, cut
 from cdpcli.prepare import Prepared, Preparer
 from cdpcli.reader import InputFile, is_plain_lines, read_input
 
-PIECE_BYTES = 256 * 1024  # small pieces keep the results in flight (and each worker) small
+PIECE_BYTES = 128 * 1024  # small pieces keep the results in flight (and each worker) small
 MIN_PARALLEL_BYTES = 8 * 1024 * 1024  # below this a process costs more than it saves
-PIECES_PER_JOB = 2  # pieces in flight per worker: one being prepared, one waiting to be consumed
+PIECES_PER_JOB = 8  # pieces in flight per worker: workers never wait for this process to catch up
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -189,6 +191,64 @@ def test_closing_early_cancels_the_rest_without_hanging() -> None:
     results.close()
     assert time.monotonic() - started < 5  # an endless task list: nothing waited for the rest
     assert multiprocessing.active_children() == []
+
+
+def _big(n: int) -> bytes:
+    return bytes([n % 256]) * (3 << 20)  # larger than a pipe holds: its writer waits for a reader
+
+
+def test_closing_early_does_not_wait_for_results_nobody_reads() -> None:
+    started = time.monotonic()
+    results = ordered_map(_big, itertools.count(), jobs=2, window=6)
+    assert next(results)[:1] == b"\x00"
+    results.close()
+    assert time.monotonic() - started < 5
+    assert multiprocessing.active_children() == []
+
+
+def _stuck(n: int) -> int:
+    if n == 1:
+        time.sleep(60)
+    return n
+
+
+def test_a_worker_stuck_in_a_task_is_stopped_when_the_pool_closes() -> None:
+    results = ordered_map(_stuck, range(4), jobs=2, window=4)
+    assert next(results) == 0
+    started = time.monotonic()
+    results.close()  # task 1 runs for a minute: its worker is killed, not waited for
+    assert time.monotonic() - started < 10
+    assert multiprocessing.active_children() == []
+
+
+class _Unpicklable(Exception):
+    def __init__(self, n: int) -> None:
+        super().__init__(f"task {n} failed")
+        self.handle = threading.Lock()  # an exception holding a lock does not pickle
+
+    def __reduce__(self) -> Any:
+        raise TypeError("cannot pickle")
+
+
+def _fails_unpicklably(n: int) -> int:
+    if n == 2:
+        raise _Unpicklable(n)
+    return n
+
+
+def test_an_exception_that_does_not_pickle_still_reaches_the_caller() -> None:
+    got = []
+    with pytest.raises(RuntimeError, match="_Unpicklable: task 2 failed"):
+        for result in ordered_map(_fails_unpicklably, range(6), jobs=2, window=2):
+            got.append(result)
+    assert got == [0, 1]
+    assert multiprocessing.active_children() == []
+
+
+def test_workers_share_the_tasks_and_results_stay_exact() -> None:
+    pids = [pid for _, pid in ordered_map(_slow_square, range(12), jobs=3, window=3)]
+    assert len(set(pids)) == 3  # task k goes to worker k % jobs
+    assert pids[:3] == pids[3:6] == pids[6:9]
 
 
 def test_an_initializer_runs_in_each_worker() -> None:
