@@ -365,8 +365,11 @@ def _unpack_rejected(record: dict[str, Any], origin: Origin) -> Iterator[Item]:
     that was not an event is kept as its text: it is read again as a line (fixed by hand, it
     replays; as it was, it is reported again)."""
     event = record.get("event")
-    if type(event) is str:
+    if type(event) is str and event.strip():
         yield from _read_lines([event.encode("utf-8")], origin.source, first_line=origin.line)
+        return
+    if type(event) is str:  # a blank line is no event, but this record must not vanish
+        yield Problem(origin, "error", "event", "rejected-file record holds a blank line")
         return
     if type(event) is not dict:
         yield Problem(origin, "error", "event", "rejected-file record has no original event")

@@ -133,6 +133,14 @@ def test_rejected_record_is_unwrapped_for_replay() -> None:
     assert event.replay_destination == "billing"
 
 
+@pytest.mark.parametrize("text", ["", "  ", "\t"])
+def test_a_rejected_record_of_a_blank_line_is_reported_not_dropped(text: str) -> None:
+    record = {"kind": "rejected", "origin": "a.jsonl:3", "reason": "not JSON", "event": text}
+    (problem,) = read_bytes(json.dumps(record).encode())
+    assert isinstance(problem, Problem) and problem.field == "event"
+    assert "blank line" in problem.message
+
+
 def test_json_array_file_streams_elements_with_line_and_index(tmp_path: Path) -> None:
     path = tmp_path / "events.json"
     path.write_text(
