@@ -125,6 +125,7 @@ class WorkerPool:
             for _ in range(jobs):
                 tasks_in, tasks_out = context.Pipe(duplex=False)
                 results_in, results_out = context.Pipe(duplex=False)
+                _widen(tasks_out)
                 _widen(results_out)
                 # A worker must hold no other worker's pipe ends, or closing the parent's end
                 # would not reach the worker at the other end (EOF, EPIPE).
@@ -174,12 +175,14 @@ class WorkerPool:
         self, function: Callable[[T], R], tasks: Iterable[T], *, window: int
     ) -> Generator[R, None, None]:
         """`function` over `tasks`, results in task order, with at most `window` tasks
-        submitted and not yet consumed (memory stays bounded however many tasks there are).
-        Closing the iterator early stops the pool (its workers may be busy with tasks nobody
-        will read)."""
+        (and at most 16 per worker) submitted and not yet consumed: memory stays bounded
+        however many tasks there are. Closing the iterator early stops the pool (its workers
+        may be busy with tasks nobody will read)."""
         workers = self._workers
         jobs = len(workers)
-        window = max(1, window)
+        # Never more tasks in flight than a worker's task pipe holds: a send that blocked while
+        # that worker waits for this thread to read its results would deadlock.
+        window = max(1, min(window, _MAX_IN_FLIGHT * jobs))
         sent = received = 0
         finished = False
         try:
@@ -201,6 +204,7 @@ class WorkerPool:
 _STOP = b""  # the message that asks a worker to exit
 _STOP_SECONDS = 2.0
 _PIPE_BYTES = 1 << 20  # a worker's whole result fits: it never waits for the parent to read
+_MAX_IN_FLIGHT = 16  # tasks per worker sent and not yet read back (a task is a few hundred bytes)
 
 
 @dataclass

@@ -206,6 +206,26 @@ def test_closing_early_does_not_wait_for_results_nobody_reads() -> None:
     assert multiprocessing.active_children() == []
 
 
+MANY_RESULTS = """
+from cdpcli.chunks import ordered_map
+
+def task(n):
+    return b"x" * 2048
+
+print(sum(len(r) for r in ordered_map(task, range(5000), jobs=2, window=5000)))
+"""
+
+
+def test_a_window_wider_than_the_pipes_does_not_deadlock() -> None:
+    """5,000 tasks asked for at once: their results (10 MB) overflow the result pipes while the
+    tasks still being sent would overflow the task pipes. The pool keeps few enough in flight
+    that the parent never blocks on a send."""
+    done = subprocess.run(
+        [sys.executable, "-c", MANY_RESULTS], cwd=REPO, capture_output=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == str(5000 * 2048).encode()
+
+
 def _stuck(n: int) -> int:
     if n == 1:
         time.sleep(60)
