@@ -8,15 +8,18 @@ chunk, read in this process.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import multiprocessing
 import multiprocessing.process
+import multiprocessing.util  # its exit handler must be registered before ours
 import os
 import pickle
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -120,6 +123,7 @@ class WorkerPool:
     def __init__(self, jobs: int, *, initializer: Callable[[], None] | None = None) -> None:
         self.jobs = jobs
         self._workers: list[_Worker] = []
+        _open_pools.add(self)
         context = multiprocessing.get_context("fork")
         try:
             for _ in range(jobs):
@@ -170,6 +174,7 @@ class WorkerPool:
                 worker.process.kill()  # it ignores SIGTERM
                 worker.process.join()
         self._workers = []
+        _open_pools.discard(self)
 
     def ordered(
         self, function: Callable[[T], R], tasks: Iterable[T], *, window: int
@@ -199,6 +204,18 @@ class WorkerPool:
         finally:
             if not finished:
                 self.close()
+
+
+# Pools not closed yet. At exit, multiprocessing joins every child it started after sending it
+# SIGTERM, which workers ignore: a pool still open then would hang the exit. This handler,
+# registered after multiprocessing's, runs before it.
+_open_pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_pools() -> None:
+    for pool in list(_open_pools):
+        pool.close()
 
 
 _STOP = b""  # the message that asks a worker to exit

@@ -226,6 +226,23 @@ def test_a_window_wider_than_the_pipes_does_not_deadlock() -> None:
     assert done.stdout.strip() == str(5000 * 2048).encode()
 
 
+UNCLOSED = """
+from cdpcli.chunks import WorkerPool
+
+pool = WorkerPool(2)  # never closed
+print(" ".join(str(w.process.pid) for w in pool._workers), flush=True)
+"""
+
+
+def test_a_pool_left_open_does_not_hang_the_exit() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", UNCLOSED], cwd=REPO, capture_output=True, timeout=30, check=True
+    )
+    pids = [int(pid) for pid in done.stdout.split()]
+    assert len(pids) == 2
+    assert not any(alive(pid) for pid in pids)
+
+
 def _stuck(n: int) -> int:
     if n == 1:
         time.sleep(60)
