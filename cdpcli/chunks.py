@@ -161,7 +161,7 @@ class WorkerPool:
 
     def close(self) -> None:
         """Stop the workers: each is asked to exit, and one that does not (it is busy with a
-        task nobody will read) is terminated."""
+        task nobody will read) is killed: workers ignore SIGTERM."""
         for worker in self._workers:
             with contextlib.suppress(OSError):
                 worker.tasks.send_bytes(_STOP)
