@@ -51,7 +51,7 @@ from cdpcli.prepare import (
     Preparer,
     origin_of,
 )
-from cdpcli.prepare_parallel import Parallelism, prepared_items, start_workers
+from cdpcli.prepare_parallel import Parallelism, prepared_items, quoted, start_workers
 from cdpcli.reader import InputFile
 from cdpcli.rejected import RejectedFile
 
@@ -448,19 +448,19 @@ class Pipeline:
             stats.duplicates += 1
             summary.duplicates += 1
         else:
-            stats.rejected += 1
-            summary.rejected += 1
             if self.rejected is not None:
                 prepared = settlement.prepared
                 self.rejected.write(
                     rejected_records.record(
-                        event=prepared[4],
+                        event=quoted(prepared[4], prepared[1]),
                         origin=origin_of(settlement.source, prepared),
                         reason=settlement.reason or "rejected",
                         destination=settlement.destination.name,
                         route=settlement.route.name,
                     )
                 )
+            stats.rejected += 1
+            summary.rejected += 1
 
     def _maybe_save(self) -> None:
         if self.checkpoint is None:

@@ -9,8 +9,9 @@ A `Prepared` value is the tuple `(kind, line, index, in_batch, data, reason, rou
   outside the time window, or no route matches) or ROUTED.
 - `line`, `index`, `in_batch`: the event's `Origin` in its input (the input name is the caller's).
 - `data`: the event as read, for the rejected file: its input line (JSON bytes, see `original`),
-  or the parsed event; in a worker process (`portable`), always JSON bytes, and None when nothing
-  can need it.
+  or the parsed event; in a worker process (`portable`), JSON bytes, or None when nothing can need
+  it, or, for a routed event that is its whole input line, the tuple `piece` that locates the
+  line in the input (`cdpcli.prepare_parallel.quoted` reads it back when a route rejects it).
 - `routes`: per matching route, `(position in config.routes, status, reason, records)`, with
   status SKIP or REJECT (and `reason`), or None with `records`, a tuple of
   `(endpoint, serialized item)`.
@@ -76,6 +77,9 @@ class Preparer:
         self.config = config
         # Set in worker processes: values must cross a process boundary (see `_portable`).
         self.portable = False
+        # In a worker process, the piece of input being prepared (`cdpcli.prepare_parallel`):
+        # a routed event's `data` is then this tuple when the event is its whole input line.
+        self.piece: tuple[str, int, int, int] | None = None
         self.mappers = dict(mappers)
         self.strict = strict
         self.to = to
@@ -156,7 +160,11 @@ class Preparer:
         original_data = original(event)
         if self.portable:
             needed = any(status != SKIP for _, status, _, _ in outcomes)
-            original_data = _portable(original_data, needed=needed)
+            if needed and self.piece is not None and type(original_data) is bytes:
+                # The line stays in the input: the parent re-reads it if a route rejects it.
+                original_data = self.piece
+            else:
+                original_data = _portable(original_data, needed=needed)
         return (
             ROUTED,
             origin.line,

@@ -11,14 +11,16 @@ documents, stdin, small files and `--explain` are prepared in this process.
 
 from __future__ import annotations
 
+import functools
 import marshal
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from cdpcli.chunks import Chunk, WorkerPool, can_fork, cut
+from cdpcli.errors import InputError
 from cdpcli.prepare import Prepared, Preparer
-from cdpcli.reader import InputFile, is_plain_lines, read_input
+from cdpcli.reader import BOM, InputFile, is_plain_lines, read_input
 
 PIECE_BYTES = 128 * 1024  # small pieces keep the results in flight (and each worker) small
 MIN_PARALLEL_BYTES = 8 * 1024 * 1024  # below this a process costs more than it saves
@@ -98,6 +100,7 @@ def prepared_items(
             yield prepare(item, resume_below)
         return
     assert _inherited.get("preparer") is preparer, "workers started for another preparer"
+    _piece_lines.cache_clear()  # lines of an earlier run, whose input may since have changed
     position = _Position()
     if opened is not None:
         opened(position)
@@ -113,8 +116,42 @@ def prepared_items(
 
 def _prepare_piece(task: tuple[Chunk, int]) -> tuple[int, bytes]:
     """In a worker process: the prepared items of one piece (plain tuples, strings, bytes and
-    numbers, so `marshal`, faster than pickle both ways, carries them), and where it ends."""
+    numbers, so `marshal`, faster than pickle both ways, carries them), and where it ends.
+
+    A routed event that is a whole input line does not carry that line back (most never need
+    it): its `data` is the piece's locator, one tuple that marshal writes once per piece."""
     chunk, resume_below = task
-    assert chunk.end is not None
-    prepare = _inherited["preparer"].prepare
-    return chunk.end, marshal.dumps([prepare(item, resume_below) for item in chunk.items()])
+    assert chunk.start is not None and chunk.end is not None and chunk.input.path is not None
+    preparer = _inherited["preparer"]
+    preparer.piece = (str(chunk.input.path), chunk.start, chunk.end, chunk.first_line)
+    prepare = preparer.prepare
+    try:
+        return chunk.end, marshal.dumps([prepare(item, resume_below) for item in chunk.items()])
+    finally:
+        preparer.piece = None
+
+
+def quoted(data: Any, line: int) -> Any:
+    """The `data` of a prepared item from input line `line`, as the rejected file quotes it:
+    a piece locator (see `_prepare_piece`) is read back from the input (which, like a
+    checkpoint's line numbers, assumes the input does not change during the run)."""
+    if type(data) is not tuple:
+        return data
+    path, start, end, first_line = data
+    raw = _piece_lines(path, start, end)[line - first_line]
+    if line == 1 and raw.startswith(BOM):
+        raw = raw[len(BOM) :]
+    return raw.strip()
+
+
+@functools.lru_cache(maxsize=4)  # the rejections of one batch come from a few pieces in a row
+def _piece_lines(path: str, start: int, end: int) -> list[bytes]:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            return handle.read(end - start).split(b"\n")
+    except OSError as error:
+        raise InputError(
+            f"{path}: cannot read lines {start}-{end} back for the rejected file: {error}",
+            hint="the input must stay in place until the run ends",
+        ) from error

@@ -28,6 +28,7 @@ from bench.generate import write as write_events
 from cdpcli import jsonio, prepare_parallel
 from cdpcli.chunks import WorkerPool
 from cdpcli.cli.app import app
+from cdpcli.errors import InputError
 from cdpcli.jsonio import dumps_bytes
 from cdpcli.prepare_parallel import Parallelism
 from cdpcli.send import SendRequest, send
@@ -306,6 +307,40 @@ def test_rejected_record_at_the_json_depth_limit_is_byte_identical(
     assert parallel[2] == serial[2]
 
 
+def test_rejected_lines_are_read_back_from_the_input_as_they_were(
+    tmp_path: Path, workers: Trace
+) -> None:
+    """A worker sends no input line back with a routed event: the line is read back from the
+    input when a route rejects it. The first line has a BOM, lines carry blanks around them,
+    and the pieces end at different places; the rejected file quotes each line as -j 1 does."""
+    lines = []
+    for n, event in enumerate(generated_events(1500, seed=3)):
+        if event["type"] != "track":
+            continue
+        if n % 3 == 0 or not lines:
+            del event["properties"]["subscription_id"]  # the `usage` map rejects it
+        pad = b" \t" * (n % 3)
+        lines.append(pad + dumps_bytes(event) + pad)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(prepare_parallel.BOM + b"\n".join(lines) + b"\n")
+    config = tmp_path / "cdpcli.yaml"
+    config.write_text(DRY_CONFIG)
+
+    serial = dry_run(config, path, 1)
+    parallel = dry_run(config, path, 2)
+
+    assert_workers_ran(workers, pieces=path.stat().st_size // (2 * PIECE_BYTES))
+    assert parallel[2] == serial[2]
+    records = [jsonio.loads(line) for line in serial[2].splitlines()]
+    assert len(records) == summary_of(serial[1])["destinations"]["billing"]["rejected"] > 300
+    assert records[0]["event"] == jsonio.loads(lines[0])  # line 1, without its BOM
+    quoted = {r["event"]["messageId"]: r["event"] for r in records}
+    for line in lines[::97]:
+        event = jsonio.loads(line)
+        if "subscription_id" not in event["properties"]:
+            assert quoted[event["messageId"]] == event
+
+
 # --- real sends to the fakes -------------------------------------------------------------------
 
 
@@ -540,3 +575,15 @@ def test_ctrl_c_with_workers_saves_the_checkpoint_then_resume_completes(
     resumed = summary_of(out)
     assert resumed["resumed"] > 0
     assert_all_delivered_once(big_input, resumed, mixpanel, lago)
+
+
+def test_a_rejected_line_that_cannot_be_read_back_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "gone.jsonl"
+    path.write_bytes(b'{"a":1}\n  {"b":2}  \n')
+    piece = (str(path), 0, path.stat().st_size, 7)
+    assert prepare_parallel.quoted(piece, 8) == b'{"b":2}'
+    assert prepare_parallel.quoted(b"{}", 8) == b"{}"  # anything else is the data itself
+    path.unlink()
+    with pytest.raises(InputError, match=r"gone\.jsonl: cannot read lines 0-21 back") as raised:
+        prepare_parallel.quoted((str(path), 0, 21, 7), 8)
+    assert raised.value.hint == "the input must stay in place until the run ends"
