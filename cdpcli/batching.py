@@ -118,12 +118,15 @@ class Refused:
     reason: str
 
 
-@dataclass(slots=True)  # built per event: a frozen dataclass costs 4x to construct
+@dataclass(frozen=True, slots=True)
 class Added:
     """What one `Batcher.add` produced: the batches it completed, or the item's refusal."""
 
-    batches: list[Batch]
+    batches: tuple[Batch, ...]
     refused: Refused | None = None
+
+
+NOTHING_ADDED = Added(())  # what most adds return: made once
 
 
 def subset(batch: Batch, indexes: Iterable[int]) -> Batch:
@@ -228,6 +231,10 @@ class Batcher:
         for endpoint in self._endpoints.values():
             if endpoint.max_items < 1:
                 raise ValueError(f"endpoint {endpoint.name}: max_items must be at least 1")
+        self._limits = {
+            name: (e.max_items, e.max_request_bytes, e.max_item_bytes, self.overhead(name))
+            for name, e in self._endpoints.items()
+        }
         self._pending: dict[str, _Pending] = {}
 
     def overhead(self, endpoint_name: str) -> int:
@@ -246,32 +253,33 @@ class Batcher:
         `max_request_bytes` (the item then starts the next batch), or when it reaches
         `max_items` exactly. A refused item leaves every pending batch untouched.
         """
-        endpoint = self._endpoints[endpoint_name]
-        overhead = self._overhead.get(endpoint_name, 0)
+        # The hot path of every send: one call per record, so the limits are read from one
+        # tuple and the body size is computed inline (`_Pending.payload_bytes` with the item).
+        max_items, max_request_bytes, max_item_bytes, overhead = self._limits[endpoint_name]
         encoded = item if type(item) is bytes else dumps_kept(item)
         size = len(encoded)
-        if size > endpoint.max_item_bytes or size + ARRAY_BRACKETS + overhead > (
-            endpoint.max_request_bytes
-        ):
-            reason = refusal(endpoint, size, overhead)
+        if size > max_item_bytes or size + ARRAY_BRACKETS + overhead > max_request_bytes:
+            reason = refusal(self._endpoints[endpoint_name], size, overhead)
             if reason is not None:
-                return Added([], Refused(endpoint_name, encoded, tag, size, reason))
-        done: list[Batch] = []
+                return Added((), Refused(endpoint_name, encoded, tag, size, reason))
+        done: tuple[Batch, ...] = ()
         pending = self._pending.get(endpoint_name)
         if pending is None:
             pending = self._pending[endpoint_name] = _Pending()
-        if pending.encoded and (
-            len(pending.encoded) + 1 > endpoint.max_items
-            or pending.payload_bytes(overhead, size) > endpoint.max_request_bytes
+        count = len(pending.encoded)
+        if count and (
+            count >= max_items
+            or ARRAY_BRACKETS + pending.content_bytes + size + count + overhead > max_request_bytes
         ):
-            done.append(self._take(endpoint_name))
+            done = (self._take(endpoint_name),)
             pending = self._pending[endpoint_name] = _Pending()
+            count = 0
         pending.tags.append(tag)
         pending.encoded.append(encoded)
         pending.content_bytes += size
-        if len(pending.encoded) >= endpoint.max_items:
-            done.append(self._take(endpoint_name))
-        return Added(done)
+        if count + 1 >= max_items:
+            done = (*done, self._take(endpoint_name))
+        return Added(done) if done else NOTHING_ADDED
 
     def flush(self) -> list[Batch]:
         """Every unfinished batch, one per endpoint, oldest unfinished batch first."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdpcli import rejected as rejected_records
-from cdpcli.batching import Batch
+from cdpcli.batching import NOTHING_ADDED, Batch
 from cdpcli.checkpoint import Checkpoint, Watermarks
 from cdpcli.chunks import WorkerPool
 from cdpcli.config import Config, Route
@@ -297,13 +297,14 @@ class Pipeline:
             stdin=stdin,
             opened=opened,
         )
-        stop = self.stop
+        stopped = self.stop.is_set
         apply = self._apply
+        summary, limit = self.summary, self.options.limit
         try:
             for prepared in items:
-                if stop.is_set():
+                if stopped():
                     raise KeyboardInterrupt
-                if self._limit_reached():
+                if limit is not None and summary.events_read >= limit:
                     break
                 apply(source, prepared)
         finally:
@@ -333,21 +334,13 @@ class Pipeline:
         elif kind == SKIPPED:
             summary.skipped += 1
         else:
+            routes = self._routes
             for position, status, why, records in outcomes:
-                route, destination = self._routes[position]
+                route, destination = routes[position]
                 assert destination is not None  # the preparer routes only to these
                 stats = destination.stats
                 stats.routed += 1
-                if status == SKIP:
-                    stats.skipped += 1
-                    summary.skipped += 1
-                elif status is not None:  # rejected by the mapping
-                    rejected = _Settlement(
-                        prepared, route=route, destination=destination, source=source
-                    )
-                    rejected.status, rejected.reason = "rejected", why
-                    self._final(rejected)
-                else:
+                if status is None:
                     self._batch(
                         prepared,
                         source=source,
@@ -356,6 +349,15 @@ class Pipeline:
                         destination=destination,
                         records=records,
                     )
+                elif status == SKIP:
+                    stats.skipped += 1
+                    summary.skipped += 1
+                else:  # rejected by the mapping
+                    rejected = _Settlement(
+                        prepared, route=route, destination=destination, source=source
+                    )
+                    rejected.status, rejected.reason = "rejected", why
+                    self._final(rejected)
         if explained is not None and self.explain is not None:
             self.explain(explained)
 
@@ -380,13 +382,14 @@ class Pipeline:
         if state is not None:
             self.watermarks.hold(state)
         self._pending_routes += 1
-        batcher = destination.batcher
+        add = destination.batcher.add
         for endpoint, encoded in records:
-            added = batcher.add(endpoint, encoded, settlement)
-            if added.refused is not None:
-                self._answer(settlement, "rejected", added.refused.reason)
-            for batch in added.batches:
-                self._submit(destination, batch)
+            added = add(endpoint, encoded, settlement)
+            if added is not NOTHING_ADDED:
+                if added.refused is not None:
+                    self._answer(settlement, "rejected", added.refused.reason)
+                for batch in added.batches:
+                    self._submit(destination, batch)
 
     # --- delivery and settlement -----------------------------------------------------------
 

@@ -73,7 +73,7 @@ def test_payload_bytes_and_body_match_real_serialization() -> None:
     batcher = Batcher({"e": endpoint()}, overhead={"e": LAGO_OVERHEAD})
     items = [item(10, 1), {"ü": "☃", "n": [1, 2.5, None]}, item(12, 3)]
     for i, it in enumerate(items):
-        assert batcher.add("e", it, f"tag{i}").batches == []
+        assert batcher.add("e", it, f"tag{i}").batches == ()
     [batch] = batcher.flush()
     assert batch.items == items
     assert batch.tags == ["tag0", "tag1", "tag2"]
@@ -124,11 +124,11 @@ def test_mixpanel_import_numbers() -> None:
     )
     batcher = Batcher({"import": imp})
     results = [batcher.add("import", item(100, i), i).batches for i in range(2001)]
-    assert all(r == [] for r in results[:1999])
+    assert all(r == () for r in results[:1999])
     [full] = results[1999]
     assert len(full) == 2000
     assert full.payload_bytes == 2 + 2000 * 100 + 1999
-    assert results[2000] == []
+    assert results[2000] == ()
     assert batcher.pending() == 1
 
 
@@ -193,7 +193,7 @@ def test_refusal_reasons(
     assert refusal(imp, size, overhead) == reason
     batcher = Batcher({"import": imp}, overhead={"import": overhead})
     result = batcher.add("import", item(size), "t")
-    assert result.batches == []
+    assert result.batches == ()
     assert result.refused is not None
     assert result.refused.reason == reason
     assert (result.refused.size, result.refused.tag, result.refused.endpoint) == (
@@ -216,12 +216,12 @@ def test_label_falls_back_to_name_without_url() -> None:
 
 def test_refused_item_never_poisons_a_batch() -> None:
     batcher = Batcher({"e": endpoint(max_items=3, max_item_bytes=50)})
-    assert batcher.add("e", item(10, 0), 0).batches == []
+    assert batcher.add("e", item(10, 0), 0).batches == ()
     bad = batcher.add("e", item(51, 1), 1)
     assert bad.refused is not None
-    assert bad.batches == []
+    assert bad.batches == ()
     assert batcher.pending() == 1
-    assert batcher.add("e", item(10, 2), 2).batches == []
+    assert batcher.add("e", item(10, 2), 2).batches == ()
     [batch] = batcher.add("e", item(10, 3), 3).batches
     assert batch.tags == [0, 2, 3]
     assert batch.payload_bytes == 34
@@ -334,7 +334,7 @@ def test_properties(
         sent[tag] = (name, it)
         result = batcher.add(name, it, tag)
         if result.refused is not None:
-            assert result.batches == []
+            assert result.batches == ()
             assert result.refused.tag == tag
             refused.append(tag)
         batches.extend(result.batches)

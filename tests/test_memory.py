@@ -49,7 +49,7 @@ def test_a_batch_in_waiting_holds_its_records_at_their_size() -> None:
     def fill() -> Batcher:
         batcher = Batcher({"e": endpoint})
         for n in range(2000):
-            assert batcher.add("e", RECORD, n).batches == []
+            assert batcher.add("e", RECORD, n).batches == ()
         return batcher
 
     assert traced_bytes(fill) < 2000 * (size + 300)
