@@ -34,7 +34,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import write
-from measure import run
+from measure import compile_package, run
 
 TARGET = 40_000
 
@@ -148,6 +148,7 @@ def main() -> None:
         sink.shutdown()
     rate = args.events / result.seconds
     print(f"input:      {args.events:,} events, {size / args.events:.0f} bytes/event")
+    print(compile_package())
     print(f"command:    {' '.join(f'{k}=…' for k in SECRETS)} {shlex.join(argv)}")
     print(f"exit code:  {result.returncode}")
     print(
