@@ -137,29 +137,33 @@ class Preparer:
             line, index, in_batch = origin.line, origin.index, origin.in_batch
             return (SKIPPED, line, index, in_batch, None, reason, (), explained)
         outcomes: list[RouteOutcome] = []
-        shown: list[tuple[str, str, Mapped | str]] = []
+        shown: list[tuple[str, str, Mapped | str]] | None = [] if self.explain else None
+        needed = False  # whether a route may still reject the event (it needs its data then)
+        # Kept in a batch here; in a worker, marshal copies them anyway.
+        dump = dumps_bytes if self.portable else dumps_kept
         for decision in decisions:
             route = decision.route
             position = self._position[id(route)]
             if decision.skipped is not None:
                 outcomes.append((position, SKIP, decision.skipped, ()))
-                shown.append((route.name, route.to, decision.skipped))
+                if shown is not None:
+                    shown.append((route.name, route.to, decision.skipped))
                 continue
             mapped = self._map(decision, data, time_ms)
-            shown.append((route.name, route.to, mapped))
+            if shown is not None:
+                shown.append((route.name, route.to, mapped))
             if mapped.skipped is not None:
                 outcomes.append((position, SKIP, mapped.skipped, ()))
-            elif mapped.rejected is not None or not mapped.records:
+                continue
+            needed = True
+            if mapped.rejected is not None or not mapped.records:
                 outcomes.append((position, REJECT, mapped.rejected or "mapped to nothing", ()))
             else:
-                # Kept in a batch here; in a worker, marshal copies them anyway.
-                dump = dumps_bytes if self.portable else dumps_kept
                 records = tuple([(r.endpoint, dump(r.item)) for r in mapped.records])
                 outcomes.append((position, None, None, records))
-        explained = Explained(event, checked.problems, shown) if self.explain else None
+        explained = Explained(event, checked.problems, shown) if shown is not None else None
         original_data = original(event)
         if self.portable:
-            needed = any(status != SKIP for _, status, _, _ in outcomes)
             if needed and self.piece is not None and type(original_data) is bytes:
                 # The line stays in the input: the parent re-reads it if a route rejects it.
                 original_data = self.piece
