@@ -357,7 +357,10 @@ class Pipeline:
                         prepared, route=route, destination=destination, source=source
                     )
                     rejected.status, rejected.reason = "rejected", why
+                    # Not sent, until the rejected file has it (writing it can fail).
+                    self._pending_routes += 1
                     self._final(rejected)
+                    self._pending_routes -= 1
         if explained is not None and self.explain is not None:
             self.explain(explained)
 
@@ -434,8 +437,8 @@ class Pipeline:
 
     def _answer(self, settlement: _Settlement, status: Status, reason: str | None) -> None:
         if settlement.record(status, reason):
+            self._final(settlement)  # first: if it fails, the route is still not sent
             self._pending_routes -= 1
-            self._final(settlement)
             if settlement.line is not None:
                 self.watermarks.release(settlement.source, settlement.line)
 

@@ -138,7 +138,23 @@ def quoted(data: Any, line: int) -> Any:
     if type(data) is not tuple:
         return data
     path, start, end, first_line = data
-    raw = _piece_lines(path, start, end)[line - first_line]
+    try:
+        lines = _piece_lines(path, start, end)
+    except OSError as error:
+        raise InputError(
+            f"{path}:{line}: cannot read the line back for the rejected file: "
+            f"{error.strerror or error}",
+            hint="the input must stay in place until the run ends; re-run "
+            "(with --checkpoint the run resumes where it stopped)",
+        ) from error
+    index = line - first_line
+    if not 0 <= index < len(lines):
+        raise InputError(
+            f"{path}:{line}: the line is no longer there to quote in the rejected file "
+            "(the input changed during the run)",
+            hint="leave the input unchanged until the run ends, then re-run",
+        )
+    raw = lines[index]
     if line == 1 and raw.startswith(BOM):
         raw = raw[len(BOM) :]
     return raw.strip()
@@ -146,12 +162,6 @@ def quoted(data: Any, line: int) -> Any:
 
 @functools.lru_cache(maxsize=4)  # the rejections of one batch come from a few pieces in a row
 def _piece_lines(path: str, start: int, end: int) -> list[bytes]:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(start)
-            return handle.read(end - start).split(b"\n")
-    except OSError as error:
-        raise InputError(
-            f"{path}: cannot read lines {start}-{end} back for the rejected file: {error}",
-            hint="the input must stay in place until the run ends",
-        ) from error
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        return handle.read(end - start).split(b"\n")

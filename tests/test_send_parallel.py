@@ -231,7 +231,7 @@ def dry_run(config: Path, path: Path, jobs: int, *extra: str) -> tuple[int, byte
         str(path), "-c", str(config), "--dry-run", "--format", "json", "-j", str(jobs),
         "--rejected", str(rejected), *extra,
     )  # fmt: skip
-    return code, out, rejected.read_bytes()
+    return code, out, rejected.read_bytes() if rejected.exists() else b""
 
 
 def test_dry_run_with_workers_is_byte_identical(
@@ -583,7 +583,38 @@ def test_a_rejected_line_that_cannot_be_read_back_is_an_input_error(tmp_path: Pa
     piece = (str(path), 0, path.stat().st_size, 7)
     assert prepare_parallel.quoted(piece, 8) == b'{"b":2}'
     assert prepare_parallel.quoted(b"{}", 8) == b"{}"  # anything else is the data itself
+    with pytest.raises(InputError, match=r"gone\.jsonl:12: the line is no longer there"):
+        prepare_parallel.quoted(piece, 12)
     path.unlink()
-    with pytest.raises(InputError, match=r"gone\.jsonl: cannot read lines 0-21 back") as raised:
+    with pytest.raises(InputError, match=r"gone\.jsonl:8: cannot read the line back") as raised:
         prepare_parallel.quoted((str(path), 0, 21, 7), 8)
-    assert raised.value.hint == "the input must stay in place until the run ends"
+    assert raised.value.hint is not None and "stay in place" in raised.value.hint
+
+
+def test_a_run_whose_input_vanished_stops_with_every_route_accounted_for(
+    tmp_path: Path, workers: Trace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The input disappears before a rejected line is read back: the run stops with an input
+    error (exit 4), and the route that could not be written is `not_sent`, not lost."""
+    path = write_input(tmp_path / "events.jsonl", 600, odd=False)
+    config = tmp_path / "cdpcli.yaml"
+    config.write_text(DRY_CONFIG)
+
+    class Vanished:  # `_piece_lines` as it reads a file that is gone
+        def __call__(self, *_: Any) -> list[bytes]:
+            raise FileNotFoundError(2, "No such file or directory")
+
+        def cache_clear(self) -> None:
+            pass
+
+    monkeypatch.setattr(prepare_parallel, "_piece_lines", Vanished())
+    code, out, rejected = dry_run(config, path, 2)
+
+    assert code == 4
+    summary = summary_of(out)
+    assert summary["not_sent"] >= 1
+    records = [jsonio.loads(line) for line in rejected.splitlines()]
+    assert len(records) == summary["invalid"] + summary["rejected"]  # none half-counted
+    outcomes = sum(summary[k] for k in ("delivered", "duplicates", "rejected", "skipped"))
+    extra = summary["destinations"]["billing"]["routed"]
+    assert outcomes + summary["not_sent"] == summary["events_read"] - summary["invalid"] + extra
