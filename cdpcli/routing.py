@@ -18,6 +18,7 @@ Everything is compiled once at config load; `matching_routes` runs per event.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ def matching_routes(config: Config, event: Mapping[str, Any]) -> list[RouteDecis
     return out
 
 
+@functools.cache  # asked once per event and route; a config has a handful of destinations
 def integration_keys(name: str, kind: str) -> tuple[str, ...]:
     """The `integrations` keys that speak for a destination: its name, then its catalog names."""
     return (name, *KIND_INTEGRATION_KEYS.get(kind, ()))
