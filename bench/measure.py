@@ -112,8 +112,8 @@ def _field_kb(path: Path, name: str) -> int:
 def compile_package() -> str:
     """Write cdpcli's bytecode (`__pycache__`), as `pip install` does, so that a timed run does
     not compile the package's sources at start-up: where PYTHONDONTWRITEBYTECODE is set (some
-    sandboxes and containers), an editable install never keeps them, and every run would spend
-    about 50 ms recompiling. Returns a line saying what was done."""
+    sandboxes and containers), an editable install never keeps them, and every timed run would
+    recompile the package first. Returns a line saying what was done."""
     import compileall
     import importlib.util
 

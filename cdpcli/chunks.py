@@ -185,6 +185,8 @@ class WorkerPool:
         may be busy with tasks nobody will read)."""
         workers = self._workers
         jobs = len(workers)
+        if not jobs:  # closed (by an earlier `ordered` left early): nothing would run the tasks
+            raise WorkerError("the worker pool is closed", hint="start a new run")
         # Never more tasks in flight than a worker's task pipe holds: a send that blocked while
         # that worker waits for this thread to read its results would deadlock.
         window = max(1, min(window, _MAX_IN_FLIGHT * jobs))

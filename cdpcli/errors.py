@@ -74,7 +74,8 @@ class DeliveryError(CdpError):
 
 
 class WorkerError(CdpError):
-    """A worker process of `--jobs` died (killed by the system, out of memory)."""
+    """A worker process of `--jobs` could not start, or died (killed by the system, out of
+    memory)."""
 
     exit_code = ExitCode.FAILED
 

@@ -335,32 +335,45 @@ class Pipeline:
             summary.skipped += 1
         else:
             routes = self._routes
-            for position, status, why, records in outcomes:
-                route, destination = routes[position]
-                assert destination is not None  # the preparer routes only to these
-                stats = destination.stats
-                stats.routed += 1
-                if status is None:
-                    self._batch(
-                        prepared,
-                        source=source,
-                        state=state,
-                        route=route,
-                        destination=destination,
-                        records=records,
-                    )
-                elif status == SKIP:
-                    stats.skipped += 1
-                    summary.skipped += 1
-                else:  # rejected by the mapping
-                    rejected = _Settlement(
-                        prepared, route=route, destination=destination, source=source
-                    )
-                    rejected.status, rejected.reason = "rejected", why
-                    # Not sent, until the rejected file has it (writing it can fail).
+            done = 0
+            try:
+                for position, status, why, records in outcomes:
+                    route, destination = routes[position]
+                    assert destination is not None  # the preparer routes only to these
+                    stats = destination.stats
+                    stats.routed += 1
+                    if status is None:
+                        self._batch(
+                            prepared,
+                            source=source,
+                            state=state,
+                            route=route,
+                            destination=destination,
+                            records=records,
+                        )
+                    elif status == SKIP:
+                        stats.skipped += 1
+                        summary.skipped += 1
+                    else:  # rejected by the mapping
+                        rejected = _Settlement(
+                            prepared, route=route, destination=destination, source=source
+                        )
+                        rejected.status, rejected.reason = "rejected", why
+                        # Not sent, until the rejected file has it (writing it can fail).
+                        self._pending_routes += 1
+                        self._final(rejected)
+                        self._pending_routes -= 1
+                    done += 1
+            except BaseException:
+                # The run stops inside this event (a delivery error, a rejected record that
+                # cannot be written): the route that failed is pending, and so are the later
+                # ones, so that the summary still adds up (they are not sent).
+                for position, *_ in outcomes[done + 1 :]:
+                    later = routes[position][1]
+                    assert later is not None
+                    later.stats.routed += 1
                     self._pending_routes += 1
-                    self._final(rejected)
-                    self._pending_routes -= 1
+                raise
         if explained is not None and self.explain is not None:
             self.explain(explained)
 
@@ -417,23 +430,25 @@ class Pipeline:
             stats = result.delivery.destination.stats
             stats.requests += result.requests
             delivered = 0
-            for tag, item in zip(result.delivery.batch.tags, result.results, strict=True):
-                if (
-                    tag.remaining == 1
-                    and tag.line is None
-                    and item.status == "delivered"
-                    and tag.status == "duplicate"
-                ):
-                    # The common case, counted inline: the one record of an event delivered
-                    # (what `_answer` and `_final` would do, without a checkpoint to advance).
-                    tag.remaining = 0
-                    tag.status = "delivered"
-                    delivered += 1
-                else:
-                    answer(tag, item.status, item.reason)
-            self._pending_routes -= delivered
-            stats.delivered += delivered
-            summary.delivered += delivered
+            try:
+                for tag, item in zip(result.delivery.batch.tags, result.results, strict=True):
+                    if (
+                        tag.remaining == 1
+                        and tag.line is None
+                        and item.status == "delivered"
+                        and tag.status == "duplicate"
+                    ):
+                        # The common case, counted inline: the one record of an event delivered
+                        # (what `_answer` and `_final` do, without a checkpoint to advance).
+                        tag.remaining = 0
+                        tag.status = "delivered"
+                        delivered += 1
+                    else:
+                        answer(tag, item.status, item.reason)
+            finally:  # also when an answer fails (its rejected record cannot be written)
+                self._pending_routes -= delivered
+                stats.delivered += delivered
+                summary.delivered += delivered
 
     def _answer(self, settlement: _Settlement, status: Status, reason: str | None) -> None:
         if settlement.record(status, reason):

@@ -9,9 +9,10 @@ A `Prepared` value is the tuple `(kind, line, index, in_batch, data, reason, rou
   outside the time window, or no route matches) or ROUTED.
 - `line`, `index`, `in_batch`: the event's `Origin` in its input (the input name is the caller's).
 - `data`: the event as read, for the rejected file: its input line (JSON bytes, see `original`),
-  or the parsed event; in a worker process (`portable`), JSON bytes, or None when nothing can need
-  it, or, for a routed event that is its whole input line, the tuple `piece` that locates the
-  line in the input (`cdpcli.prepare_parallel.quoted` reads it back when a route rejects it).
+  or the parsed event; in a worker process (`Preparer.portable`), JSON bytes, or None when
+  nothing can need it, or, for a routed event that is its whole input line, the tuple
+  `Preparer.piece` that locates the line in the input (`cdpcli.prepare_parallel.quoted` reads
+  it back when a route rejects it).
 - `routes`: per matching route, `(position in config.routes, status, reason, records)`, with
   status SKIP or REJECT (and `reason`), or None with `records`, a tuple of
   `(endpoint, serialized item)`.

@@ -366,7 +366,10 @@ def _unpack_rejected(record: dict[str, Any], origin: Origin) -> Iterator[Item]:
     replays; as it was, it is reported again)."""
     event = record.get("event")
     if type(event) is str and event.strip():
-        yield from _read_lines([event.encode("utf-8")], origin.source, first_line=origin.line)
+        for item in _read_lines([event.encode("utf-8")], origin.source, first_line=origin.line):
+            if type(item) is Event:
+                item.raw = None  # not the input line (the record is): quoted as parsed
+            yield item
         return
     if type(event) is str:  # a blank line is no event, but this record must not vanish
         yield Problem(origin, "error", "event", "rejected-file record holds a blank line")

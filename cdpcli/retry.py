@@ -14,6 +14,7 @@ bogus header cannot stall a run for hours.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
@@ -130,13 +131,16 @@ def _rate_limit_reset(text: str, now: float) -> float | None:
     return value
 
 
-def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds the server asked us to wait, or None when it gave no usable hint.
 
     Reads `Retry-After` (seconds or HTTP-date) and `X-RateLimit-Reset` (Lago: seconds until the
     reset; a value above 1e9 is an epoch timestamp, above 1e12 one in milliseconds). When both
-    are present the longer wait wins. Dates in the past give 0. `now` is the current Unix time.
+    are present the longer wait wins. Dates in the past give 0. `now` is the current Unix time
+    (the clock's, when None).
     """
+    if now is None:
+        now = time.time()
     hints: list[float] = []
     retry_after = _header(headers, "Retry-After")
     if retry_after is not None:

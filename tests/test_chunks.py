@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from cdpcli import chunks
 from cdpcli.chunks import Chunk, cut, ordered_map
+from cdpcli.errors import WorkerError
 from cdpcli.reader import GZIP_MAGIC, InputFile, read_input
 from tests.paths import REPO
 from tests.processes import alive
@@ -190,6 +191,16 @@ def test_closing_early_cancels_the_rest_without_hanging() -> None:
     assert [next(results) for _ in range(3)] == [0, 1, 2]
     results.close()
     assert time.monotonic() - started < 5  # an endless task list: nothing waited for the rest
+    assert multiprocessing.active_children() == []
+
+
+def test_a_pool_closed_by_an_early_exit_refuses_more_work() -> None:
+    with chunks.WorkerPool(2) as pool:
+        results = pool.ordered(_sleepy, range(10), window=4)
+        assert next(results) == 0
+        results.close()  # closes the pool: its workers may be busy with unread tasks
+        with pytest.raises(WorkerError, match="the worker pool is closed"):
+            next(pool.ordered(_sleepy, range(3), window=2))
     assert multiprocessing.active_children() == []
 
 

@@ -319,7 +319,7 @@ def test_rejected_lines_are_read_back_from_the_input_as_they_were(
             continue
         if n % 3 == 0 or not lines:
             del event["properties"]["subscription_id"]  # the `usage` map rejects it
-        pad = b" \t" * (n % 3)
+        pad = b" \t" * (n // 3 % 3)  # rejected lines too: with and without blanks
         lines.append(pad + dumps_bytes(event) + pad)
     path = tmp_path / "events.jsonl"
     path.write_bytes(prepare_parallel.BOM + b"\n".join(lines) + b"\n")
@@ -577,6 +577,33 @@ def test_ctrl_c_with_workers_saves_the_checkpoint_then_resume_completes(
     assert_all_delivered_once(big_input, resumed, mixpanel, lago)
 
 
+def test_a_replayed_line_rejected_again_is_quoted_as_the_event_not_its_record(
+    tmp_path: Path, workers: Trace
+) -> None:
+    """A rejected-file record holding a line as text is replayed; rejected again, the new record
+    quotes the event that text holds, not the old record around it (its input line)."""
+    lines = []
+    for event in generated_events(1200, seed=5):
+        if event["type"] == "track":
+            del event["properties"]["subscription_id"]  # the `usage` map rejects it
+            text = dumps_bytes(event).decode()
+            lines.append(dumps_bytes({"kind": "rejected", "event": text, "reason": "invalid: x"}))
+    path = tmp_path / "rejected-before.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    config = tmp_path / "cdpcli.yaml"
+    config.write_text(DRY_CONFIG)
+
+    serial = dry_run(config, path, 1)
+    parallel = dry_run(config, path, 2)
+
+    assert_workers_ran(workers, pieces=path.stat().st_size // (2 * PIECE_BYTES))
+    assert parallel[2] == serial[2]
+    records = [jsonio.loads(line) for line in serial[2].splitlines()]
+    assert len(records) == len(lines) > 300
+    originals = [jsonio.loads(jsonio.loads(line)["event"]) for line in lines]
+    assert [r["event"] for r in records] == originals
+
+
 def test_a_rejected_line_that_cannot_be_read_back_is_an_input_error(tmp_path: Path) -> None:
     path = tmp_path / "gone.jsonl"
     path.write_bytes(b'{"a":1}\n  {"b":2}  \n')
@@ -591,23 +618,36 @@ def test_a_rejected_line_that_cannot_be_read_back_is_an_input_error(tmp_path: Pa
     assert raised.value.hint is not None and "stay in place" in raised.value.hint
 
 
+class _Vanished:
+    """`prepare_parallel._piece_lines` as it reads an input that is gone."""
+
+    def __call__(self, *_: Any) -> list[bytes]:
+        raise FileNotFoundError(2, "No such file or directory")
+
+    def cache_clear(self) -> None:
+        pass
+
+
+# The routes of DRY_CONFIG the other way round: the route that rejects comes first.
+USAGE_FIRST = (
+    DRY_CONFIG.replace("  - name: analytics\n    to: mixpanel\n", "")
+    + "  - name: analytics\n    to: mixpanel\n"
+)
+
+
+@pytest.mark.parametrize("routes", [DRY_CONFIG, USAGE_FIRST], ids=["rejecting-last", "first"])
 def test_a_run_whose_input_vanished_stops_with_every_route_accounted_for(
-    tmp_path: Path, workers: Trace, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, workers: Trace, monkeypatch: pytest.MonkeyPatch, routes: str
 ) -> None:
     """The input disappears before a rejected line is read back: the run stops with an input
-    error (exit 4), and the route that could not be written is `not_sent`, not lost."""
+    error (exit 4), and the route that could not be written is `not_sent`, not lost, and so
+    are the event's later routes."""
+    assert routes.count("- name:") == 2
     path = write_input(tmp_path / "events.jsonl", 600, odd=False)
     config = tmp_path / "cdpcli.yaml"
-    config.write_text(DRY_CONFIG)
+    config.write_text(routes)
 
-    class Vanished:  # `_piece_lines` as it reads a file that is gone
-        def __call__(self, *_: Any) -> list[bytes]:
-            raise FileNotFoundError(2, "No such file or directory")
-
-        def cache_clear(self) -> None:
-            pass
-
-    monkeypatch.setattr(prepare_parallel, "_piece_lines", Vanished())
+    monkeypatch.setattr(prepare_parallel, "_piece_lines", _Vanished())
     code, out, rejected = dry_run(config, path, 2)
 
     assert code == 4
@@ -618,3 +658,30 @@ def test_a_run_whose_input_vanished_stops_with_every_route_accounted_for(
     outcomes = sum(summary[k] for k in ("delivered", "duplicates", "rejected", "skipped"))
     extra = summary["destinations"]["billing"]["routed"]
     assert outcomes + summary["not_sent"] == summary["events_read"] - summary["invalid"] + extra
+
+
+def test_a_server_rejection_whose_line_vanished_leaves_the_counts_whole(
+    tmp_path: Path, workers: Trace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mixpanel rejects records of a batch whose other records it imported; the first rejected
+    line cannot be read back: the run stops (exit 4) with the imported ones counted delivered
+    and the rest not sent."""
+    path = write_input(tmp_path / "events.jsonl", 800, odd=False)
+
+    with FakeMixpanel() as mixpanel, FakeLago() as lago:
+        config = write_config(tmp_path, mixpanel, lago)
+        poisoned = poisoned_ids(config, path, 7)
+        mixpanel.poison.update(sorted(poisoned)[:1])  # one record of the batch, inside it
+        monkeypatch.setattr(prepare_parallel, "_piece_lines", _Vanished())
+        code, out = run_cli(
+            str(path), "-c", str(config), "--format", "json", "-j", "2",
+            "--concurrency", "1", "--rejected", str(tmp_path / "rejected.jsonl"),
+            env=dict(SECRETS),
+        )  # fmt: skip
+        imported = len(mixpanel.events)
+
+    assert code == 4
+    summary = summary_of(out)
+    assert imported > 0 and summary["destinations"]["mixpanel"]["delivered"] > 0
+    assert summary["not_sent"] > 0
+    check_accounting(summary, complete=False)

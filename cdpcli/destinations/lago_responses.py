@@ -2,13 +2,13 @@
 
 A batch is all-or-nothing. A 422 naming indexes settles those items (duplicate or rejected) and
 the rest is resent as a new batch; `too_many_events` splits the batch; 429 and 5xx are retried
-after the server's hint (`X-RateLimit-Reset`, `Retry-After`) when it is a plausible delay.
-Pure functions: no I/O, no printing, no clock.
+after the server's hint (`X-RateLimit-Reset`, `Retry-After`; `cdpcli.retry.parse_retry_after`),
+which the retry policy caps. Pure functions: no I/O, no printing; the clock is read only to turn
+a hint given as a date into seconds, when the caller passes no `now`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,7 +39,7 @@ def parse_response(
         return _parse_422(endpoint, len(items), payload, body)
     if status == 429 or status >= 500:
         # 429 carries X-RateLimit-Reset (reference §7), a 5xx maybe Retry-After: one reading.
-        wait = parse_retry_after(headers, time.time() if now is None else now)
+        wait = parse_retry_after(headers, now)
         return Verdict("retry", message=_summary(status, payload, body), retry_after=wait)
     # 400 (malformed request) and every other status: never retried (PRODUCT.md §6).
     return Verdict("reject_all", message=_summary(status, payload, body))

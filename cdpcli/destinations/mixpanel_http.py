@@ -6,7 +6,6 @@ Pure: no I/O. Backoff *policy* lives with the sender; this module only reads wha
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -156,7 +155,7 @@ def _transport_verdict(
         return Verdict(
             "retry",
             message=error_text(status, body),
-            retry_after=parse_retry_after(headers, time.time() if now is None else now),
+            retry_after=parse_retry_after(headers, now),
         )
     return None
 
