@@ -20,12 +20,15 @@ mixpanel-import is run in several input modes and compared at its best:
                 memory; a larger one is streamed 100-500 bytes per read (its `highWater`), the
                 slow case the issue warns about
 
-Every run is measured with bench/measure.py: wall time, CPU time (including worker processes), and
-peak memory of the whole process tree, as the sum of RSS (shared pages counted in every process)
-and the sum of PSS (shared pages split); events/s = input events / wall seconds, start-up
-included (cdpcli's bytecode is written first, as `pip install` does: see
-`measure.compile_package`). Ours runs with the default `--jobs` (the CPUs) and again with
-`-j 1`. Targets: ours >= 2x its best events/s, our peak RSS <= 100 MB, and flat (within
+Each command runs `--rounds` times (default 5), one of each in turn per round, so that a slow
+spell of the machine (its wall times vary by about 15 % from run to run) hits every tool; the
+table shows each command's median run and the rate of every round, and the ratio is that of the
+medians (the ratio of each round is printed too). Every run is measured with bench/measure.py: wall
+time, CPU time (including worker processes), and peak memory of the whole process tree, as the sum
+of RSS (shared pages counted in every process) and the sum of PSS (shared pages split); events/s =
+input events / wall seconds, start-up included (cdpcli's bytecode is written first, as `pip
+install` does: see `measure.compile_package`). Ours runs with the default `--jobs` (the CPUs) and
+again with `-j 1`. Targets: ours >= 2x its best events/s, our peak RSS <= 100 MB, and flat (within
 10 %) when the input grows 10x.
 """
 
@@ -39,7 +42,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -215,19 +218,42 @@ main().catch((err) => {
 
 @dataclass(frozen=True)
 class Row:
+    """One command's runs, one per round; its figures are those of its median run (by wall
+    time; of an even number, the faster middle one), its memory the highest peak of any run."""
+
     tool: str
     events: int
-    run: Run
+    runs: tuple[Run, ...]
     records: int | None = None
+
+    @property
+    def run(self) -> Run:
+        ordered = sorted(self.runs, key=lambda r: r.seconds)
+        return ordered[(len(ordered) - 1) // 2]
 
     @property
     def rate(self) -> float:
         return self.events / self.run.seconds
 
     @property
+    def rates(self) -> list[float]:
+        return [self.events / r.seconds for r in self.runs]
+
+    @property
     def cpu_rate(self) -> float:
         """Events per CPU second: steadier than wall time when other work shares the cores."""
         return self.events / self.run.cpu_seconds
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return max(r.peak_rss_mb for r in self.runs)
+
+    @property
+    def peak_pss_mb(self) -> float:
+        return max(r.peak_pss_mb for r in self.runs)
+
+    def more(self, other: Row) -> Row:
+        return replace(self, runs=self.runs + other.runs)
 
 
 def install(npm_dir: Path) -> str:
@@ -260,7 +286,7 @@ def run_cdpcli(
     if result.returncode != 0:
         raise SystemExit(f"cdpcli exited {result.returncode}: {shlex.join(argv)}")
     label = "cdpcli send --dry-run" + (f" -j {jobs}" if jobs is not None else "")
-    return Row(label, events, result), argv
+    return Row(label, events, (result,)), argv
 
 
 def run_node(npm_dir: Path, mode: str, path: Path, events: int) -> tuple[Row, list[str]]:
@@ -275,7 +301,7 @@ def run_node(npm_dir: Path, mode: str, path: Path, events: int) -> tuple[Row, li
     counts = json.loads(summary.read_text())
     if counts["total"] != events:
         raise SystemExit(f"mixpanel-import ({mode}) read {counts['total']} of {events} events")
-    return Row(f"mixpanel-import {mode}", events, result, counts["records"]), argv
+    return Row(f"mixpanel-import {mode}", events, (result,), counts["records"]), argv
 
 
 def count_records(path: Path, config: Path) -> int:
@@ -294,7 +320,7 @@ def count_records(path: Path, config: Path) -> int:
 def table(rows: list[Row]) -> None:
     head = (
         f"{'':30} {'events/s':>10} {'ev/CPU-s':>10} {'wall s':>8} {'CPU s':>8} "
-        f"{'procs':>5} {'RSS MB':>8} {'PSS MB':>8} {'records':>9}"
+        f"{'procs':>5} {'RSS MB':>8} {'PSS MB':>8} {'records':>9}  events/s of each round"
     )
     print(head)
     print("-" * len(head))
@@ -302,8 +328,8 @@ def table(rows: list[Row]) -> None:
         records = f"{row.records:,}" if row.records is not None else "-"
         print(
             f"{row.tool:30} {row.rate:>10,.0f} {row.cpu_rate:>10,.0f} {row.run.seconds:>8.2f} "
-            f"{row.run.cpu_seconds:>8.2f} {row.run.processes:>5} {row.run.peak_rss_mb:>8.1f} "
-            f"{row.run.peak_pss_mb:>8.1f} {records:>9}"
+            f"{row.run.cpu_seconds:>8.2f} {row.run.processes:>5} {row.peak_rss_mb:>8.1f} "
+            f"{row.peak_pss_mb:>8.1f} {records:>9}  {', '.join(f'{r:,.0f}' for r in row.rates)}"
         )
 
 
@@ -317,7 +343,12 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=2_000_000, help="0 skips the RSS run")
     parser.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"of {', '.join(MODES)}")
     parser.add_argument("--npm-dir", type=Path, help="install/reuse mixpanel-import here")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="runs of each command, in turn (the median counts)"
+    )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     modes = [m for m in args.modes.split(",") if m]
     if unknown := set(modes) - set(MODES):
         parser.error(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODES)}")
@@ -336,40 +367,22 @@ def main() -> None:
         print(f"mixpanel-import {version}, node {node_version()}", flush=True)
         print(f"load average before: {load()} ({os.cpu_count()} cores)\n", flush=True)
 
-        ours, our_argv = run_cdpcli(path, config, args.events)
-        ours = Row(ours.tool, ours.events, ours.run, count_records(path, config))
-        single, single_argv = run_cdpcli(path, config, args.events, jobs=1)
-        theirs: list[Row] = []
-        commands = {ours.tool: our_argv, single.tool: single_argv}
-        for mode in modes:
-            row, argv = run_node(npm_dir, mode, path, args.events)
-            theirs.append(row)
-            commands[row.tool] = argv
-        table([ours, single, *theirs])
-        best = max(theirs, key=lambda r: r.rate) if theirs else None
-
+        rows: dict[str, Row] = {}
+        commands: dict[str, list[str]] = {}
+        for round_ in range(1, args.rounds + 1):
+            # One of each per round, in turn: a slow spell of the machine hits every tool.
+            print(f"round {round_} of {args.rounds} ...", flush=True)
+            measured = [run_cdpcli(path, config, args.events)]
+            measured.append(run_cdpcli(path, config, args.events, jobs=1))
+            measured += [run_node(npm_dir, mode, path, args.events) for mode in modes]
+            for row, argv in measured:
+                rows[row.tool] = rows[row.tool].more(row) if row.tool in rows else row
+                commands[row.tool] = argv
+        ours, single, *theirs = rows.values()
+        ours = replace(ours, records=count_records(path, config))
         print()
-        if best is not None:
-            ratio = ours.rate / best.rate
-            print(
-                f"ratio: {ratio:.2f}x  ({ours.rate:,.0f} vs {best.rate:,.0f} events/s, "
-                f"best of mixpanel-import = {best.tool.split()[-1]})  "
-                f"target >= {RATIO_TARGET:.0f}x: {verdict(ratio >= RATIO_TARGET)}"
-            )
-            print(
-                f"ratio per CPU second: {ours.cpu_rate / best.cpu_rate:.2f}x  "
-                f"({ours.cpu_rate:,.0f} vs {best.cpu_rate:,.0f} events per CPU second)"
-            )
-            print(f"ratio with -j 1: {single.rate / best.rate:.2f}x")
-            print(
-                f"peak memory, ours ({ours.run.processes} processes): sum of RSS "
-                f"{ours.run.peak_rss_mb:.1f} MB ({verdict(ours.run.peak_rss_mb <= RSS_TARGET_MB)}),"
-                f" sum of PSS {ours.run.peak_pss_mb:.1f} MB "
-                f"({verdict(ours.run.peak_pss_mb <= RSS_TARGET_MB)}); with -j 1: "
-                f"{single.run.peak_rss_mb:.1f} MB "
-                f"({verdict(single.run.peak_rss_mb <= RSS_TARGET_MB)}); theirs (best) "
-                f"{best.run.peak_rss_mb:.1f} MB; target <= {RSS_TARGET_MB:.0f} MB"
-            )
+        table([ours, single, *theirs])
+        compare(ours, single, theirs)
         if args.large:
             big = work / "large.jsonl"
             with open(big, "wb") as handle:
@@ -378,8 +391,8 @@ def main() -> None:
             print(f"\nour dry run on {args.large:,} events ...", flush=True)
             large, _ = run_cdpcli(big, config, args.large)
             for name, small_mb, large_mb in (
-                ("sum of RSS", ours.run.peak_rss_mb, large.run.peak_rss_mb),
-                ("sum of PSS", ours.run.peak_pss_mb, large.run.peak_pss_mb),
+                ("sum of RSS", ours.peak_rss_mb, large.peak_rss_mb),
+                ("sum of PSS", ours.peak_pss_mb, large.peak_pss_mb),
             ):
                 growth = large_mb / small_mb - 1
                 flat = abs(growth) <= FLAT_TOLERANCE and large_mb <= RSS_TARGET_MB
@@ -395,6 +408,40 @@ def main() -> None:
         for tool, argv in commands.items():
             print(f"  {tool}:\n    {shlex.join(argv)}")
         print(f"\n{config.name}:\n{CONFIG}")
+
+
+def compare(ours: Row, single: Row, theirs: list[Row]) -> None:
+    """The ratio and memory verdicts."""
+    best = max(theirs, key=lambda r: r.rate) if theirs else None
+
+    print()
+    if best is not None:
+        ratio = ours.rate / best.rate
+        each = [mine / their for mine, their in zip(ours.rates, best.rates, strict=True)]
+        print(
+            f"ratio of the medians: {ratio:.2f}x  ({ours.rate:,.0f} vs {best.rate:,.0f} "
+            f"events/s, best of mixpanel-import = {best.tool.split()[-1]})  "
+            f"target >= {RATIO_TARGET:.0f}x: {verdict(ratio >= RATIO_TARGET)}"
+        )
+        print(
+            f"ratio in each round: {', '.join(f'{r:.2f}x' for r in each)} "
+            f"({sum(r >= RATIO_TARGET for r in each)} of {len(each)} at >= "
+            f"{RATIO_TARGET:.0f}x)"
+        )
+        print(
+            f"ratio per CPU second: {ours.cpu_rate / best.cpu_rate:.2f}x  "
+            f"({ours.cpu_rate:,.0f} vs {best.cpu_rate:,.0f} events per CPU second)"
+        )
+        print(f"ratio with -j 1: {single.rate / best.rate:.2f}x")
+        print(
+            f"peak memory, ours ({ours.run.processes} processes): sum of RSS "
+            f"{ours.peak_rss_mb:.1f} MB ({verdict(ours.peak_rss_mb <= RSS_TARGET_MB)}),"
+            f" sum of PSS {ours.peak_pss_mb:.1f} MB "
+            f"({verdict(ours.peak_pss_mb <= RSS_TARGET_MB)}); with -j 1: "
+            f"{single.peak_rss_mb:.1f} MB "
+            f"({verdict(single.peak_rss_mb <= RSS_TARGET_MB)}); theirs (best) "
+            f"{best.peak_rss_mb:.1f} MB; target <= {RSS_TARGET_MB:.0f} MB"
+        )
 
 
 def load() -> str:
