@@ -88,7 +88,8 @@ class Preparer:
         self.until_ms = until_ms
         self.explain = explain
         self._position = {id(route): n for n, route in enumerate(config.routes)}
-        self._static_info: dict[str, RouteInfo] = {}
+        # Per route without `map`: what mapping its events needs, the same for every event.
+        self._static: dict[str, tuple[RouteInfo, Any, Any, str]] = {}
 
     def prepare(self, item: Item, resume_below: int = 0) -> Prepared:
         origin = item.origin
@@ -104,7 +105,7 @@ class Preparer:
             return (INVALID, line, index, in_batch, text, item.message, (), explained)
         return self._event(item)
 
-    def _event(self, event: Event) -> Prepared:
+    def _event(self, event: Event) -> Prepared:  # noqa: C901 - the per-event path, one straight pass
         origin = event.origin
         checked = check(event, strict=self.strict)
         data, time_ms = checked.data, checked.time_ms
@@ -159,6 +160,9 @@ class Preparer:
             needed = True
             if mapped.rejected is not None or not mapped.records:
                 outcomes.append((position, REJECT, mapped.rejected or "mapped to nothing", ()))
+            elif len(mapped.records) == 1:  # the common case, without a comprehension
+                record = mapped.records[0]
+                outcomes.append((position, None, None, ((record.endpoint, dump(record.item)),)))
             else:
                 records = tuple([(r.endpoint, dump(r.item)) for r in mapped.records])
                 outcomes.append((position, None, None, records))
@@ -194,15 +198,16 @@ class Preparer:
 
     def _map(self, decision: RouteDecision, data: dict[str, Any], time_ms: int) -> Mapped:
         route = decision.route
-        info = self._static_info.get(route.name) if route.map is None else None
-        if info is None:
+        static = self._static.get(route.name)
+        if static is not None:  # a route without `map`: its RouteInfo serves every event
+            info, map_event, options, token = static
+        else:
             info = route_info(route, data)
-            if route.map is None:  # mappers never modify it: one value serves every event
-                self._static_info[route.name] = info
-        mapper = self.mappers[route.to]
-        mapped: Mapped = mapper.module.map_event(
-            data, time_ms=time_ms, route=info, options=mapper.options, token=mapper.token
-        )
+            mapper = self.mappers[route.to]
+            map_event, options, token = mapper.module.map_event, mapper.options, mapper.token
+            if route.map is None:  # mappers never modify it
+                self._static[route.name] = (info, map_event, options, token)
+        mapped: Mapped = map_event(data, time_ms=time_ms, route=info, options=options, token=token)
         return mapped
 
 

@@ -113,7 +113,8 @@ class Condition:
                 self.event_pattern is None or self.event_pattern.fullmatch(name) is None
             ):
                 return False
-        return all(predicate(getter(event)) for getter, predicate in self.checks)
+        checks = self.checks
+        return not checks or all(predicate(getter(event)) for getter, predicate in checks)
 
 
 MATCH_ALL = Condition(None, None, None, (), "every event")

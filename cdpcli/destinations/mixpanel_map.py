@@ -167,11 +167,19 @@ def map_track(
     props = track_properties(
         event, time_ms=time_ms, options=options, insert=insert, extra=extra, did=did
     )
-    records = [{"event": route.overrides.get("event", name), "properties": props}]
-    if event.get("type") == "track" and name == ORDER_COMPLETED and options.product_events:
-        records += product_records(
-            props, message_id=str(event["messageId"]), time_ms=time_ms, qualifier=route.qualifier
-        )
+    record: dict[str, Any] = {
+        "event": route.overrides.get("event", name) if route.overrides else name
+    }
+    record["properties"] = props
+    if name != ORDER_COMPLETED or not options.product_events or event.get("type") != "track":
+        problem = _import_checks(props)
+        if problem:
+            return Mapped(rejected=f"{record['event']}: {problem}")
+        return Mapped((Record(IMPORT, record),))  # the common case: one record
+    records = [record]
+    records += product_records(
+        props, message_id=str(event["messageId"]), time_ms=time_ms, qualifier=route.qualifier
+    )
     for record in records:
         problem = _import_checks(record["properties"])
         if problem:
