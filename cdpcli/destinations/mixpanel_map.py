@@ -149,33 +149,37 @@ def _import_checks(properties: Mapping[str, Any]) -> str | None:
     return None
 
 
+_NO_OVERRIDES: Mapping[str, Any] = {}
+
+
 def map_track(
     event: Mapping[str, Any], *, time_ms: int, route: RouteInfo, options: MixpanelOptions
 ) -> Mapped:
     """track, page, screen → one `/import` record, plus per-product events for an order."""
-    problem = _check_overrides(route) if route.overrides else None
-    if problem:
-        return Mapped(rejected=problem)
+    overrides = route.overrides
+    extra: Mapping[str, Any] = _NO_OVERRIDES
+    if overrides:
+        problem = _check_overrides(route)
+        if problem:
+            return Mapped(rejected=problem)
+        extra = as_object(overrides.get("properties"))
     name = _event_name(event, options)
     if name is None:
         return Mapped(rejected="track event has no event name")
     did = distinct_id(event, options)
     if did and is_banned(did):
         return Mapped(rejected=_banned_reason(did))
-    extra = as_object(route.overrides.get("properties"))
     insert = insert_id(str(event["messageId"]), route.qualifier)
     props = track_properties(
         event, time_ms=time_ms, options=options, insert=insert, extra=extra, did=did
     )
-    record: dict[str, Any] = {
-        "event": route.overrides.get("event", name) if route.overrides else name
-    }
+    record: dict[str, Any] = {"event": overrides.get("event", name) if overrides else name}
     record["properties"] = props
     if name != ORDER_COMPLETED or not options.product_events or event.get("type") != "track":
-        problem = _import_checks(props)
-        if problem:
-            return Mapped(rejected=f"{record['event']}: {problem}")
-        return Mapped((Record(IMPORT, record),))  # the common case: one record
+        # The common case, one record; `_import_checks` runs only when one of them may fail.
+        if len(props) >= MAX_PROPERTIES or props["time"] < MIN_TIME_MS:
+            return Mapped(rejected=f"{record['event']}: {_import_checks(props)}")
+        return Mapped((Record(IMPORT, record),))
     records = [record]
     records += product_records(
         props, message_id=str(event["messageId"]), time_ms=time_ms, qualifier=route.qualifier
