@@ -125,10 +125,9 @@ class _Settlement:
         "status",
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - positional: one per routed event
         self,
         prepared: Prepared,
-        *,
         route: Route,
         destination: DestinationRuntime,
         source: str,
@@ -343,14 +342,7 @@ class Pipeline:
                     stats = destination.stats
                     stats.routed += 1
                     if status is None:
-                        self._batch(
-                            prepared,
-                            source=source,
-                            state=state,
-                            route=route,
-                            destination=destination,
-                            records=records,
-                        )
+                        self._batch(prepared, source, state, route, destination, records)
                     elif status == SKIP:
                         stats.skipped += 1
                         summary.skipped += 1
@@ -377,24 +369,16 @@ class Pipeline:
         if explained is not None and self.explain is not None:
             self.explain(explained)
 
-    def _batch(
+    def _batch(  # noqa: PLR0917 - positional: one call per routed event
         self,
         prepared: Prepared,
-        *,
         source: str,
         state: Any,
         route: Route,
         destination: DestinationRuntime,
         records: tuple[tuple[str, bytes], ...],
     ) -> None:
-        settlement = _Settlement(
-            prepared,
-            route=route,
-            destination=destination,
-            source=source,
-            line=state,
-            remaining=len(records),
-        )
+        settlement = _Settlement(prepared, route, destination, source, state, len(records))
         if state is not None:
             self.watermarks.hold(state)
         self._pending_routes += 1
