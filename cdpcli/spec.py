@@ -431,6 +431,12 @@ _RESERVED: Final[dict[str, tuple[tuple[str, Mapping[str, str]], ...]]] = {
 }
 
 
+_RESERVED_KEYS: Final = {
+    kind: tuple((field, table, frozenset(table)) for field, table in tables)
+    for kind, tables in _RESERVED.items()
+}
+
+
 def _reserved_tables(
     data: Mapping[str, Any], kind: str
 ) -> Iterator[tuple[str, Any, Mapping[str, str]]]:
@@ -441,10 +447,10 @@ def _reserved_tables(
 
 def _reserved_typed(data: Mapping[str, Any], kind: str) -> bool:
     """Whether every reserved key the event holds has its type (the fast path's question)."""
-    for field, table in _RESERVED.get(kind, ()):
+    for field, table, keys in _RESERVED_KEYS.get(kind, ()):
         values = data.get(field) if field else data
-        if type(values) is dict:
-            for key in values.keys() & table.keys():
+        if type(values) is dict and not keys.isdisjoint(values):  # most hold none: no set made
+            for key in values.keys() & keys:
                 value = values[key]
                 if value is not None and not _has_type(value, table[key]):
                     return False
