@@ -412,36 +412,36 @@ def main() -> None:
 
 def compare(ours: Row, single: Row, theirs: list[Row]) -> None:
     """The ratio and memory verdicts."""
-    best = max(theirs, key=lambda r: r.rate) if theirs else None
-
     print()
-    if best is not None:
-        ratio = ours.rate / best.rate
-        each = [mine / their for mine, their in zip(ours.rates, best.rates, strict=True)]
-        print(
-            f"ratio of the medians: {ratio:.2f}x  ({ours.rate:,.0f} vs {best.rate:,.0f} "
-            f"events/s, best of mixpanel-import = {best.tool.split()[-1]})  "
-            f"target >= {RATIO_TARGET:.0f}x: {verdict(ratio >= RATIO_TARGET)}"
-        )
-        print(
-            f"ratio in each round: {', '.join(f'{r:.2f}x' for r in each)} "
-            f"({sum(r >= RATIO_TARGET for r in each)} of {len(each)} at >= "
-            f"{RATIO_TARGET:.0f}x)"
-        )
-        print(
-            f"ratio per CPU second: {ours.cpu_rate / best.cpu_rate:.2f}x  "
-            f"({ours.cpu_rate:,.0f} vs {best.cpu_rate:,.0f} events per CPU second)"
-        )
-        print(f"ratio with -j 1: {single.rate / best.rate:.2f}x")
-        print(
-            f"peak memory, ours ({ours.run.processes} processes): sum of RSS "
-            f"{ours.peak_rss_mb:.1f} MB ({verdict(ours.peak_rss_mb <= RSS_TARGET_MB)}),"
-            f" sum of PSS {ours.peak_pss_mb:.1f} MB "
-            f"({verdict(ours.peak_pss_mb <= RSS_TARGET_MB)}); with -j 1: "
-            f"{single.peak_rss_mb:.1f} MB "
-            f"({verdict(single.peak_rss_mb <= RSS_TARGET_MB)}); theirs (best) "
-            f"{best.peak_rss_mb:.1f} MB; target <= {RSS_TARGET_MB:.0f} MB"
-        )
+    if not theirs:
+        return
+    best = max(theirs, key=lambda r: r.rate)
+    ratio = ours.rate / best.rate
+    each = [mine / their for mine, their in zip(ours.rates, best.rates, strict=True)]
+    print(
+        f"ratio of the medians: {ratio:.2f}x  ({ours.rate:,.0f} vs {best.rate:,.0f} "
+        f"events/s, best of mixpanel-import = {best.tool.split()[-1]})  "
+        f"target >= {RATIO_TARGET:.0f}x: {verdict(ratio >= RATIO_TARGET)}"
+    )
+    print(
+        f"ratio in each round: {', '.join(f'{r:.2f}x' for r in each)} "
+        f"({sum(r >= RATIO_TARGET for r in each)} of {len(each)} at >= "
+        f"{RATIO_TARGET:.0f}x)"
+    )
+    print(
+        f"ratio per CPU second: {ours.cpu_rate / best.cpu_rate:.2f}x  "
+        f"({ours.cpu_rate:,.0f} vs {best.cpu_rate:,.0f} events per CPU second)"
+    )
+    print(f"ratio with -j 1: {single.rate / best.rate:.2f}x")
+    print(
+        f"peak memory, ours ({ours.run.processes} processes): sum of RSS "
+        f"{ours.peak_rss_mb:.1f} MB ({verdict(ours.peak_rss_mb <= RSS_TARGET_MB)}),"
+        f" sum of PSS {ours.peak_pss_mb:.1f} MB "
+        f"({verdict(ours.peak_pss_mb <= RSS_TARGET_MB)}); with -j 1: "
+        f"{single.peak_rss_mb:.1f} MB "
+        f"({verdict(single.peak_rss_mb <= RSS_TARGET_MB)}); theirs (best) "
+        f"{best.peak_rss_mb:.1f} MB; target <= {RSS_TARGET_MB:.0f} MB"
+    )
 
 
 def load() -> str:

@@ -105,7 +105,7 @@ class Preparer:
             return (INVALID, line, index, in_batch, text, item.message, (), explained)
         return self._event(item)
 
-    def _event(self, event: Event) -> Prepared:  # noqa: C901 - the per-event path, one straight pass
+    def _event(self, event: Event) -> Prepared:
         origin = event.origin
         checked = check(event, strict=self.strict)
         data, time_ms = checked.data, checked.time_ms
@@ -160,9 +160,6 @@ class Preparer:
             needed = True
             if mapped.rejected is not None or not mapped.records:
                 outcomes.append((position, REJECT, mapped.rejected or "mapped to nothing", ()))
-            elif len(mapped.records) == 1:  # the common case, without a comprehension
-                record = mapped.records[0]
-                outcomes.append((position, None, None, ((record.endpoint, dump(record.item)),)))
             else:
                 records = tuple([(r.endpoint, dump(r.item)) for r in mapped.records])
                 outcomes.append((position, None, None, records))

@@ -270,7 +270,7 @@ _KEY_KINDS: Final = {
 _TIME_RANK: Final = {name: rank for rank, name in enumerate(TIME_FIELDS)}
 
 
-def clean_event_time(data: dict[str, Any], size: int) -> int | None:  # noqa: C901, PLR0911, PLR0912
+def clean_event_time(data: dict[str, Any], size: int) -> int | None:  # noqa: C901, PLR0911
     """The fast path: the event time when the event has no problem at all, else None.
 
     Most events of a backfill are clean; this answers for them in one pass over the event's
@@ -289,7 +289,6 @@ def clean_event_time(data: dict[str, Any], size: int) -> int | None:  # noqa: C9
     time_ms: int | None = None
     time_rank = len(TIME_FIELDS)
     kinds = _KEY_KINDS
-    from_iso = datetime.fromisoformat
     for key, value in data.items():
         key_kind = kinds.get(key)
         if key_kind is None or (value is None and key_kind != _OBJECT_KEY):
@@ -300,18 +299,13 @@ def clean_event_time(data: dict[str, Any], size: int) -> int | None:  # noqa: C9
         elif key_kind == _OBJECT_KEY:
             if type(value) is not dict:
                 return None
-        else:  # `parse_time` and `to_ms`, written inline
-            if type(value) is not str:
-                return None
-            try:
-                parsed = from_iso(value)
-            except ValueError:
+        else:
+            parsed = parse_time(value)
+            if parsed is None:
                 return None
             rank = _TIME_RANK[key]
             if rank < time_rank:
-                if parsed.tzinfo is None:
-                    parsed = parsed.replace(tzinfo=UTC)
-                time_rank, time_ms = rank, (parsed - _EPOCH) // _MS
+                time_rank, time_ms = rank, to_ms(parsed)
     if time_ms is None:
         return None
     if kind == "track":

@@ -234,6 +234,19 @@ def dry_run(config: Path, path: Path, jobs: int, *extra: str) -> tuple[int, byte
     return code, out, rejected.read_bytes() if rejected.exists() else b""
 
 
+def rejected_both_ways(path: Path, workers: Trace) -> tuple[tuple[int, bytes, bytes], list[Any]]:
+    """Dry runs of `path` under DRY_CONFIG with -j 1 and with -j 2 (which must have cut it into
+    pieces for the workers): the -j 1 run, once its rejected file is found byte-identical to the
+    -j 2 one, and that file's records."""
+    config = path.parent / "cdpcli.yaml"
+    config.write_text(DRY_CONFIG)
+    serial = dry_run(config, path, 1)
+    parallel = dry_run(config, path, 2)
+    assert_workers_ran(workers, pieces=path.stat().st_size // (2 * PIECE_BYTES))
+    assert parallel[2] == serial[2]
+    return serial, [jsonio.loads(line) for line in serial[2].splitlines()]
+
+
 def test_dry_run_with_workers_is_byte_identical(
     dry_input: tuple[Path, Path], workers: Trace
 ) -> None:
@@ -323,15 +336,8 @@ def test_rejected_lines_are_read_back_from_the_input_as_they_were(
         lines.append(pad + dumps_bytes(event) + pad)
     path = tmp_path / "events.jsonl"
     path.write_bytes(prepare_parallel.BOM + b"\n".join(lines) + b"\n")
-    config = tmp_path / "cdpcli.yaml"
-    config.write_text(DRY_CONFIG)
 
-    serial = dry_run(config, path, 1)
-    parallel = dry_run(config, path, 2)
-
-    assert_workers_ran(workers, pieces=path.stat().st_size // (2 * PIECE_BYTES))
-    assert parallel[2] == serial[2]
-    records = [jsonio.loads(line) for line in serial[2].splitlines()]
+    serial, records = rejected_both_ways(path, workers)
     assert len(records) == summary_of(serial[1])["destinations"]["billing"]["rejected"] > 300
     assert records[0]["event"] == jsonio.loads(lines[0])  # line 1, without its BOM
     quoted = {r["event"]["messageId"]: r["event"] for r in records}
@@ -590,15 +596,8 @@ def test_a_replayed_line_rejected_again_is_quoted_as_the_event_not_its_record(
             lines.append(dumps_bytes({"kind": "rejected", "event": text, "reason": "invalid: x"}))
     path = tmp_path / "rejected-before.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    config = tmp_path / "cdpcli.yaml"
-    config.write_text(DRY_CONFIG)
 
-    serial = dry_run(config, path, 1)
-    parallel = dry_run(config, path, 2)
-
-    assert_workers_ran(workers, pieces=path.stat().st_size // (2 * PIECE_BYTES))
-    assert parallel[2] == serial[2]
-    records = [jsonio.loads(line) for line in serial[2].splitlines()]
+    _, records = rejected_both_ways(path, workers)
     assert len(records) == len(lines) > 300
     originals = [jsonio.loads(jsonio.loads(line)["event"]) for line in lines]
     assert [r["event"] for r in records] == originals

@@ -176,9 +176,9 @@ def map_track(
     record: dict[str, Any] = {"event": overrides.get("event", name) if overrides else name}
     record["properties"] = props
     if name != ORDER_COMPLETED or not options.product_events or event.get("type") != "track":
-        # The common case, one record; `_import_checks` runs only when one of them may fail.
-        if len(props) >= MAX_PROPERTIES or props["time"] < MIN_TIME_MS:
-            return Mapped(rejected=f"{record['event']}: {_import_checks(props)}")
+        problem = _import_checks(props)  # the common case: one record
+        if problem:
+            return Mapped(rejected=f"{record['event']}: {problem}")
         return Mapped((Record(IMPORT, record),))
     records = [record]
     records += product_records(
