@@ -9,6 +9,7 @@ chunk, read in this process.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import fcntl
 import multiprocessing
@@ -16,6 +17,7 @@ import multiprocessing.process
 import multiprocessing.util  # its exit handler must be registered before ours
 import os
 import pickle
+import select
 import signal
 import threading
 import time
@@ -111,10 +113,10 @@ class WorkerPool:
     """`jobs` worker processes, forked when the pool is made (start it before any thread of
     this process starts: a fork copies no thread, but it copies the locks they hold).
 
-    Each worker has a pipe of its own each way, and task `k` of `ordered` goes to worker
-    `k % jobs`: the results are read back in task order from the workers in turn, by the
-    calling thread itself. No helper thread, no shared queue: a result costs one pickle and
-    one pipe transfer, and nothing in this process competes with the caller for the GIL.
+    Each worker has a pipe of its own each way. `ordered` gives each task to the worker with the
+    fewest in hand and reads results as they come, by the calling thread itself. No helper
+    thread, no shared queue: a result costs one pickle and one pipe transfer, and nothing in
+    this process competes with the caller for the GIL.
 
     Workers ignore SIGINT and SIGTERM (the parent decides how to stop) and exit on their own if
     the parent dies (a `kill -9` of the run must not leave them behind).
@@ -182,31 +184,64 @@ class WorkerPool:
         """`function` over `tasks`, results in task order, with at most `window` tasks
         (and at most 16 per worker) submitted and not yet consumed: memory stays bounded
         however many tasks there are. Closing the iterator early stops the pool (its workers
-        may be busy with tasks nobody will read)."""
+        may be busy with tasks nobody will read).
+
+        A task goes to the worker with the fewest in hand, each holding at most `_DEPTH` (the
+        one it works on and the next ones, so that it never waits for this process), and
+        results are read as soon as they come: a worker that gets less CPU (it shares a core
+        with this process, or with anything else) takes fewer tasks, instead of holding up
+        the others once they are a window ahead of it."""
         workers = self._workers
         jobs = len(workers)
         if not jobs:  # closed (by an earlier `ordered` left early): nothing would run the tasks
             raise WorkerError("the worker pool is closed", hint="start a new run")
-        # Never more tasks in flight than a worker's task pipe holds: a send that blocked while
-        # that worker waits for this thread to read its results would deadlock.
         window = max(1, min(window, _MAX_IN_FLIGHT * jobs))
-        sent = received = 0
-        finished = False
+        depth = min(_DEPTH, -(-window // jobs))
+        in_hand: list[collections.deque[int]] = [collections.deque() for _ in workers]
+        arrived: dict[int, tuple[bool, Any]] = {}  # results read, by task number, not yet given
+        ready = select.poll()
+        by_fd = {}
+        for number, worker in enumerate(workers):
+            fd = worker.results.fileno()
+            ready.register(fd, select.POLLIN)
+            by_fd[fd] = number
+        source = iter(tasks)
+        sent = given = 0
+        exhausted = finished = False
         try:
-            for task in tasks:
-                workers[sent % jobs].send(function, task)
-                sent += 1
-                if sent - received >= window:
-                    yield workers[received % jobs].receive()
-                    received += 1
-            while received < sent:
-                yield workers[received % jobs].receive()
-                received += 1
+            while True:
+                if sent > given + len(arrived):  # some results are still to come: read those in
+                    for fd, _ in ready.poll(0 if given in arrived else None):
+                        number = by_fd[fd]
+                        if not in_hand[number]:  # the pipe closed under an idle worker
+                            raise workers[number].died(EOFError())
+                        arrived[in_hand[number].popleft()] = workers[number].receive_raw()
+                while not exhausted and sent - given < window:
+                    number = min(range(jobs), key=lambda n: len(in_hand[n]))
+                    if len(in_hand[number]) >= depth:
+                        break
+                    task = next(source, _NO_TASK)
+                    if task is _NO_TASK:
+                        exhausted = True
+                        break
+                    workers[number].send(function, task)
+                    in_hand[number].append(sent)
+                    sent += 1
+                if given in arrived:
+                    ok, value = arrived.pop(given)
+                    if not ok:
+                        raise value
+                    given += 1
+                    yield value
+                elif given == sent:  # every task given back (the tasks ran out)
+                    break
             finished = True
         finally:
             if not finished:
                 self.close()
 
+
+_NO_TASK: Any = object()
 
 # Pools not closed yet. At exit, multiprocessing joins every child it started after sending it
 # SIGTERM, which workers ignore: a pool still open then would hang the exit. This handler,
@@ -223,7 +258,8 @@ def _close_open_pools() -> None:
 _STOP = b""  # the message that asks a worker to exit
 _STOP_SECONDS = 2.0
 _PIPE_BYTES = 1 << 20  # a worker's whole result fits: it never waits for the parent to read
-_MAX_IN_FLIGHT = 16  # tasks per worker sent and not yet read back (a task is a few hundred bytes)
+_MAX_IN_FLIGHT = 16  # tasks per worker submitted and not yet consumed: bounds what is held
+_DEPTH = 3  # tasks a worker holds at most: a few hundred bytes each, its task pipe never fills
 
 
 @dataclass
@@ -236,18 +272,23 @@ class _Worker:
         try:
             self.tasks.send_bytes(pickle.dumps((function, task), pickle.HIGHEST_PROTOCOL))
         except OSError as error:
-            raise self._died(error) from error
+            raise self.died(error) from error
+
+    def receive_raw(self) -> tuple[bool, Any]:
+        """The next result: (True, value), or (False, the exception the task raised)."""
+        try:
+            answer: tuple[bool, Any] = pickle.loads(self.results.recv_bytes())
+        except (OSError, EOFError) as error:
+            raise self.died(error) from error
+        return answer
 
     def receive(self) -> Any:
-        try:
-            ok, value = pickle.loads(self.results.recv_bytes())
-        except (OSError, EOFError) as error:
-            raise self._died(error) from error
+        ok, value = self.receive_raw()
         if not ok:
             raise value
         return value
 
-    def _died(self, error: BaseException) -> WorkerError:
+    def died(self, error: BaseException) -> WorkerError:
         self.process.join(_STOP_SECONDS)
         code = self.process.exitcode
         how = f"exit code {code}" if code is not None else type(error).__name__

@@ -294,9 +294,33 @@ def test_an_exception_that_does_not_pickle_still_reaches_the_caller() -> None:
 
 
 def test_workers_share_the_tasks_and_results_stay_exact() -> None:
-    pids = [pid for _, pid in ordered_map(_slow_square, range(12), jobs=3, window=3)]
-    assert len(set(pids)) == 3  # task k goes to worker k % jobs
-    assert pids[:3] == pids[3:6] == pids[6:9]
+    results = list(ordered_map(_slow_square, range(12), jobs=3, window=3))
+    assert [square for square, _ in results] == [n * n for n in range(12)]
+    assert len({pid for _, pid in results}) == 3
+
+
+# Set by task 29: task 0 waits for it. Made before the pools fork, so their workers share it.
+_RELEASE = multiprocessing.get_context("fork").Event()
+
+
+def _held_until_the_last(n: int) -> int:
+    if n == 0:
+        assert _RELEASE.wait(30), "task 29 never ran: the free worker did not take it"
+    elif n == 29:
+        _RELEASE.set()
+    return os.getpid()
+
+
+def test_a_worker_held_up_does_not_hold_up_the_others() -> None:
+    """Task 0 runs until task 29 has run. The worker that has it keeps the tasks it already
+    holds (the first 3), and the other worker takes every later one, 29 included: tasks go to
+    the worker with the fewest in hand, not in turn (which would queue 29 behind task 0)."""
+    _RELEASE.clear()
+    pids = list(ordered_map(_held_until_the_last, range(30), jobs=2, window=30))
+    held, free = pids[0], pids[1]
+    assert held != free
+    assert pids[:6] == [held, free] * 3  # both workers start with 3 tasks each
+    assert pids[6:] == [free] * 24
 
 
 def test_an_initializer_runs_in_each_worker() -> None:
