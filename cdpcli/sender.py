@@ -9,7 +9,8 @@ and the pipeline reads no further ahead than one batch per destination endpoint 
 A worker's `CdpError` (credentials refused, retries exhausted) sets the stop flag, so no other
 worker starts another attempt, and is raised from the next `submit` or `finish` in the caller's
 thread. `abort` sets the flag and drops queued batches without waiting; backoff sleeps wait on
-the same flag, so they end at once.
+the same flag, so they end at once. The requests of a batch that ends without a result (failed,
+stopped, dropped) are added to its destination's `requests` here, as no result carries them.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import httpx
 from cdpcli.delivery import Delivery, DeliveryResult
 from cdpcli.redact import Redactor
 from cdpcli.retry import RetryPolicy
-from cdpcli.sender_batch import BatchSender, Stopped
+from cdpcli.sender_batch import BatchSender, Stopped, Tally
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
@@ -75,6 +76,7 @@ class HttpDeliverer:
         self._interrupt = interrupt if interrupt is not None else threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cdpcli-send")
         self._inflight: set[Future[DeliveryResult]] = set()
+        self._tallies: dict[Future[DeliveryResult], tuple[Delivery, Tally]] = {}
         self._submitted: list[Future[DeliveryResult]] = []  # for `close`: still running after abort
         # Results that completed beside a failing batch: handed out by `abort`.
         self._completed: list[DeliveryResult] = []
@@ -121,8 +123,10 @@ class HttpDeliverer:
             self._raise_stop()
         if len(self._inflight) >= self.concurrency:
             self._wait(FIRST_COMPLETED)
-        future = self._pool.submit(self._sender.deliver, delivery)
+        tally = Tally()
+        future = self._pool.submit(self._sender.deliver, delivery, tally)
         self._inflight.add(future)
+        self._tallies[future] = (delivery, tally)
         self._submitted = [f for f in self._submitted if not f.done()] + [future]
         return self._collect()
 
@@ -143,8 +147,10 @@ class HttpDeliverer:
         for future in self._inflight:
             if future.done() and not future.cancelled() and future.exception() is None:
                 completed.append(future.result())
+                self._tallies.pop(future, None)
             else:
                 future.cancel()
+                self._count_unfinished(future)  # what it made so far (it may still be on the wire)
         self._inflight.clear()
         return completed
 
@@ -209,17 +215,29 @@ class HttpDeliverer:
         for future in done:
             self._inflight.discard(future)
             if future.cancelled():
+                self._tallies.pop(future, None)
                 continue
             problem = future.exception()
             if problem is None:
                 results.append(future.result())
-            elif not isinstance(problem, Stopped) and error is None:
+                self._tallies.pop(future, None)
+                continue
+            self._count_unfinished(future)
+            if not isinstance(problem, Stopped) and error is None:
                 error = problem
         if error is not None:
             self._stop.set()  # no other batch starts another attempt
             self._completed.extend(results)
             raise error
         return results
+
+    def _count_unfinished(self, future: Future[DeliveryResult]) -> None:
+        """Count the requests of a batch that ends without a result (run in the caller's
+        thread, which alone updates the counts)."""
+        entry = self._tallies.pop(future, None)
+        if entry is not None:
+            delivery, tally = entry
+            delivery.destination.stats.requests += tally.requests
 
 
 def _retry_base() -> float | None:

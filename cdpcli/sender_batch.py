@@ -64,10 +64,12 @@ class Stopped(Exception):
     """The run is stopping (abort, or another batch failed): this batch gives up quietly."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    verdict: Verdict
-    requests: int
+@dataclass(slots=True)
+class Tally:
+    """The requests made for one delivery so far. A delivery that ends without a result (its
+    error stopped the run, or another's did) made requests too: its caller counts them."""
+
+    requests: int = 0
 
 
 class BatchSender:
@@ -90,18 +92,17 @@ class BatchSender:
         self.rand = rand
         self.sleep = sleep
 
-    def deliver(self, delivery: Delivery) -> DeliveryResult:
-        """Deliver one batch completely; one result per item, in batch order."""
+    def deliver(self, delivery: Delivery, tally: Tally | None = None) -> DeliveryResult:
+        """Deliver one batch completely; one result per item, in batch order. `tally` counts
+        the requests as they are made."""
         destination, batch = delivery.destination, delivery.batch
+        tally = tally if tally is not None else Tally()
         results: list[ItemResult | None] = [None] * len(batch)
-        requests = 0
         # (sub-batch, positions of its items in the original batch), oldest first.
         work: deque[tuple[Batch, list[int]]] = deque([(batch, list(range(len(batch))))])
         while work:
             current, positions = work.popleft()
-            answer = self._send(destination, current)
-            requests += answer.requests
-            verdict = answer.verdict
+            verdict = self._send(destination, current, tally)
             kind = verdict.kind
             if kind == "settled" or (kind == "resend" and verdict.items):
                 rest: list[int] = []
@@ -128,11 +129,11 @@ class BatchSender:
                 for position in positions:
                     results[position] = ItemResult("rejected", reason)
         final = [r if r is not None else ItemResult("rejected", "no answer") for r in results]
-        return DeliveryResult(delivery, final, requests)
+        return DeliveryResult(delivery, final, tally.requests)
 
     # --- one request, with its retries ----------------------------------------------------
 
-    def _send(self, destination: DestinationRuntime, batch: Batch) -> _Answer:
+    def _send(self, destination: DestinationRuntime, batch: Batch, tally: Tally) -> Verdict:
         request = destination.build_request(batch)
         body = encode_body(request.body, batch)
         if request.gzip:
@@ -144,6 +145,7 @@ class BatchSender:
             if self.stop.is_set():
                 raise Stopped
             attempt += 1
+            tally.requests += 1
             hint: float | None = None
             try:
                 response = self.client.request(
@@ -161,7 +163,7 @@ class BatchSender:
                     endpoint, batch.items, response.status_code, response.headers, response.content
                 )
                 if verdict.kind != "retry":
-                    return _Answer(verdict, attempt)
+                    return verdict
                 hint = verdict.retry_after
                 failure = self._clean(f"HTTP {response.status_code}: {verdict.message}")
             if not self.policy.should_retry(attempt):

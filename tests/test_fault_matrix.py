@@ -357,6 +357,8 @@ def test_fatal_fault_stops_keeps_the_checkpoint_and_a_rerun_completes(
     assert mp["delivered"] == IMPORT_BATCH_ITEMS
     assert billing["delivered"] == ANSWERED * LAGO_BATCH_ITEMS
     assert summary["not_sent"] == 2 * summary["events_read"] - summary["delivered"] > 0
+    # Every request made is counted, the failing batch's attempts included.
+    assert (mp["requests"], billing["requests"]) == (len(mixpanel.requests), len(lago.requests))
     # The checkpoint holds the (1-based) line below which both destinations answered.
     saved = jsonio.loads(checkpoint.read_bytes())
     assert saved["inputs"] == {str(events): IMPORT_BATCH_ITEMS + 1}

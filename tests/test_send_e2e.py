@@ -250,6 +250,7 @@ def test_401_exits_5_at_once_without_leaking_the_secret(
     assert wrong not in stderr and wrong not in jsonio.dumps(summary)
     assert [r.status for r in mixpanel.requests] == [401]  # nothing after the refusal
     assert lago.requests == []
+    assert summary["destinations"]["mixpanel"]["requests"] == 1  # the refused one counts
     assert summary["delivered"] == 0
     assert summary["not_sent"] > 0
     check_accounting(summary, complete=False)

@@ -460,12 +460,16 @@ def test_403_from_lago_stops_a_worker_sleeping_in_backoff(
 
     rig = rig_factory(answer, concurrency=2, rand=1.0, real_sleep=True)
     started = time.monotonic()
-    rig.deliverer.submit(Delivery(mixpanel_runtime(), make_batch("import", mp_events(1))))
+    mixpanel, lago = mixpanel_runtime(), lago_runtime()
+    rig.deliverer.submit(Delivery(mixpanel, make_batch("import", mp_events(1))))
     with pytest.raises(CredentialsError, match="destination `billing` \\(lago\\) refused"):
-        run_all(rig, Delivery(lago_runtime(), make_batch("batch", lago_events(1), 11)))
+        run_all(rig, Delivery(lago, make_batch("batch", lago_events(1), 11)))
+    assert rig.deliverer.abort() == []
     assert time.monotonic() - started < 1.5  # the 2 s backoff was cut short
     hosts = [r.url.host for r in rig.server.requests]
     assert sorted(hosts) == ["lago.test", "mp.test"]
+    # Neither batch has a result, yet each made a request: both count.
+    assert (mixpanel.stats.requests, lago.stats.requests) == (1, 1)
 
 
 def test_batches_delivered_beside_a_failing_one_are_handed_out_by_abort(
