@@ -179,7 +179,12 @@ class WorkerPool:
         _open_pools.discard(self)
 
     def ordered(
-        self, function: Callable[[T], R], tasks: Iterable[T], *, window: int
+        self,
+        function: Callable[[T], R],
+        tasks: Iterable[T],
+        *,
+        window: int,
+        local: Callable[[T], R] | None = None,
     ) -> Generator[R, None, None]:
         """`function` over `tasks`, results in task order, with at most `window` tasks
         (and at most 16 per worker) submitted and not yet consumed: memory stays bounded
@@ -190,55 +195,110 @@ class WorkerPool:
         one it works on and the next ones, so that it never waits for this process), and
         results are read as soon as they come: a worker that gets less CPU (it shares a core
         with this process, or with anything else) takes fewer tasks, instead of holding up
-        the others once they are a window ahead of it."""
-        workers = self._workers
-        jobs = len(workers)
-        if not jobs:  # closed (by an earlier `ordered` left early): nothing would run the tasks
+        the others once they are a window ahead of it.
+
+        With `local` (the same work as `function`, in this process), the calling thread does
+        not wait for a result while there is a task it could run: when every worker holds its
+        tasks and the next result is not in yet, it runs the next task itself. Its result, or
+        its exception, is given out in task order like any other."""
+        if not self._workers:  # closed (by an earlier `ordered` left early): nothing would run
             raise WorkerError("the worker pool is closed", hint="start a new run")
-        window = max(1, min(window, _MAX_IN_FLIGHT * jobs))
-        depth = min(_DEPTH, -(-window // jobs))
-        in_hand: list[collections.deque[int]] = [collections.deque() for _ in workers]
-        arrived: dict[int, tuple[bool, Any]] = {}  # results read, by task number, not yet given
-        ready = select.poll()
-        by_fd = {}
-        for number, worker in enumerate(workers):
-            fd = worker.results.fileno()
-            ready.register(fd, select.POLLIN)
-            by_fd[fd] = number
-        source = iter(tasks)
-        sent = given = 0
-        exhausted = finished = False
+        run = _OrderedRun(self._workers, function, iter(tasks), window, local)
+        finished = False
         try:
             while True:
-                if sent > given + len(arrived):  # some results are still to come: read those in
-                    for fd, _ in ready.poll(0 if given in arrived else None):
-                        number = by_fd[fd]
-                        if not in_hand[number]:  # the pipe closed under an idle worker
-                            raise workers[number].died(EOFError())
-                        arrived[in_hand[number].popleft()] = workers[number].receive_raw()
-                while not exhausted and sent - given < window:
-                    number = min(range(jobs), key=lambda n: len(in_hand[n]))
-                    if len(in_hand[number]) >= depth:
-                        break
-                    task = next(source, _NO_TASK)
-                    if task is _NO_TASK:
-                        exhausted = True
-                        break
-                    workers[number].send(function, task)
-                    in_hand[number].append(sent)
-                    sent += 1
-                if given in arrived:
-                    ok, value = arrived.pop(given)
+                run.read_in()
+                run.hand_out()
+                if run.given in run.arrived:
+                    ok, value = run.arrived.pop(run.given)
                     if not ok:
                         raise value
-                    given += 1
+                    run.given += 1
                     yield value
-                elif given == sent:  # every task given back (the tasks ran out)
+                elif run.given == run.sent:  # every task given back (the tasks ran out)
                     break
+                elif run.may_run_here():
+                    # Every worker holds its tasks and the next result is not in: run one here.
+                    run.run_here()
             finished = True
         finally:
             if not finished:
                 self.close()
+
+
+class _OrderedRun:
+    """The state of one `WorkerPool.ordered`: tasks sent (numbered in order), results read in
+    and not yet given out, and what each worker holds."""
+
+    def __init__(
+        self,
+        workers: list[_Worker],
+        function: Callable[[Any], Any],
+        source: Iterator[Any],
+        window: int,
+        local: Callable[[Any], Any] | None,
+    ) -> None:
+        self.workers, self.function, self.source, self.local = workers, function, source, local
+        jobs = len(workers)
+        self.window = max(1, min(window, _MAX_IN_FLIGHT * jobs))
+        self.depth = min(_DEPTH, -(-self.window // jobs))
+        self.in_hand: list[collections.deque[int]] = [collections.deque() for _ in workers]
+        self.arrived: dict[int, tuple[bool, Any]] = {}  # read in, by task number, not given out
+        self.sent = self.given = 0
+        self.exhausted = False
+        self.ready = select.poll()
+        self.by_fd = {}
+        for number, worker in enumerate(workers):
+            fd = worker.results.fileno()
+            self.ready.register(fd, select.POLLIN)
+            self.by_fd[fd] = number
+
+    def may_run_here(self) -> bool:
+        return (
+            self.local is not None and not self.exhausted and self.sent - self.given < self.window
+        )
+
+    def read_in(self) -> None:
+        """Read the results that are in; wait for one only when there is nothing to give out
+        and nothing to run here."""
+        if self.sent == self.given + len(self.arrived):  # no result still to come
+            return
+        wait = self.given not in self.arrived and not self.may_run_here()
+        for fd, _ in self.ready.poll(None if wait else 0):
+            number = self.by_fd[fd]
+            worker, held = self.workers[number], self.in_hand[number]
+            if not held:  # the pipe closed under an idle worker
+                raise worker.died(EOFError())
+            self.arrived[held.popleft()] = worker.receive_raw()
+
+    def hand_out(self) -> None:
+        """Send tasks to the workers holding the fewest, up to `depth` each, within the window."""
+        in_hand = self.in_hand
+        while not self.exhausted and self.sent - self.given < self.window:
+            number = min(range(len(in_hand)), key=lambda n: len(in_hand[n]))
+            if len(in_hand[number]) >= self.depth:
+                return
+            task = next(self.source, _NO_TASK)
+            if task is _NO_TASK:
+                self.exhausted = True
+                return
+            self.workers[number].send(self.function, task)
+            in_hand[number].append(self.sent)
+            self.sent += 1
+
+    def run_here(self) -> None:
+        """Run the next task in this thread; its exception is raised in its turn, as a
+        worker's would be."""
+        assert self.local is not None
+        task = next(self.source, _NO_TASK)
+        if task is _NO_TASK:
+            self.exhausted = True
+            return
+        try:
+            self.arrived[self.sent] = (True, self.local(task))
+        except Exception as error:
+            self.arrived[self.sent] = (False, error)
+        self.sent += 1
 
 
 _NO_TASK: Any = object()

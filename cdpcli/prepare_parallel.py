@@ -1,12 +1,14 @@
-"""`send --jobs`: the per-event work (`cdpcli.prepare`) of a large plain JSON-lines input done in
-worker processes, while this process keeps the bookkeeping (accounting, batching, delivery,
-checkpoint, rejected file) exactly as in a run in one process.
+"""`send --jobs N`: the per-event work (`cdpcli.prepare`) of a large plain JSON-lines input done by
+N processes, this one and N - 1 workers, while this process alone keeps the bookkeeping
+(accounting, batching, delivery, checkpoint, rejected file) exactly as in a run in one process.
 
 The input is cut at line boundaries into pieces of about `piece_bytes`; each worker prepares the
-events of a piece and sends them back as plain values; the pieces are consumed in input order,
-with at most a few of them in flight, so the stream is the same, event for event, as the one a
-single process makes, and memory stays bounded whatever the input's size. Gzipped files, `.json`
-documents, stdin, small files and `--explain` are prepared in this process.
+events of a piece and sends them back as plain values, and this process prepares a piece itself
+whenever it would otherwise wait for one (`WorkerPool.ordered`'s `local`); the pieces are
+consumed in input order, with at most a few of them in flight, so the stream is the same, event
+for event, as the one a single process makes, and memory stays bounded whatever the input's
+size. Gzipped files, `.json` documents, stdin, small files and `--explain` are prepared in this
+process alone.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ PIECES_PER_JOB = 8  # pieces in flight per worker: workers never wait for this p
 
 @dataclass(frozen=True)
 class Parallelism:
-    """How many processes prepare events, and how inputs are cut for them."""
+    """How many processes prepare events (this one and `jobs - 1` workers), and how inputs are
+    cut for them."""
 
     jobs: int = 1
     min_bytes: int = MIN_PARALLEL_BYTES
@@ -67,12 +70,12 @@ def qualifies(input_file: InputFile, preparer: Preparer, parallelism: Parallelis
 def start_workers(
     inputs: Sequence[InputFile], preparer: Preparer, parallelism: Parallelism
 ) -> WorkerPool | None:
-    """The worker processes of a run, when some input qualifies; they inherit `preparer`.
-    Start them before anything else (the sender's threads) runs."""
+    """The `jobs - 1` worker processes of a run, when some input qualifies; they inherit
+    `preparer`. Start them before anything else (the sender's threads) runs."""
     if not any(qualifies(f, preparer, parallelism) for f in inputs):
         return None
     _inherited["preparer"] = preparer
-    return WorkerPool(parallelism.jobs, initializer=_in_worker)
+    return WorkerPool(parallelism.jobs - 1, initializer=_in_worker)
 
 
 def _in_worker() -> None:
@@ -105,16 +108,26 @@ def prepared_items(
     if opened is not None:
         opened(position)
     tasks = ((chunk, resume_below) for chunk in cut(input_file, size, parallelism.piece_bytes))
-    pieces = workers.ordered(_prepare_piece, tasks, window=PIECES_PER_JOB * workers.jobs)
+    pieces = workers.ordered(
+        _prepare_piece,
+        tasks,
+        window=PIECES_PER_JOB * (workers.jobs + 1),
+        local=functools.partial(_prepare_here, preparer),
+    )
     try:
         for end, prepared in pieces:
-            yield from marshal.loads(prepared)
+            # From a worker, marshalled; from this process, the items themselves.
+            yield from marshal.loads(prepared) if isinstance(prepared, bytes) else prepared
             position.offset = end
     finally:
         pieces.close()
 
 
-def _prepare_piece(task: tuple[Chunk, int]) -> tuple[int, bytes]:
+# A prepared piece: where it ends, and its items (marshalled when they come from a worker).
+Piece = tuple[int, bytes | list[Prepared]]
+
+
+def _prepare_piece(task: tuple[Chunk, int]) -> Piece:
     """In a worker process: the prepared items of one piece (plain tuples, strings, bytes and
     numbers, so `marshal`, faster than pickle both ways, carries them), and where it ends.
 
@@ -129,6 +142,15 @@ def _prepare_piece(task: tuple[Chunk, int]) -> tuple[int, bytes]:
         return chunk.end, marshal.dumps([prepare(item, resume_below) for item in chunk.items()])
     finally:
         preparer.piece = None
+
+
+def _prepare_here(preparer: Preparer, task: tuple[Chunk, int]) -> Piece:
+    """In this process: the prepared items of one piece (as `prepared_items` makes them for an
+    input read here), and where it ends."""
+    chunk, resume_below = task
+    assert chunk.end is not None
+    prepare = preparer.prepare
+    return chunk.end, [prepare(item, resume_below) for item in chunk.items()]
 
 
 def quoted(data: Any, line: int) -> Any:

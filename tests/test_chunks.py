@@ -323,6 +323,30 @@ def test_a_worker_held_up_does_not_hold_up_the_others() -> None:
     assert pids[6:] == [free] * 24
 
 
+def test_with_local_this_process_runs_tasks_while_the_workers_are_busy() -> None:
+    """The worker takes tasks 0-2 (all it holds); this process, rather than wait for task 0,
+    runs the next ones itself. Results still come in task order."""
+    with chunks.WorkerPool(1) as pool:
+        results = list(pool.ordered(_slow_square, range(20), window=8, local=_slow_square))
+    assert [square for square, _ in results] == [n * n for n in range(20)]
+    pids = [pid for _, pid in results]
+    assert pids[3] == os.getpid() and os.getpid() not in pids[:3]
+    assert len(set(pids)) == 2
+
+
+def _refuses_here(n: int) -> int:
+    raise ValueError(f"task {n} failed here")
+
+
+def test_an_exception_of_a_task_run_here_surfaces_in_its_turn() -> None:
+    got = []
+    with chunks.WorkerPool(1) as pool, pytest.raises(ValueError, match="task 3 failed here"):
+        for result in pool.ordered(_fails_at_five, range(50), window=8, local=_refuses_here):
+            got.append(result)
+    assert got == [0, 1, 2]  # the worker's, before the first task run here
+    assert multiprocessing.active_children() == []
+
+
 def test_an_initializer_runs_in_each_worker() -> None:
     results = list(ordered_map(_read_marker, range(6), jobs=2, window=2, initializer=_set_marker))
     assert results == ["set"] * 6
