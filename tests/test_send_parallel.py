@@ -28,6 +28,7 @@ from bench.generate import write as write_events
 from cdpcli import jsonio, prepare_parallel
 from cdpcli.chunks import WorkerPool
 from cdpcli.cli.app import app
+from cdpcli.destinations.mixpanel_props import insert_id
 from cdpcli.errors import InputError
 from cdpcli.jsonio import dumps_bytes
 from cdpcli.prepare_parallel import Parallelism
@@ -205,10 +206,12 @@ def workers(monkeypatch: pytest.MonkeyPatch, trace: Trace) -> Trace:
 
 
 def assert_workers_ran(trace: Trace, *, pieces: int) -> None:
-    """-j 2: one worker, and this process."""
+    """-j 2: one worker, and this process: it takes the 4th piece itself while the worker
+    holds the first 3."""
     assert trace.pools == [1]
-    assert trace.pieces >= pieces
+    assert trace.pieces >= pieces >= 4
     assert set(trace.pids) - {os.getpid()}, "no piece was prepared by a worker"
+    assert trace.pids[3] == os.getpid()
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -391,22 +394,38 @@ def real_send(directory: Path, path: Path, jobs: int, poison_every: int) -> Sent
         return Sent(summary_of(out), rejected.read_bytes(), mixpanel, lago)
 
 
-def poisoned_ids(config: Path, path: Path, every: int) -> set[str]:
+def poisoned_ids(config: Path, path: Path, every: int) -> list[str]:
     """The `$insert_id`s of the /import records whose `bytes` property is a multiple of
-    `every` (chosen by content, so the same records fail whatever the batches)."""
+    `every` (chosen by content, so the same records fail whatever the batches), in input
+    order."""
     lines: list[bytes] = []
     send(
         SendRequest(paths=[str(path)], config_path=config, dry_run=True), write_request=lines.append
     )
-    ids = set()
+    ids: dict[str, None] = {}
     for line in lines:
         request = jsonio.loads(line)
         if request["destination"] == "mixpanel" and "/import" in request["url"]:
             for record in request["body"]:
                 if record["properties"].get("bytes", 1) % every == 0:
-                    ids.add(record["properties"]["$insert_id"])
+                    ids[record["properties"]["$insert_id"]] = None
     assert ids
-    return ids
+    return list(ids)
+
+
+def line_offsets(path: Path) -> dict[str, int]:
+    """Where the line holding each event starts in `path`, by the event's `$insert_id`."""
+    offsets: dict[str, int] = {}
+    position = 0
+    for line in path.read_bytes().splitlines(keepends=True):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            value = orjson.loads(line)
+            events = value.get("batch", [value]) if isinstance(value, dict) else []
+            for event in events:
+                if isinstance(event, dict) and isinstance(event.get("messageId"), str):
+                    offsets.setdefault(insert_id(event["messageId"]), position)
+        position += len(line)
+    return offsets
 
 
 def test_real_send_with_workers_delivers_once_and_rejects_the_same(
@@ -681,8 +700,11 @@ def test_a_server_rejection_whose_line_vanished_leaves_the_counts_whole(
 
     with FakeMixpanel() as mixpanel, FakeLago() as lago:
         config = write_config(tmp_path, mixpanel, lago)
-        poisoned = poisoned_ids(config, path, 7)
-        mixpanel.poison.update(sorted(poisoned)[:1])  # one record of the batch, inside it
+        # One record of the first batch, inside it, and in the first piece of the input: a
+        # worker's (the first pieces always are), whose lines are read back from the input.
+        second = poisoned_ids(config, path, 7)[1]
+        assert line_offsets(path)[second] < PIECE_BYTES
+        mixpanel.poison.add(second)
         monkeypatch.setattr(prepare_parallel, "_piece_lines", _Vanished())
         code, out = run_cli(
             str(path), "-c", str(config), "--format", "json", "-j", "2",
