@@ -26,7 +26,7 @@ from cdpcli.reader import BOM, InputFile, is_plain_lines, read_input
 
 PIECE_BYTES = 128 * 1024  # small pieces keep the results in flight (and each worker) small
 MIN_PARALLEL_BYTES = 8 * 1024 * 1024  # below this a process costs more than it saves
-PIECES_PER_JOB = 8  # pieces in flight per worker: workers never wait for this process to catch up
+PIECES_PER_JOB = 8  # pieces in flight per process preparing them (the workers and this one)
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,8 @@ class HttpDeliverer:
         # however long their retries would take.
         self._interrupt = interrupt if interrupt is not None else threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cdpcli-send")
-        self._inflight: set[Future[DeliveryResult]] = set()
-        self._tallies: dict[Future[DeliveryResult], tuple[Delivery, Tally]] = {}
+        # Each batch in flight, with its delivery and the requests made for it so far.
+        self._inflight: dict[Future[DeliveryResult], tuple[Delivery, Tally]] = {}
         self._submitted: list[Future[DeliveryResult]] = []  # for `close`: still running after abort
         # Results that completed beside a failing batch: handed out by `abort`.
         self._completed: list[DeliveryResult] = []
@@ -125,8 +125,7 @@ class HttpDeliverer:
             self._wait(FIRST_COMPLETED)
         tally = Tally()
         future = self._pool.submit(self._sender.deliver, delivery, tally)
-        self._inflight.add(future)
-        self._tallies[future] = (delivery, tally)
+        self._inflight[future] = (delivery, tally)
         self._submitted = [f for f in self._submitted if not f.done()] + [future]
         return self._collect()
 
@@ -144,13 +143,12 @@ class HttpDeliverer:
         caller still counts what was delivered."""
         self._stop.set()
         completed, self._completed = self._completed, []
-        for future in self._inflight:
+        for future, (delivery, tally) in self._inflight.items():
             if future.done() and not future.cancelled() and future.exception() is None:
                 completed.append(future.result())
-                self._tallies.pop(future, None)
             else:
                 future.cancel()
-                self._count_unfinished(future)  # what it made so far (it may still be on the wire)
+                _count_unfinished(delivery, tally)  # what it made so far (may still be on the wire)
         self._inflight.clear()
         return completed
 
@@ -213,16 +211,14 @@ class HttpDeliverer:
         results: list[DeliveryResult] = []
         error: BaseException | None = None
         for future in done:
-            self._inflight.discard(future)
+            delivery, tally = self._inflight.pop(future)
             if future.cancelled():
-                self._tallies.pop(future, None)
                 continue
             problem = future.exception()
             if problem is None:
                 results.append(future.result())
-                self._tallies.pop(future, None)
                 continue
-            self._count_unfinished(future)
+            _count_unfinished(delivery, tally)
             if not isinstance(problem, Stopped) and error is None:
                 error = problem
         if error is not None:
@@ -231,13 +227,11 @@ class HttpDeliverer:
             raise error
         return results
 
-    def _count_unfinished(self, future: Future[DeliveryResult]) -> None:
-        """Count the requests of a batch that ends without a result (run in the caller's
-        thread, which alone updates the counts)."""
-        entry = self._tallies.pop(future, None)
-        if entry is not None:
-            delivery, tally = entry
-            delivery.destination.stats.requests += tally.requests
+
+def _count_unfinished(delivery: Delivery, tally: Tally) -> None:
+    """Count the requests of a batch that ends without a result (in the caller's thread, which
+    alone updates the counts)."""
+    delivery.destination.stats.requests += tally.requests
 
 
 def _retry_base() -> float | None:
