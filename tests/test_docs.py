@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import typer
-from paths import REPO
 
 from cdpcli.cli.app import app
 from cdpcli.errors import ExitCode
+from tests.paths import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 

@@ -30,7 +30,7 @@ from cdpcli.cli.common import (
 from cdpcli.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:  # library modules load when a command runs: fast start-up
-    from cdpcli.config import Config
+    from cdpcli.routing.config import Config
 
 config_app = typer.Typer(
     name="config",
@@ -72,7 +72,7 @@ def check(
 
     Exit 0 when the config is valid (even with secrets missing), 3 when it is not.
     """
-    from cdpcli.config import load_config, resolve_config_path
+    from cdpcli.routing.config import load_config, resolve_config_path
 
     out = streams(quiet=quiet)
     with handle_errors():
@@ -110,8 +110,8 @@ def check(
 
 def check_report(config: Config) -> dict[str, Any]:
     """Everything `config check` shows, as JSON-ready data."""
-    from cdpcli.routing import EVENT_TYPES
-    from cdpcli.secretstore import SecretStore
+    from cdpcli.routing.conditions import EVENT_TYPES
+    from cdpcli.secrets.store import SecretStore
 
     store = SecretStore(os.environ)
     statuses = store.describe_secrets(config)
@@ -231,7 +231,7 @@ def init(
     quiet: QuietOption = False,
 ) -> None:
     """Write a commented starter config (two destinations, three example routes)."""
-    from cdpcli.config import resolve_config_path
+    from cdpcli.routing.config import resolve_config_path
 
     out = streams(quiet=quiet)
     with handle_errors():

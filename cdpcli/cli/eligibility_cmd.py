@@ -22,7 +22,7 @@ from cdpcli.cli.common import FormatOption, OutputFormat, exit_with, handle_erro
 from cdpcli.errors import ExitCode
 
 if TYPE_CHECKING:  # the library is imported when the command runs: fast start-up for the others
-    from cdpcli.eligibility import CriterionResult, ProgramResult, Report
+    from cdpcli.eligibility.evaluate import CriterionResult, ProgramResult, Report
 
 VERDICT_TEXT = {
     "eligible": ("ELIGIBLE", "bold green"),
@@ -132,7 +132,7 @@ def eligibility(
     """
     with handle_errors():
         names = [n.strip() for value in terms or [] for n in value.split(",") if n.strip()]
-        from cdpcli.eligibility import (
+        from cdpcli.eligibility.evaluate import (
             Company,
             bundled_catalog,
             evaluate,

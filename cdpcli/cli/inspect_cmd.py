@@ -10,9 +10,9 @@ from cdpcli import jsonio
 from cdpcli.cli.app import app
 from cdpcli.cli.common import FormatOption, OutputFormat, QuietOption, handle_errors, streams
 from cdpcli.cli.validate_cmd import PathsArgument
-from cdpcli.distinct import DistinctCounter
-from cdpcli.profile import TOP_EVENTS, Profile, profile
-from cdpcli.reader import read_inputs, resolve_inputs
+from cdpcli.events.distinct import DistinctCounter
+from cdpcli.events.profile import TOP_EVENTS, Profile, profile
+from cdpcli.events.reader import read_inputs, resolve_inputs
 
 BAR_WIDTH = 40
 

@@ -27,7 +27,7 @@ from cdpcli.cli.common import (
     streams,
 )
 from cdpcli.errors import CdpError, ConfigError, UsageError
-from cdpcli.secretstore import (
+from cdpcli.secrets.store import (
     ConfigLike,
     SecretStatus,
     SecretStore,
@@ -88,7 +88,7 @@ def _find_config(option: Path | None, *, required: bool) -> ConfigLike | None:
     Without `--config` or `CDPCLI_CONFIG` and no `./cdpcli.yaml`, there is no config: None, or
     a ConfigError when the command cannot work without one.
     """
-    from cdpcli.config import CONFIG_ENV, load_config, resolve_config_path
+    from cdpcli.routing.config import CONFIG_ENV, load_config, resolve_config_path
 
     path = resolve_config_path(option, os.environ)
     chosen = option is not None or bool(os.environ.get(CONFIG_ENV))

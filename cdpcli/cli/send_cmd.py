@@ -13,7 +13,6 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 import typer
 
 from cdpcli import jsonio
-from cdpcli.chunks import default_jobs
 from cdpcli.cli.app import app
 from cdpcli.cli.common import (
     FormatOption,
@@ -28,10 +27,11 @@ from cdpcli.cli.common import (
 )
 from cdpcli.cli.validate_cmd import PathsArgument
 from cdpcli.errors import ExitCode, InputError
-from cdpcli.spec import parse_time, to_ms
+from cdpcli.events.spec import parse_time, to_ms
+from cdpcli.workers.pool import default_jobs
 
 if TYPE_CHECKING:  # the pipeline is imported when the command runs: fast start-up for the others
-    from cdpcli.pipeline import SendResult
+    from cdpcli.send.pipeline import SendResult
 
 
 def _time_option(value: str | None) -> int | None:
@@ -131,9 +131,9 @@ def send_command(
     retries, 130 interrupted (checkpoint saved first).
     """
     from cdpcli.cli.send_render import ProgressDisplay, render_explained
-    from cdpcli.config import resolve_config_path
-    from cdpcli.pipeline import SendOptions
-    from cdpcli.send import SendRequest, send
+    from cdpcli.routing.config import resolve_config_path
+    from cdpcli.send.pipeline import SendOptions
+    from cdpcli.send.run import SendRequest, send
 
     out = streams(quiet=quiet)
     with handle_errors():

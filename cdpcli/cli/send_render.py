@@ -11,8 +11,8 @@ from rich.table import Table
 from cdpcli import jsonio
 from cdpcli.cli.common import Streams
 from cdpcli.destinations.base import Mapped
-from cdpcli.pipeline import SendSummary
-from cdpcli.prepare import Explained
+from cdpcli.send.pipeline import SendSummary
+from cdpcli.send.prepare import Explained
 
 
 @dataclass

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from cdpcli import jsonio
-from cdpcli.chunks import default_jobs
 from cdpcli.cli.app import app
 from cdpcli.cli.common import (
     FormatOption,
@@ -19,9 +18,10 @@ from cdpcli.cli.common import (
     streams,
 )
 from cdpcli.errors import ExitCode
-from cdpcli.reader import resolve_inputs
-from cdpcli.validation import render_json, render_text
-from cdpcli.validation_parallel import plan, validate_chunks
+from cdpcli.events.reader import resolve_inputs
+from cdpcli.events.validate import render_json, render_text
+from cdpcli.events.validate_parallel import plan, validate_chunks
+from cdpcli.workers.pool import default_jobs
 
 PathsArgument = Annotated[
     list[str] | None,

@@ -15,7 +15,7 @@ A destination module (`mixpanel.py`, `lago.py`) provides:
 - `build_request(options, endpoint, items, secrets) -> HttpRequest`: the request for a batch;
   with `secrets=None` (dry run) every secret shows as `***`.
 - `parse_response(endpoint, items, status, headers, body, *, now=None) -> Verdict`: what the
-  answer means for each item of the batch; a retry's wait comes from `cdpcli.retry`'s reading
+  answer means for each item of the batch; a retry's wait comes from `cdpcli.send.retry`'s reading
   of `Retry-After` and `X-RateLimit-Reset` at `now` (default: the clock).
 """
 

@@ -10,11 +10,11 @@ KINDS = ("mixpanel", "lago")
 def get_kind(kind: str) -> ModuleType:
     """The destination module for `kind` (see `cdpcli.destinations.base` for its functions)."""
     if kind == "mixpanel":
-        from cdpcli.destinations import mixpanel
+        from cdpcli.destinations.mixpanel import destination as mixpanel
 
         return mixpanel
     if kind == "lago":
-        from cdpcli.destinations import lago
+        from cdpcli.destinations.lago import destination as lago
 
         return lago
     raise KeyError(kind)

@@ -1,5 +1,5 @@
 """Helpers for tests that really send to the fakes: secrets, a config pointing at them, the CLI,
-a subprocess run, and the accounting invariant of PRODUCT.md §6 (see `cdpcli.pipeline`)."""
+a subprocess run, and the accounting invariant of PRODUCT.md §6 (see `cdpcli.send.pipeline`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from cdpcli import jsonio
 from cdpcli.cli.app import app
-from cdpcli.sender import RETRY_BASE_ENV
+from cdpcli.send.http import RETRY_BASE_ENV
 from tests.fakes.servers import (
     LAGO_API_KEY,
     MIXPANEL_SA_SECRET,

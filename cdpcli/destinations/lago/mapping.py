@@ -1,0 +1,248 @@
+"""Segment event → Lago event (reference/lago.md §2-§5, §9). Pure: no I/O, no clock.
+
+`transaction_id` <- messageId (qualified for a second route, §5), `external_subscription_id` <-
+userId, `code` <- event name (track), `timestamp` <- event time as `"<s>.<mmm>"` (§3),
+`properties` <- properties with every value stringified (§4). A route's `map` overrides each key;
+`map.properties` replaces the whole object.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Final
+
+from cdpcli import jsonio
+from cdpcli.destinations.base import Mapped, Record, RouteInfo
+from cdpcli.destinations.lago.settings import LagoOptions
+from cdpcli.events.spec import parse_time, to_ms
+
+ENDPOINT_NAME: Final = "batch"
+
+
+PERMITTED_KEYS: Final = (
+    "transaction_id",
+    "external_subscription_id",
+    "code",
+    "timestamp",
+    "properties",
+    "precise_total_amount_cents",
+)
+"""The item keys Lago reads, snake_case, in the order cdpcli writes them (reference §2)."""
+
+
+MAP_KEYS: Final = frozenset(PERMITTED_KEYS)
+"""The keys a route's `map` may set for a Lago destination."""
+
+
+NO_SUBSCRIPTION: Final = "no external_subscription_id (no userId; map one in the route)"
+
+
+_NUMERIC = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+# A seconds value this large is almost surely milliseconds; Lago would store it as a date tens of
+# thousands of years ahead without complaint (reference §3 "No range check").
+_MAX_SECONDS = 10**11
+
+
+class _Unmappable(Exception):
+    """Internal: the event cannot become a Lago item; `args[0]` is the reason."""
+
+
+def map_event(
+    event: Mapping[str, Any],
+    *,
+    time_ms: int,
+    route: RouteInfo,
+    options: LagoOptions,
+    token: str | None = None,
+) -> Mapped:
+    """One validated event (its JSON object) to one Lago item, or a rejection reason.
+
+    `time_ms` is the event time in integer milliseconds (reference/segment-spec.md §6). `token`
+    is unused for Lago; it is part of the shared signature.
+    """
+    del options, token
+    try:
+        item = _build_item(event, time_ms, route)
+    except _Unmappable as reason:
+        return Mapped(rejected=str(reason.args[0]))
+    return Mapped(records=(Record(ENDPOINT_NAME, item),))
+
+
+def _build_item(event: Mapping[str, Any], time_ms: int, route: RouteInfo) -> dict[str, Any]:
+    overrides = route.overrides
+    if not MAP_KEYS.issuperset(overrides):  # a config has been checked; a direct caller not
+        unknown = sorted(str(key) for key in overrides if key not in MAP_KEYS)
+        raise _Unmappable(
+            f"route {route.name!r} maps {', '.join(unknown)}, which Lago does not read "
+            f"(allowed: {', '.join(PERMITTED_KEYS)})"
+        )
+    item: dict[str, Any] = {
+        "transaction_id": _transaction_id(event, route),
+        "external_subscription_id": _subscription_id(event, overrides),
+        "code": _code(event, overrides),
+        "timestamp": (
+            _timestamp_override(overrides["timestamp"])
+            if "timestamp" in overrides
+            else format_timestamp(time_ms)
+        ),
+    }
+    properties = _properties(event, overrides)
+    if properties is not None:
+        item["properties"] = properties
+    if "precise_total_amount_cents" in overrides:
+        item["precise_total_amount_cents"] = _amount(overrides["precise_total_amount_cents"])
+    return item
+
+
+def _transaction_id(event: Mapping[str, Any], route: RouteInfo) -> str:
+    if "transaction_id" in route.overrides:
+        return _id_override("transaction_id", route.overrides["transaction_id"])
+    message_id = event.get("messageId")
+    if not isinstance(message_id, str) or not message_id:
+        raise _Unmappable("no transaction_id (the event has no messageId)")
+    if route.qualifier is not None:
+        return f"{message_id}:route:{route.qualifier}"
+    return message_id
+
+
+def _subscription_id(event: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
+    if "external_subscription_id" in overrides:
+        return _id_override("external_subscription_id", overrides["external_subscription_id"])
+    user_id = event.get("userId")
+    if not isinstance(user_id, str) or not user_id:
+        raise _Unmappable(NO_SUBSCRIPTION)
+    return user_id
+
+
+def _code(event: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
+    if "code" in overrides:
+        value = overrides["code"]
+        if not isinstance(value, str) or not value.strip():
+            raise _Unmappable(f"map.code must be a non-empty string, got {_describe(value)}")
+        return value
+    event_type = event.get("type")
+    name = event.get("event")
+    if event_type != "track":
+        raise _Unmappable(f"no code ({event_type} events have no event name; map one in the route)")
+    if not isinstance(name, str) or not name.strip():
+        raise _Unmappable("no code (the track event has no event name; map one in the route)")
+    return name
+
+
+def _id_override(key: str, value: Any) -> str:
+    """An id from a route's map: a non-empty string, or an integer written as its digits."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value
+    raise _Unmappable(f"map.{key} must be a non-empty string, got {_describe(value)}")
+
+
+def _properties(event: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, str] | None:
+    if "properties" in overrides:
+        source = overrides["properties"]
+        if source is not None and not isinstance(source, Mapping):
+            raise _Unmappable(f"map.properties must be an object, got {_describe(source)}")
+    else:
+        source = event.get("properties")
+        if not isinstance(source, Mapping):
+            return None
+    if source is None:
+        return None
+    return stringify_properties(source)
+
+
+def _timestamp_override(value: Any) -> str:
+    """A mapped timestamp: unix seconds (number or numeric string) or an ISO-8601 string."""
+    if isinstance(value, bool) or value is None:
+        raise _Unmappable(
+            f"map.timestamp must be unix seconds or an ISO-8601 time, got {_describe(value)}"
+        )
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _Unmappable(f"map.timestamp is not a finite number: {value!r}")
+        text = stringify_value(value)
+    elif isinstance(value, str) and _NUMERIC.fullmatch(value.strip()):
+        text = value.strip()
+    elif isinstance(value, str):
+        # Lago answers 422 invalid_format to an ISO string (reference §3): convert it here.
+        return format_timestamp(_iso_to_ms(value))
+    else:
+        raise _Unmappable(
+            f"map.timestamp must be unix seconds or an ISO-8601 time, got {_describe(value)}"
+        )
+    if abs(Decimal(text)) >= _MAX_SECONDS:
+        raise _Unmappable(
+            f"map.timestamp {text} looks like milliseconds; Lago wants unix seconds "
+            "(divide by 1000)"
+        )
+    return text
+
+
+def _iso_to_ms(text: str) -> int:
+    moment = parse_time(text.strip())  # the event-time reading of the validator: UTC if no zone
+    if moment is None:
+        raise _Unmappable(f"map.timestamp {text!r} is neither unix seconds nor an ISO-8601 time")
+    return to_ms(moment)
+
+
+def _amount(value: Any) -> str | None:
+    """`precise_total_amount_cents`: a decimal string (numbers are converted) or null."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return stringify_value(value)
+    if isinstance(value, str) and _NUMERIC.fullmatch(value.strip()):
+        return value.strip()
+    raise _Unmappable(
+        f"map.precise_total_amount_cents must be a decimal number, got {_describe(value)}"
+    )
+
+
+def format_timestamp(time_ms: int) -> str:
+    """Integer milliseconds to Lago's `"<seconds>.<mmm>"` (reference §3): exact, no float."""
+    sign = "-" if time_ms < 0 else ""
+    seconds, millis = divmod(abs(time_ms), 1000)
+    return f"{sign}{seconds}.{millis:03d}"
+
+
+def stringify_value(value: Any) -> str:
+    """One property value as Lago gets it (reference §4); `None` is handled by the caller."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # repr is the shortest round-trip form; Decimal's "f" format spells out any exponent.
+        return format(Decimal(repr(value)), "f")
+    return jsonio.dumps(value)
+
+
+def stringify_properties(properties: Mapping[str, Any]) -> dict[str, str]:
+    """Every value stringified, `null` values dropped, key order kept."""
+    return {
+        str(key): stringify_value(value) for key, value in properties.items() if value is not None
+    }
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null (does the path the map reads exist?)"
+    if isinstance(value, bool):
+        return f"boolean {jsonio.dumps(value)}"
+    if isinstance(value, str):
+        return "an empty string" if not value.strip() else f"string {value!r}"
+    if isinstance(value, int | float):
+        return f"number {value!r}"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return type(value).__name__

@@ -1,0 +1,335 @@
+"""Segment event → Mixpanel records (reference/mixpanel.md §2 as modified by §3).
+
+Pure: the same event, route and options always give the same records, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cdpcli.destinations.base import Mapped, Record, RouteInfo
+from cdpcli.destinations.mixpanel.properties import (
+    as_object,
+    distinct_id,
+    insert_id,
+    is_banned,
+    present,
+    segment_id,
+    track_properties,
+)
+from cdpcli.destinations.mixpanel.settings import MixpanelOptions, render_template
+
+IMPORT, ENGAGE, GROUPS = "import", "engage", "groups"
+
+MAX_PROPERTIES = 255  # reference §1.2: "fewer than 255 properties"
+MIN_TIME_MS = 31_536_000_000  # 1971-01-01T00:00:00Z: earlier times are rejected (§1.2)
+
+MAP_KEYS = ("event", "properties")
+"""Route `map` keys a Mixpanel route may set (track/page/screen only)."""
+
+# reference §2.5: order-level keys dropped from per-product events, and the product keys copied.
+_ORDER_ONLY = frozenset(
+    {
+        "affiliation",
+        "subtotal",
+        "total",
+        "revenue",
+        "shipping",
+        "tax",
+        "discount",
+        "coupon",
+        "currency",
+        "order_number",
+        "products",
+    }
+)
+_PRODUCT_KEYS = (
+    "product_id",
+    "sku",
+    "category",
+    "name",
+    "brand",
+    "variant",
+    "price",
+    "quantity",
+    "coupon",
+    "position",
+    "url",
+    "image_url",
+)
+ORDER_COMPLETED = "Order Completed"
+PRODUCT_PURCHASED = "Product Purchased"
+# reference §2.4: traits renamed on /engage (their `$` names are appended by `engage_set`).
+_RESERVED_TRAITS = frozenset(
+    {"created", "createdAt", "created_at", "email", "firstName", "lastName", "name", "username"}
+    | {"phone"}
+)
+_GROUP_RESERVED = frozenset({"created", "createdAt", "created_at", "name"})
+
+
+def _banned_reason(value: str) -> str:
+    return (
+        f"distinct_id {value!r} is a value Mixpanel refuses as an id "
+        "(placeholders such as 'null', 'anonymous', '0' are banned)"
+    )
+
+
+def product_records(
+    order: Mapping[str, Any], *, message_id: str, time_ms: int, qualifier: str | None
+) -> list[dict[str, Any]]:
+    """The "Product Purchased" events of an "Order Completed" (§2.5, §3f), built from the
+    order record's properties (so a route's `map.properties` reaches them too)."""
+    products = order.get("products")
+    if not isinstance(products, list):
+        return []
+    base = {k: v for k, v in order.items() if k not in _ORDER_ONLY}
+    records = []
+    for i, product in enumerate(products):
+        if not isinstance(product, Mapping):
+            continue  # §3f: non-object entries skipped (indexes keep their position)
+        props = dict(base)
+        props["$insert_id"] = insert_id(message_id, qualifier, i)
+        props["time"] = time_ms - (i + 1)
+        for key in _PRODUCT_KEYS:
+            if key in product:
+                props[key] = product[key]
+        records.append({"event": PRODUCT_PURCHASED, "properties": props})
+    return records
+
+
+def _event_name(event: Mapping[str, Any], options: MixpanelOptions) -> str | None:
+    kind = event.get("type")
+    if kind == "track":
+        name = event.get("event")
+        return name if isinstance(name, str) and name else None
+    name, category = event.get("name"), event.get("category")
+    name = name if isinstance(name, str) else ""
+    category = category if isinstance(category, str) else ""
+    if kind == "page":
+        template = options.page_event if name else options.page_event_unnamed
+    else:
+        template = options.screen_event if name else options.screen_event_unnamed
+    key = (template, name, category)
+    rendered = _RENDERED.get(key)
+    if rendered is None:
+        rendered = render_template(template, {"name": name, "category": category})
+        if len(_RENDERED) >= _RENDERED_MAX:
+            _RENDERED.clear()
+        _RENDERED[key] = rendered
+    return rendered
+
+
+# Page and screen names repeat across a backfill: their rendered event names are kept.
+_RENDERED: dict[tuple[str, str, str], str] = {}
+_RENDERED_MAX = 4096
+
+
+def _check_overrides(route: RouteInfo) -> str | None:
+    for key in route.overrides:
+        if key not in MAP_KEYS:
+            return (
+                f"route {route.name!r}: map key {key!r} is not supported for a mixpanel "
+                f"destination (allowed: {', '.join(MAP_KEYS)})"
+            )
+    name = route.overrides.get("event")
+    if "event" in route.overrides and not (isinstance(name, str) and name):
+        return f"route {route.name!r}: map.event must be a non-empty string, got {name!r}"
+    props = route.overrides.get("properties")
+    if "properties" in route.overrides and not isinstance(props, Mapping):
+        return f"route {route.name!r}: map.properties must be an object, got {props!r}"
+    return None
+
+
+def _import_checks(properties: Mapping[str, Any]) -> str | None:
+    if len(properties) >= MAX_PROPERTIES:
+        return f"{len(properties)} properties; Mixpanel accepts fewer than {MAX_PROPERTIES}"
+    if properties["time"] < MIN_TIME_MS:
+        return "event time is before 1971-01-01, which Mixpanel rejects"
+    return None
+
+
+_NO_OVERRIDES: Mapping[str, Any] = {}
+
+
+def map_track(
+    event: Mapping[str, Any], *, time_ms: int, route: RouteInfo, options: MixpanelOptions
+) -> Mapped:
+    """track, page, screen → one `/import` record, plus per-product events for an order."""
+    overrides = route.overrides
+    extra: Mapping[str, Any] = _NO_OVERRIDES
+    if overrides:
+        problem = _check_overrides(route)
+        if problem:
+            return Mapped(rejected=problem)
+        extra = as_object(overrides.get("properties"))
+    name = _event_name(event, options)
+    if name is None:
+        return Mapped(rejected="track event has no event name")
+    did = distinct_id(event, options)
+    if did and is_banned(did):
+        return Mapped(rejected=_banned_reason(did))
+    insert = insert_id(str(event["messageId"]), route.qualifier)
+    props = track_properties(
+        event, time_ms=time_ms, options=options, insert=insert, extra=extra, did=did
+    )
+    record: dict[str, Any] = {"event": overrides.get("event", name) if overrides else name}
+    record["properties"] = props
+    if name != ORDER_COMPLETED or not options.product_events or event.get("type") != "track":
+        problem = _import_checks(props)  # the common case: one record
+        if problem:
+            return Mapped(rejected=f"{record['event']}: {problem}")
+        return Mapped((Record(IMPORT, record),))
+    records = [record]
+    records += product_records(
+        props, message_id=str(event["messageId"]), time_ms=time_ms, qualifier=route.qualifier
+    )
+    for record in records:
+        problem = _import_checks(record["properties"])
+        if problem:
+            return Mapped(rejected=f"{record['event']}: {problem}")
+    return Mapped(records=tuple([Record(IMPORT, r) for r in records]))
+
+
+def engage_set(traits: Mapping[str, Any]) -> dict[str, Any]:
+    """`$set` of an identify: traits minus reserved ones, then their `$` names (§2.4)."""
+    result = {k: v for k, v in traits.items() if k not in _RESERVED_TRAITS}
+    first, last = traits.get("firstName"), traits.get("lastName")
+    name = traits.get("name")
+    if name is None and first and last:
+        name = f"{first} {last}"
+    renamed = (
+        ("$created", _first_not_none(traits, ("created", "createdAt", "created_at"))),
+        ("$email", traits.get("email")),
+        ("$first_name", first),
+        ("$last_name", last),
+        ("$name", name),
+        ("$username", traits.get("username")),
+        ("$phone", traits.get("phone")),
+    )
+    result.update((k, v) for k, v in renamed if v is not None)
+    return result
+
+
+def group_set(traits: Mapping[str, Any]) -> dict[str, Any]:
+    """`$set` of a group: traits minus `created*` and `name`, then `$name`, `$created` (§2.5)."""
+    result = {k: v for k, v in traits.items() if k not in _GROUP_RESERVED}
+    renamed = (
+        ("$name", traits.get("name")),
+        ("$created", _first_not_none(traits, ("created", "createdAt", "created_at"))),
+    )
+    result.update((k, v) for k, v in renamed if v is not None)
+    return result
+
+
+def _first_not_none(traits: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if traits.get(key) is not None:
+            return traits[key]
+    return None
+
+
+def map_identify(
+    event: Mapping[str, Any],
+    *,
+    time_ms: int,
+    route: RouteInfo,
+    options: MixpanelOptions,
+    token: str,
+) -> Mapped:
+    """identify → `/engage` `$set` (if traits), plus `$identify` via /import in original mode."""
+    user_id, anon_id = segment_id(event.get("userId")), segment_id(event.get("anonymousId"))
+    records: list[Record] = []
+    if options.identity == "original" and user_id is not None and anon_id is not None:
+        if is_banned(user_id):
+            return Mapped(rejected=_banned_reason(user_id))
+        props = {
+            "time": time_ms,
+            "distinct_id": user_id,
+            "$identified_id": user_id,
+            "$anon_id": anon_id,
+            "$insert_id": insert_id(str(event["messageId"]), route.qualifier),
+        }
+        records.append(Record(IMPORT, {"event": "$identify", "properties": props}))
+    traits = as_object(event.get("traits"))
+    if traits:
+        did = distinct_id(event, options)
+        if not did:
+            return Mapped(rejected="identify has neither userId nor anonymousId")
+        if is_banned(did):
+            return Mapped(rejected=_banned_reason(did))
+        ip = as_object(event.get("context")).get("ip")
+        item: dict[str, Any] = {"$token": token, "$distinct_id": did}
+        item["$ip"] = ip if present(ip) else "0"  # §3h
+        if options.ignore_time:
+            item["$ignore_time"] = True  # §3d
+        item["$set"] = engage_set(traits)
+        records.append(Record(ENGAGE, item))
+    if not records:
+        return Mapped(skipped="nothing to set: identify without traits")
+    return Mapped(records=tuple(records))
+
+
+def map_group(event: Mapping[str, Any], *, options: MixpanelOptions, token: str) -> Mapped:
+    """group → one `/groups` `$set`; skipped when there is nothing to set (§3 Consequences)."""
+    traits = as_object(event.get("traits"))
+    if not traits:
+        return Mapped(skipped="nothing to set: group without traits")
+    group_id = traits.get(options.group_key)
+    if isinstance(group_id, (int, float)) and not isinstance(group_id, bool):
+        group_id = str(group_id)
+    if not (isinstance(group_id, str) and group_id):
+        group_id = segment_id(event.get("groupId"))
+    if group_id is None:
+        return Mapped(rejected=f"group has no groupId and no trait {options.group_key!r}")
+    item: dict[str, Any] = {"$token": token, "$group_key": options.group_key}
+    item["$group_id"] = group_id
+    if options.ignore_time:
+        item["$ignore_time"] = True
+    item["$set"] = group_set(traits)
+    return Mapped(records=(Record(GROUPS, item),))
+
+
+def map_alias(
+    event: Mapping[str, Any], *, time_ms: int, route: RouteInfo, options: MixpanelOptions
+) -> Mapped:
+    """alias → skipped (simplified) or `$create_alias` via /import (original), §3c."""
+    if options.identity == "simplified":
+        return Mapped(skipped="alias has no effect under Simplified ID Merge")
+    previous = segment_id(event.get("previousId"))
+    alias = segment_id(event.get("userId")) or segment_id(event.get("anonymousId"))
+    if previous is None or alias is None:
+        return Mapped(rejected="alias needs previousId and userId (or anonymousId)")
+    for value in (previous, alias):
+        if is_banned(value):
+            return Mapped(rejected=_banned_reason(value))
+    props = {
+        "time": time_ms,
+        "distinct_id": previous,
+        "alias": alias,
+        "$insert_id": insert_id(str(event["messageId"]), route.qualifier),
+    }
+    return Mapped(records=(Record(IMPORT, {"event": "$create_alias", "properties": props}),))
+
+
+def map_event(
+    event: Mapping[str, Any],
+    *,
+    time_ms: int | None,
+    route: RouteInfo,
+    options: MixpanelOptions,
+    token: str,
+) -> Mapped:
+    """One normalized Segment event → the Mixpanel records it becomes for `route`."""
+    if time_ms is None:
+        return Mapped(rejected="no usable event time")
+    kind = event.get("type")
+    if kind in ("track", "page", "screen"):
+        return map_track(event, time_ms=time_ms, route=route, options=options)
+    if kind == "identify":
+        return map_identify(event, time_ms=time_ms, route=route, options=options, token=token)
+    if kind == "group":
+        return map_group(event, options=options, token=token)
+    if kind == "alias":
+        return map_alias(event, time_ms=time_ms, route=route, options=options)
+    return Mapped(rejected=f"event type {kind!r} cannot be sent to Mixpanel")

@@ -1,0 +1,59 @@
+"""Cutting large plain JSON-lines files into byte ranges at line boundaries, so that several
+processes can read one file (`validate --jobs`, `send --jobs`). Gzipped files, `.json` documents
+and stdin cannot be cut: each is one chunk, read whole."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from cdpcli.events.decode import Item
+from cdpcli.events.reader import InputFile, read_input, read_range
+
+_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A part of one input: a byte range of a plain file starting at line `first_line`, or (with
+    `start` None) the whole input."""
+
+    input: InputFile
+    start: int | None = None
+    end: int | None = None
+    first_line: int = 1
+
+    def items(self, stdin: BinaryIO | None = None) -> Iterator[Item]:
+        if self.start is None or self.end is None:
+            return read_input(self.input, stdin=stdin)
+        return read_range(self.input, self.start, self.end, self.first_line)
+
+
+def cut(input_file: InputFile, size: int, piece_bytes: int) -> Iterator[Chunk]:
+    """Byte ranges of about `piece_bytes`, each ending just after a newline (the last at the end
+    of the file), with the line number each starts at. Lazy: a range is found as it is needed,
+    by one sequential pass that counts newlines."""
+    assert input_file.path is not None
+    piece_bytes = max(1, piece_bytes)
+    with open(input_file.path, "rb") as handle:
+        start, first_line = 0, 1
+        position, lines = 0, 1
+        while position < size:
+            target = min(position + piece_bytes, size)
+            while position < target:
+                block = handle.read(min(_BLOCK, target - position))
+                if not block:
+                    break
+                lines += block.count(b"\n")
+                position += len(block)
+            shrunk = position < target  # the file shrank under us: stop at what there is
+            if not shrunk and position < size:
+                rest = handle.readline()
+                position += len(rest)
+                lines += rest.count(b"\n")
+            if position > start:
+                yield Chunk(input_file, start, position, first_line)
+            if shrunk or position == start:
+                return
+            start, first_line = position, lines

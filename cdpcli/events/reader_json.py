@@ -1,0 +1,167 @@
+"""`.json` documents for the reader: one array of events, one object, or several top-level values.
+
+`read_document` splits a `.json` file into its top-level values (a top-level array into its
+elements) with a streaming scanner, so memory holds one value at a time, and turns each value into
+`Event`/`Problem` items with the same rules as a JSON line (`cdpcli.events.reader`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO
+
+import orjson
+
+from cdpcli.events.decode import BOM, Item, not_an_object, parse_message, unpack
+from cdpcli.events.model import Event, Origin, Problem
+
+
+def read_document(stream: IO[bytes], name: str) -> Iterator[Item]:
+    """Stream the top-level values of a `.json` file; a top-level array yields its elements.
+
+    The file is split into values by a scanner that tracks nesting and strings, so memory holds
+    one value at a time however large the array is. Each value keeps the line it starts on, and
+    array elements their index.
+    """
+    scanner = _ValueScanner(stream)
+    for start_line, depth_one_index, chunk in scanner.values():
+        if depth_one_index is None:
+            # A top-level value that is not an array: an event, an envelope, or junk.
+            if not chunk.strip():
+                continue
+            try:
+                value = orjson.loads(chunk)
+            except orjson.JSONDecodeError as error:
+                yield Problem(Origin(name, start_line), "error", None, parse_message(chunk, error))
+                continue
+            if type(value) is dict:
+                yield from unpack(value, name, start_line, len(chunk))
+            else:
+                yield not_an_object(value, Origin(name, start_line))
+            continue
+        origin = Origin(name, start_line, depth_one_index, in_batch=False)
+        try:
+            value = orjson.loads(chunk)
+        except orjson.JSONDecodeError as error:
+            yield Problem(origin, "error", None, parse_message(chunk, error))
+            continue
+        if type(value) is dict:
+            for item in unpack(value, name, start_line, len(chunk)):
+                if isinstance(item, Event) and item.origin.index is None:
+                    item.origin = origin
+                yield item
+        else:
+            yield not_an_object(value, origin)
+
+
+class _ValueScanner:
+    """Split a byte stream into top-level JSON values and the elements of top-level arrays."""
+
+    def __init__(self, stream: IO[bytes], chunk_size: int = 1 << 16) -> None:
+        self._stream = stream
+        self._chunk_size = chunk_size
+
+    def values(self) -> Iterator[tuple[int, int | None, bytes]]:  # noqa: C901, PLR0912, PLR0915
+        """Yield (line, index in a top-level array or None, the value's bytes)."""
+        line = 1
+        depth = 0
+        in_string = False
+        escaped = False
+        in_array = False  # inside a top-level array
+        element_index = 0
+        current = bytearray()
+        current_line = 1
+        first = True
+        pending_scalar = False  # a top-level token outside brackets, ended by a newline
+
+        for raw_block in iter(lambda: self._stream.read(self._chunk_size), b""):
+            block = raw_block[3:] if first and raw_block.startswith(BOM) else raw_block
+            first = False
+            for byte in block:
+                if in_string:
+                    current.append(byte)
+                    if escaped:
+                        escaped = False
+                    elif byte == 0x5C:  # backslash
+                        escaped = True
+                    elif byte == 0x22:  # quote
+                        in_string = False
+                    elif byte == 0x0A:
+                        line += 1
+                    continue
+                if byte == 0x0A:
+                    line += 1
+                    if pending_scalar and depth == 0:
+                        yield current_line, None, bytes(current)
+                        current.clear()
+                        pending_scalar = False
+                        continue
+                    if current:
+                        current.append(byte)
+                    continue
+                if depth == 0 and not pending_scalar:
+                    if byte in b" \t\r,":
+                        continue
+                    if byte == 0x5B and not in_array:  # [ at the very top: array of events
+                        in_array = True
+                        depth = 1
+                        continue
+                    current_line = line
+                    if byte in b"{[":
+                        depth = 1
+                    elif byte == 0x22:
+                        pending_scalar = True
+                        in_string = True
+                    else:
+                        pending_scalar = True
+                    current.append(byte)
+                    continue
+                if in_array and depth == 1 and not current:
+                    # between elements of the top-level array
+                    if byte in b" \t\r,":
+                        continue
+                    if byte == 0x5D:  # ] closes the top-level array
+                        in_array = False
+                        depth = 0
+                        continue
+                    current_line = line
+                    current.append(byte)
+                    if byte in b"{[":
+                        depth = 2
+                    elif byte == 0x22:
+                        in_string = True
+                    continue
+                if in_array and depth == 1:
+                    # inside a scalar element of the top-level array
+                    if byte in b",]":
+                        yield current_line, element_index, bytes(current)
+                        element_index += 1
+                        current.clear()
+                        if byte == 0x5D:
+                            in_array = False
+                            depth = 0
+                        continue
+                    current.append(byte)
+                    if byte == 0x22:
+                        in_string = True
+                    elif byte in b"{[":  # junk then a container: still one element
+                        depth = 2
+                    continue
+                current.append(byte)
+                if byte == 0x22:
+                    in_string = True
+                elif byte in b"{[":
+                    depth += 1
+                elif byte in b"}]":
+                    depth -= 1
+                    if in_array and depth == 1:
+                        yield current_line, element_index, bytes(current)
+                        element_index += 1
+                        current.clear()
+                    elif not in_array and depth == 0 and not pending_scalar:
+                        yield current_line, None, bytes(current)
+                        current.clear()
+        if current.strip():
+            yield current_line, (element_index if in_array else None), bytes(current)
+        elif in_array:
+            yield line, None, b"["  # unterminated top-level array: reported as not JSON

@@ -1,0 +1,97 @@
+"""`cdpcli validate` as a library: stream problems, keep the summary (PRODUCT.md §4)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from cdpcli import jsonio
+from cdpcli.events.decode import Item
+from cdpcli.events.model import Event, Problem
+from cdpcli.events.spec import check, clean_event_time
+
+
+@dataclass
+class ValidationSummary:
+    """Counts of a validation run.
+
+    `valid + invalid == events_read`; `by_type` counts valid events.
+    """
+
+    events_read: int = 0
+    valid: int = 0
+    invalid: int = 0
+    warnings: int = 0
+    by_type: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "summary",
+            "events_read": self.events_read,
+            "valid": self.valid,
+            "invalid": self.invalid,
+            "warnings": self.warnings,
+            "by_type": dict(sorted(self.by_type.items())),
+        }
+
+
+class Validation:
+    """One validation run over a stream of read items.
+
+    Iterate `problems()` to consume the input; `summary` is complete once it is exhausted.
+    """
+
+    def __init__(self, items: Iterable[Item], *, strict: bool = False) -> None:
+        self._items = items
+        self._strict = strict
+        self.summary = ValidationSummary()
+
+    def problems(self) -> Iterator[Problem]:
+        summary = self.summary
+        strict = self._strict
+        by_type = summary.by_type
+        for item in self._items:
+            summary.events_read += 1
+            if not isinstance(item, Event):
+                summary.invalid += 1
+                yield item
+                continue
+            if clean_event_time(item.data, item.size) is not None:  # no problem at all
+                summary.valid += 1
+                by_type[item.data["type"]] += 1
+                continue
+            checked = check(item, strict=strict)
+            if checked.problems:
+                for problem in checked.problems:
+                    if problem.severity == "warning":
+                        summary.warnings += 1
+                    yield problem
+            if checked.ok:
+                summary.valid += 1
+                summary.by_type[item.data["type"]] += 1
+            else:
+                summary.invalid += 1
+
+
+def problem_dict(problem: Problem) -> dict[str, Any]:
+    """The `--format json` shape of one problem, as PRODUCT.md §4 pins it."""
+    return {
+        "kind": "problem",
+        "source": problem.origin.source,
+        "line": problem.origin.line,
+        "severity": problem.severity,
+        "field": problem.path,
+        "message": problem.message,
+    }
+
+
+def render_text(problem: Problem) -> str:
+    """`PATH:LINE: severity: field: message`, the report line of PRODUCT.md §4."""
+    return str(problem)
+
+
+def render_json(problem: Problem) -> str:
+    """One `--format json` problem line."""
+    return jsonio.dumps(problem_dict(problem))

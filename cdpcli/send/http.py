@@ -1,0 +1,245 @@
+"""The HTTP deliverer of `cdpcli send` (PRODUCT.md §6): batches in flight over one client.
+
+`HttpDeliverer` implements the `Deliverer` protocol of `cdpcli.send.delivery`. Each submitted batch
+becomes one task of a thread pool of `concurrency` workers; a task delivers its batch completely
+(`cdpcli.send.http_batch.BatchSender`: retries, splits, resends) and returns a `DeliveryResult`.
+`submit` blocks while `concurrency` batches are in flight, so at most that many requests are open
+and the pipeline reads no further ahead than one batch per destination endpoint beyond them.
+
+A worker's `CdpError` (credentials refused, retries exhausted) sets the stop flag, so no other
+worker starts another attempt, and is raised from the next `submit` or `finish` in the caller's
+thread. `abort` sets the flag and drops queued batches without waiting; backoff sleeps wait on
+the same flag, so they end at once. The requests of a batch that ends without a result (failed,
+stopped, dropped) are added to its destination's `requests` here, as no result carries them.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+import httpx
+
+from cdpcli.secrets.redact import Redactor
+from cdpcli.send.delivery import Delivery, DeliveryResult
+from cdpcli.send.http_batch import BatchSender, Stopped, Tally
+from cdpcli.send.retry import RetryPolicy
+
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+CLOSE_GRACE = 2.0  # seconds a request on the wire may take to end after an abort
+INTERRUPT_POLL = 0.1  # seconds between checks for a stop request while waiting on batches
+GC_EVERY_SECONDS = 30.0  # a safety net for reference cycles (see `_collect_garbage`)
+
+RETRY_BASE_ENV = "CDPCLI_TEST_RETRY_BASE_SECONDS"
+"""Hidden, for tests only: the first backoff ceiling in seconds (default 2 s, PRODUCT.md §6)."""
+
+
+def make_client(concurrency: int) -> httpx.Client:
+    """One keep-alive client: TLS verified, no proxy or netrc from the environment, no
+    redirects (a redirect would carry credentials elsewhere), one connection per worker."""
+    return httpx.Client(
+        timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        verify=True,
+        trust_env=False,
+        follow_redirects=False,
+    )
+
+
+class HttpDeliverer:
+    """Sends batches with `concurrency` in flight; see the module docstring."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        concurrency: int = 4,
+        policy: RetryPolicy | None = None,
+        redactor: Redactor | None = None,
+        rand: Callable[[], float] = random.random,
+        sleep: Callable[[float], None] | None = None,
+        interrupt: threading.Event | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
+        self.concurrency = concurrency
+        self.client = client
+        self._stop = threading.Event()
+        # The run's stop request (Ctrl-C, SIGTERM): waits for batches in flight give way to it,
+        # however long their retries would take.
+        self._interrupt = interrupt if interrupt is not None else threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cdpcli-send")
+        # Each batch in flight, with its delivery and the requests made for it so far.
+        self._inflight: dict[Future[DeliveryResult], tuple[Delivery, Tally]] = {}
+        self._submitted: list[Future[DeliveryResult]] = []  # for `close`: still running after abort
+        # Results that completed beside a failing batch: handed out by `abort`.
+        self._completed: list[DeliveryResult] = []
+        self._sender = BatchSender(
+            client,
+            policy=policy or RetryPolicy(),
+            redactor=redactor or Redactor(()),
+            stop=self._stop,
+            rand=rand,
+            sleep=sleep if sleep is not None else self._sleep,
+        )
+        self._closed = False
+        self._last_gc = time.monotonic()
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        concurrency: int = 4,
+        max_retries: int = 8,
+        secrets: Mapping[str, Mapping[str, str]] | None = None,
+        interrupt: threading.Event | None = None,
+    ) -> HttpDeliverer:
+        """The deliverer of a real run: `secrets` is `{destination: {field: value}}`, every
+        value of which is masked in messages. `max_retries` counts attempts per request."""
+        base = _retry_base()
+        policy = RetryPolicy(max_attempts=max_retries)
+        if base is not None:
+            policy = RetryPolicy(max_attempts=max_retries, base=base, cap=base * 30)
+        return cls(
+            make_client(concurrency),
+            concurrency=concurrency,
+            policy=policy,
+            redactor=Redactor.from_resolved(secrets or {}),
+            interrupt=interrupt,
+        )
+
+    # --- the Deliverer protocol -------------------------------------------------------------
+
+    def submit(self, delivery: Delivery) -> list[DeliveryResult]:
+        """Queue one batch; blocks while `concurrency` are in flight (unless the run is asked to
+        stop: the caller then ends its event and aborts); returns what completed."""
+        if self._stop.is_set():
+            self._raise_stop()
+        if len(self._inflight) >= self.concurrency:
+            self._wait(FIRST_COMPLETED)
+        tally = Tally()
+        future = self._pool.submit(self._sender.deliver, delivery, tally)
+        self._inflight[future] = (delivery, tally)
+        self._submitted = [f for f in self._submitted if not f.done()] + [future]
+        return self._collect()
+
+    def finish(self) -> list[DeliveryResult]:
+        """Wait for every batch in flight; their results. Raises KeyboardInterrupt when the run
+        is asked to stop meanwhile (the caller aborts what is still in flight)."""
+        if not self._wait(ALL_COMPLETED):
+            raise KeyboardInterrupt
+        return self._collect()
+
+    def abort(self) -> list[DeliveryResult]:
+        """Stop quickly: no new attempt starts, backoff sleeps end, queued batches are dropped.
+
+        Returns the results of batches that had completed but were not yet handed out, so the
+        caller still counts what was delivered."""
+        self._stop.set()
+        completed, self._completed = self._completed, []
+        for future, (delivery, tally) in self._inflight.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                completed.append(future.result())
+            else:
+                future.cancel()
+                _count_unfinished(delivery, tally)  # what it made so far (may still be on the wire)
+        self._inflight.clear()
+        return completed
+
+    def close(self) -> None:
+        """Release the pool and the client. After an abort, a request still on the wire gets
+        `CLOSE_GRACE` seconds to end (its worker sees the stop flag before any further attempt),
+        so its connection is closed cleanly rather than left to the garbage collector."""
+        if self._closed:
+            return
+        self._closed = True
+        stopped = self._stop.is_set()
+        self._stop.set()
+        if stopped:
+            running = [f for f in self._submitted if not f.done()]
+            if running:
+                wait(running, timeout=CLOSE_GRACE)
+        self._pool.shutdown(wait=not stopped, cancel_futures=True)
+        self.client.close()
+
+    def __enter__(self) -> HttpDeliverer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _collect_garbage(self) -> None:
+        """A full collection now and then. The CLI tunes the cyclic collector down (events are
+        trees: `cdpcli.cli.app.main`), so any reference cycle the HTTP stack leaves behind
+        would wait long for it. The cycle httpx leaves with every exchange is broken where it
+        is made (`sender_batch._release`); this catches any other, at 30 ms a collection.
+        """
+        now = time.monotonic()
+        if now - self._last_gc >= GC_EVERY_SECONDS:
+            self._last_gc = now
+            gc.collect()
+
+    def _wait(self, return_when: str) -> bool:
+        """Wait for the batches in flight as `return_when` says; False if interrupted first."""
+        while not self._interrupt.is_set():
+            done, pending = wait(self._inflight, timeout=INTERRUPT_POLL, return_when=return_when)
+            if not pending or (done and return_when == FIRST_COMPLETED):
+                return True
+        return False
+
+    def _sleep(self, seconds: float) -> None:
+        self._stop.wait(seconds)
+
+    def _raise_stop(self) -> None:
+        """The run was stopped by a worker: wait for the others and raise its error."""
+        wait(self._inflight)
+        self._collect()
+        raise RuntimeError("HttpDeliverer used after abort()")
+
+    def _collect(self) -> list[DeliveryResult]:
+        """Results of completed batches; the first worker error is raised here instead."""
+        self._collect_garbage()
+        done = [f for f in self._inflight if f.done()]
+        results: list[DeliveryResult] = []
+        error: BaseException | None = None
+        for future in done:
+            delivery, tally = self._inflight.pop(future)
+            if future.cancelled():
+                continue
+            problem = future.exception()
+            if problem is None:
+                results.append(future.result())
+                continue
+            _count_unfinished(delivery, tally)
+            if not isinstance(problem, Stopped) and error is None:
+                error = problem
+        if error is not None:
+            self._stop.set()  # no other batch starts another attempt
+            self._completed.extend(results)
+            raise error
+        return results
+
+
+def _count_unfinished(delivery: Delivery, tally: Tally) -> None:
+    """Count the requests of a batch that ends without a result (in the caller's thread, which
+    alone updates the counts)."""
+    delivery.destination.stats.requests += tally.requests
+
+
+def _retry_base() -> float | None:
+    raw = os.environ.get(RETRY_BASE_ENV)
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if value > 0 else None

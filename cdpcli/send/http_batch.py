@@ -1,0 +1,213 @@
+"""Delivering one batch completely: retries, splits, Lago's resends (PRODUCT.md §6 "Retries").
+
+`BatchSender.deliver` runs in a worker thread of `cdpcli.send.http.HttpDeliverer`. It sends the
+batch, reads the destination module's `Verdict` for each answer and acts on it until every item
+has a result:
+
+- settled: named items get their status, the others are delivered;
+- resend (Lago 422): named items are settled, the rest is sent again as a new batch;
+- split (413, too_many_events): the halves are sent, recursively; a lone item is rejected;
+- retry (429, 5xx) and transport errors: the same body again after a backoff, at most
+  `policy.max_attempts` attempts, then `DeliveryError`;
+- auth (401/403): `CredentialsError`; reject_all: every item rejected with the message.
+
+Every text that leaves this module passes through the run's `Redactor`; headers never do.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from cdpcli import __version__
+from cdpcli.destinations.base import Verdict
+from cdpcli.errors import CredentialsError, DeliveryError
+from cdpcli.secrets.redact import Redactor
+from cdpcli.secrets.store import env_var_name
+from cdpcli.send.batching import Batch, endpoint_label, split, subset
+from cdpcli.send.delivery import (
+    DELIVERED,
+    Delivery,
+    DeliveryResult,
+    DestinationRuntime,
+    ItemResult,
+    encode_body,
+)
+from cdpcli.send.retry import RetryPolicy
+
+USER_AGENT = f"cdpcli/{__version__}"
+
+GZIP_LEVEL = 1
+"""zlib level for /import bodies. Measured on bench/generate.py's records: level 1 compresses
+290 MB/s to 1/9.5, level 5 152 MB/s to 1/11.1, the default 9 slower still. Mixpanel's rate limit
+counts uncompressed bytes, and at its 30k events/s level 1 sends about 18 Mbit/s: CPU, not the
+uplink, is what a faster level saves."""
+
+RETRYABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+"""Transport failures worth another attempt (timeouts, refused/reset connections, an answer cut
+short). Others (an unsupported URL scheme, a proxy error) will not heal by themselves."""
+
+
+def _release(response: httpx.Response) -> None:
+    """`client.request` has read and closed the response, but its stream still refers back to
+    it: a reference cycle that keeps the exchange (request, body and all) until the cyclic
+    collector runs, which the CLI runs rarely. Dropping the stream frees it at once."""
+    response.stream = httpx.ByteStream(b"")
+
+
+class Stopped(Exception):
+    """The run is stopping (abort, or another batch failed): this batch gives up quietly."""
+
+
+@dataclass(slots=True)
+class Tally:
+    """The requests made for one delivery so far. A delivery that ends without a result (its
+    error stopped the run, or another's did) made requests too: its caller counts them."""
+
+    requests: int = 0
+
+
+class BatchSender:
+    """Sends batches over one shared `httpx.Client`; safe to use from several threads."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        policy: RetryPolicy,
+        redactor: Redactor,
+        stop: threading.Event,
+        rand: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.client = client
+        self.policy = policy
+        self.redactor = redactor
+        self.stop = stop
+        self.rand = rand
+        self.sleep = sleep
+
+    def deliver(self, delivery: Delivery, tally: Tally | None = None) -> DeliveryResult:
+        """Deliver one batch completely; one result per item, in batch order. `tally` counts
+        the requests as they are made."""
+        destination, batch = delivery.destination, delivery.batch
+        tally = tally if tally is not None else Tally()
+        results: list[ItemResult | None] = [None] * len(batch)
+        # (sub-batch, positions of its items in the original batch), oldest first.
+        work: deque[tuple[Batch, list[int]]] = deque([(batch, list(range(len(batch))))])
+        while work:
+            current, positions = work.popleft()
+            verdict = self._send(destination, current, tally)
+            kind = verdict.kind
+            if kind == "settled" or (kind == "resend" and verdict.items):
+                rest: list[int] = []
+                for index, position in enumerate(positions):
+                    named = verdict.items.get(index)
+                    if named is not None:
+                        results[position] = ItemResult(named[0], self._clean(named[1]))
+                    elif kind == "settled":
+                        results[position] = DELIVERED
+                    else:
+                        rest.append(index)
+                if rest:  # Lago is all-or-nothing: what it did not name must go again
+                    work.appendleft((subset(current, rest), [positions[i] for i in rest]))
+            elif kind == "split" and len(current) > 1:
+                first, second = split(current)
+                middle = len(first)
+                work.appendleft((second, positions[middle:]))
+                work.appendleft((first, positions[:middle]))
+            elif kind == "auth":
+                self.stop.set()  # nothing more is sent, by this worker or any other
+                raise self._credentials_error(destination, current, verdict)
+            else:  # reject_all, a lone item still too large, or a resend naming nothing
+                reason = self._clean(verdict.message or f"refused ({kind})")
+                for position in positions:
+                    results[position] = ItemResult("rejected", reason)
+        final = [r if r is not None else ItemResult("rejected", "no answer") for r in results]
+        return DeliveryResult(delivery, final, tally.requests)
+
+    # --- one request, with its retries ----------------------------------------------------
+
+    def _send(self, destination: DestinationRuntime, batch: Batch, tally: Tally) -> Verdict:
+        request = destination.build_request(batch)
+        body = encode_body(request.body, batch)
+        if request.gzip:
+            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        headers = {**request.headers, "User-Agent": USER_AGENT}
+        endpoint = destination.endpoints[batch.endpoint]
+        attempt = 0
+        while True:
+            if self.stop.is_set():
+                raise Stopped
+            attempt += 1
+            tally.requests += 1
+            hint: float | None = None
+            try:
+                response = self.client.request(
+                    request.method, request.url, headers=headers, content=body
+                )
+            except RETRYABLE as error:
+                failure = self._clean(f"{type(error).__name__}: {error}".rstrip(": "))
+            except httpx.HTTPError as error:
+                raise self._delivery_error(
+                    destination, batch, attempt, self._clean(f"{type(error).__name__}: {error}")
+                ) from None
+            else:
+                _release(response)
+                verdict: Verdict = destination.module.parse_response(
+                    endpoint, batch.items, response.status_code, response.headers, response.content
+                )
+                if verdict.kind != "retry":
+                    return verdict
+                hint = verdict.retry_after
+                failure = self._clean(f"HTTP {response.status_code}: {verdict.message}")
+            if not self.policy.should_retry(attempt):
+                raise self._delivery_error(destination, batch, attempt, failure)
+            self.sleep(self.policy.delay(attempt, server_hint=hint, rand=self.rand))
+
+    # --- messages ---------------------------------------------------------------------------
+
+    def _clean(self, text: str) -> str:
+        return self.redactor.text(text)
+
+    def _delivery_error(
+        self, destination: DestinationRuntime, batch: Batch, attempts: int, failure: str
+    ) -> DeliveryError:
+        self.stop.set()
+        label = endpoint_label(destination.endpoints[batch.endpoint])
+        tries = "attempt" if attempts == 1 else "attempts"
+        return DeliveryError(
+            self._clean(
+                f"destination `{destination.name}` ({destination.kind}) {label}: still failing "
+                f"after {attempts} {tries}; last error: {failure}"
+            ),
+            hint="the destination is down or rate limiting: re-run later (with --checkpoint the "
+            "run resumes where it stopped), or raise --max-retries",
+        )
+
+    def _credentials_error(
+        self, destination: DestinationRuntime, batch: Batch, verdict: Verdict
+    ) -> CredentialsError:
+        label = endpoint_label(destination.endpoints[batch.endpoint])
+        fields = sorted(destination.secrets or {})
+        if destination.kind == "mixpanel":  # /import: the Basic credentials; profiles: token
+            profiles = batch.endpoint != "import"
+            fields = [f for f in fields if (f == "project_token") == profiles] or fields
+        check = f"the secret{'s' if len(fields) > 1 else ''} {', '.join(fields)}"
+        if destination.kind == "mixpanel" and batch.endpoint == "import":
+            check += " (and `project_id` in the config, for a service account)"
+        name = destination.name
+        return CredentialsError(
+            self._clean(
+                f"destination `{name}` ({destination.kind}) refused the credentials at {label}: "
+                f"{verdict.message or 'unauthorized'}; nothing more was sent"
+            ),
+            hint=f"check {check} of `{name}`: `cdpcli config check` shows where each was found; "
+            f"fix with `cdpcli keys set {name} FIELD` or {env_var_name(name, 'FIELD')}, "
+            "then re-run (with --checkpoint the run resumes)",
+        )

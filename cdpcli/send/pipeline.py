@@ -1,0 +1,478 @@
+"""The send pipeline (PRODUCT.md §6): read → validate → route → map → batch → deliver.
+
+One implementation for real runs and dry runs: the only difference is the deliverer at the end
+(`DryRunDeliverer` writes request lines; `cdpcli.send.http.HttpDeliverer` sends them). The per-event
+work (validate, route, map, serialize) is `cdpcli.send.prepare`, done in this process or, for large
+inputs with `--jobs`, in worker processes (`cdpcli.send.prepare_parallel`); everything after it (the
+accounting, batching, delivery, rejected file and checkpoint) is here, in one process, so a run
+is the same whichever way its events were prepared.
+
+Accounting: every event read is `invalid`, or for each route it matched ends in exactly one of
+delivered, duplicate, rejected or skipped; an event that matched no route (or lies outside the
+time window, or was settled by an earlier run) is skipped once. So
+`delivered + duplicates + rejected + skipped == events_read - invalid + extra_routes`, where
+`extra_routes` counts the second and later routes of events that matched several; and per
+destination `routed == delivered + duplicates + rejected + skipped`. A fatal stop (credentials
+refused, retries exhausted, interrupt) leaves some routes `not_sent`; they are not settled, the
+checkpoint does not pass them, and re-running sends them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cdpcli.errors import CdpError, Interrupted
+from cdpcli.events.reader import InputFile
+from cdpcli.routing.config import Config, Route
+from cdpcli.send import rejected as rejected_records
+from cdpcli.send.batching import NOTHING_ADDED, Batch
+from cdpcli.send.checkpoint import Checkpoint, Watermarks
+from cdpcli.send.delivery import (
+    Deliverer,
+    Delivery,
+    DeliveryResult,
+    DestinationRuntime,
+    DestinationStats,
+    Status,
+)
+from cdpcli.send.prepare import (
+    INVALID,
+    RESUMED,
+    SKIP,
+    SKIPPED,
+    Explained,
+    Mapper,
+    Prepared,
+    Preparer,
+    origin_of,
+)
+from cdpcli.send.prepare_parallel import Parallelism, prepared_items, quoted, start_workers
+from cdpcli.send.rejected import RejectedFile
+from cdpcli.workers.pool import WorkerPool
+
+CHECKPOINT_EVERY_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """The filters of one run (PRODUCT.md §6)."""
+
+    to: frozenset[str] | None = None
+    since_ms: int | None = None  # inclusive
+    until_ms: int | None = None  # exclusive
+    limit: int | None = None
+    strict: bool = False
+
+
+@dataclass
+class SendSummary:
+    """The counts of a run; see the module docstring for how they add up."""
+
+    events_read: int = 0
+    invalid: int = 0
+    delivered: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    not_sent: int = 0
+    resumed: int = 0
+    destinations: dict[str, DestinationStats] = field(default_factory=dict)
+    dry_run: bool = False
+    # For progress displays only (not part of the summary): input bytes read and in all.
+    bytes_done: int = 0
+    bytes_total: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "summary",
+            "dry_run": self.dry_run,
+            "events_read": self.events_read,
+            "invalid": self.invalid,
+            "delivered": self.delivered,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "skipped": self.skipped,
+            "not_sent": self.not_sent,
+            "resumed": self.resumed,
+            "destinations": {name: s.as_dict() for name, s in self.destinations.items()},
+        }
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """A finished (or stopped) run: the summary, and the error that stopped it, if any."""
+
+    summary: SendSummary
+    error: CdpError | None = None
+
+
+class _Settlement:
+    """One event on one route: done when every record it became has an answer."""
+
+    __slots__ = (
+        "destination",
+        "line",
+        "prepared",
+        "reason",
+        "remaining",
+        "route",
+        "source",
+        "status",
+    )
+
+    def __init__(  # noqa: PLR0917 - positional: one per routed event
+        self,
+        prepared: Prepared,
+        route: Route,
+        destination: DestinationRuntime,
+        source: str,
+        line: Any = None,
+        remaining: int = 0,
+    ) -> None:
+        self.prepared = prepared
+        self.route = route
+        self.destination = destination
+        self.source = source
+        self.line = line
+        self.remaining = remaining
+        self.status: Status = "duplicate"
+        self.reason: str | None = None
+
+    def record(self, status: Status, reason: str | None) -> bool:
+        """Count one record's answer; True when the settlement is complete."""
+        if status == "rejected":
+            if self.status != "rejected":
+                self.status, self.reason = "rejected", reason
+        elif status == "delivered" and self.status == "duplicate":
+            self.status = "delivered"
+        self.remaining -= 1
+        return self.remaining == 0
+
+
+class Pipeline:
+    """One run over the inputs. Build it, then call `run`."""
+
+    def __init__(
+        self,
+        config: Config,
+        destinations: Mapping[str, DestinationRuntime],
+        deliverer: Deliverer,
+        *,
+        options: SendOptions,
+        rejected: RejectedFile | None = None,
+        checkpoint: Checkpoint | None = None,
+        explain: Callable[[Explained], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        progress: Callable[[SendSummary], None] | None = None,
+        stop: threading.Event | None = None,
+        parallelism: Parallelism | None = None,
+    ) -> None:
+        self.config = config
+        self.destinations = destinations
+        self.deliverer = deliverer
+        self.options = options
+        self.rejected = rejected
+        self.checkpoint = checkpoint
+        self.explain = explain
+        self.clock = clock
+        self.progress = progress
+        # Set by a signal handler: the run stops between two events (so every event read is
+        # accounted for), saves the checkpoint and reports an interruption.
+        self.stop = stop if stop is not None else threading.Event()
+        self.summary = SendSummary(destinations={name: d.stats for name, d in destinations.items()})
+        self.watermarks = Watermarks(start=checkpoint.load() if checkpoint else {})
+        self._watermarks = checkpoint is not None  # only a checkpoint needs them
+        self._last_save = clock()
+        self._pending_routes = 0
+        self.parallelism = parallelism or Parallelism()
+        self.preparer = Preparer(
+            config,
+            {name: Mapper(d.module, d.options, d.token) for name, d in destinations.items()},
+            strict=options.strict,
+            to=options.to,
+            since_ms=options.since_ms,
+            until_ms=options.until_ms,
+            explain=explain is not None,
+        )
+        self._routes = [(route, destinations.get(route.to)) for route in config.routes]
+        self._workers: WorkerPool | None = None
+        self._position: Callable[[], int] = lambda: self.summary.bytes_done
+
+    # --- the run -------------------------------------------------------------------------
+
+    def run(self, inputs: Iterable[InputFile], *, stdin: Any = None) -> SendResult:
+        files = list(inputs)
+        # Worker processes are forked first, before the sender starts any thread.
+        self._workers = start_workers(files, self.preparer, self.parallelism)
+        try:
+            return self._run(files, stdin)
+        finally:
+            if self._workers is not None:
+                self._workers.close()
+
+    def _run(self, files: list[InputFile], stdin: Any) -> SendResult:
+        sizes = [f.size for f in files]
+        if all(size is not None for size in sizes):
+            self.summary.bytes_total = sum(size or 0 for size in sizes)
+        finished = 0
+        try:
+            for input_file, size in zip(files, sizes, strict=True):
+                self._read(input_file, stdin, self._track_position(finished))
+                finished += size or 0
+                self.summary.bytes_done = finished
+                if self._limit_reached():
+                    break
+            for destination in self.destinations.values():
+                for batch in destination.batcher.flush():
+                    self._submit(destination, batch)
+            self._settle(self.deliverer.finish())
+        except KeyboardInterrupt:
+            self._settle_quietly(self.deliverer.abort())
+            try:
+                self._stop()
+            except CdpError as error:  # interrupted, and the checkpoint could not be saved
+                return SendResult(self.summary, error)
+            return SendResult(
+                self.summary,
+                Interrupted(
+                    "interrupted; the checkpoint was saved"
+                    if self.checkpoint
+                    else "interrupted (no --checkpoint: a re-run starts over)",
+                    hint="re-run the same command to resume" if self.checkpoint else None,
+                ),
+            )
+        except CdpError as error:
+            self._settle_quietly(self.deliverer.abort())
+            # The first error is the one to report (a second one is often the same full disk).
+            with contextlib.suppress(CdpError):
+                self._stop()
+            return SendResult(self.summary, error)
+        try:
+            self._stop()
+        except CdpError as error:  # the rejected file or the checkpoint cannot be written
+            return SendResult(self.summary, error)
+        return SendResult(self.summary)
+
+    def _settle_quietly(self, results: list[DeliveryResult]) -> None:
+        """Count what was delivered before a stop, without starting anything new."""
+        with contextlib.suppress(CdpError):
+            self._count(results)
+
+    def _track_position(self, finished: int) -> Callable[[Any], None]:
+        """Keeps `summary.bytes_done` current for progress displays, from the file position."""
+
+        def opened(handle: Any) -> None:
+            self._position = lambda: finished + handle.tell()
+
+        return opened
+
+    def _stop(self) -> None:
+        """Close the rejected file, then save the checkpoint (never past a rejection that did
+        not reach the disk: if the rejected file fails, the last checkpoint stays)."""
+        self.summary.not_sent = self._pending_routes
+        if self.rejected is not None:
+            self.rejected.close()
+        if self.checkpoint is not None:
+            self.checkpoint.save(self.watermarks.snapshot())
+
+    def _limit_reached(self) -> bool:
+        limit = self.options.limit
+        return limit is not None and self.summary.events_read >= limit
+
+    def _read(self, input_file: InputFile, stdin: Any, opened: Callable[[Any], None]) -> None:
+        source = input_file.name
+        resume_below = self.watermarks.resume_line(source)
+        items = prepared_items(
+            input_file,
+            self.preparer,
+            parallelism=self.parallelism,
+            workers=self._workers,
+            resume_below=resume_below,
+            stdin=stdin,
+            opened=opened,
+        )
+        stopped = self.stop.is_set
+        apply = self._apply
+        summary, limit = self.summary, self.options.limit
+        try:
+            for prepared in items:
+                if stopped():
+                    raise KeyboardInterrupt
+                if limit is not None and summary.events_read >= limit:
+                    break
+                apply(source, prepared)
+        finally:
+            items.close()  # stops any worker processes at once
+        if self._watermarks:
+            self.watermarks.finish_source(source)
+        self._maybe_save()
+
+    def _apply(self, source: str, prepared: Prepared) -> None:
+        """The bookkeeping of one prepared item: count it, and batch what it became."""
+        kind, line, _, _, data, reason, outcomes, explained = prepared
+        summary = self.summary
+        summary.events_read += 1
+        state = self.watermarks.open_line(source, line) if self._watermarks else None
+        if kind == RESUMED:
+            summary.resumed += 1
+            summary.skipped += 1
+            return
+        if kind == INVALID:
+            summary.invalid += 1
+            if self.rejected is not None:
+                self.rejected.write(
+                    rejected_records.record(
+                        event=data, origin=origin_of(source, prepared), reason=f"invalid: {reason}"
+                    )
+                )
+        elif kind == SKIPPED:
+            summary.skipped += 1
+        else:
+            routes = self._routes
+            done = 0
+            try:
+                for position, status, why, records in outcomes:
+                    route, destination = routes[position]
+                    assert destination is not None  # the preparer routes only to these
+                    stats = destination.stats
+                    stats.routed += 1
+                    if status is None:
+                        self._batch(prepared, source, state, route, destination, records)
+                    elif status == SKIP:
+                        stats.skipped += 1
+                        summary.skipped += 1
+                    else:  # rejected by the mapping
+                        rejected = _Settlement(
+                            prepared, route=route, destination=destination, source=source
+                        )
+                        rejected.status, rejected.reason = "rejected", why
+                        # Not sent, until the rejected file has it (writing it can fail).
+                        self._pending_routes += 1
+                        self._final(rejected)
+                        self._pending_routes -= 1
+                    done += 1
+            except BaseException:
+                # The run stops inside this event (a delivery error, a rejected record that
+                # cannot be written): the route that failed is pending, and so are the later
+                # ones, so that the summary still adds up (they are not sent).
+                for position, *_ in outcomes[done + 1 :]:
+                    later = routes[position][1]
+                    assert later is not None
+                    later.stats.routed += 1
+                    self._pending_routes += 1
+                raise
+        if explained is not None and self.explain is not None:
+            self.explain(explained)
+
+    def _batch(  # noqa: PLR0917 - positional: one call per routed event
+        self,
+        prepared: Prepared,
+        source: str,
+        state: Any,
+        route: Route,
+        destination: DestinationRuntime,
+        records: tuple[tuple[str, bytes], ...],
+    ) -> None:
+        settlement = _Settlement(prepared, route, destination, source, state, len(records))
+        if state is not None:
+            self.watermarks.hold(state)
+        self._pending_routes += 1
+        add = destination.batcher.add
+        for endpoint, encoded in records:
+            added = add(endpoint, encoded, settlement)
+            if added is not NOTHING_ADDED:
+                if added.refused is not None:
+                    self._answer(settlement, "rejected", added.refused.reason)
+                for batch in added.batches:
+                    self._submit(destination, batch)
+
+    # --- delivery and settlement -----------------------------------------------------------
+
+    def _submit(self, destination: DestinationRuntime, batch: Batch) -> None:
+        # A stop request is acted on between two events (`_read`), never inside one: every
+        # route of an event read is accounted for.
+        self._settle(self.deliverer.submit(Delivery(destination, batch)))
+
+    def _settle(self, results: list[DeliveryResult]) -> None:
+        self._count(results)
+        if results:
+            self._maybe_save()
+            if self.progress is not None:
+                with contextlib.suppress(OSError, ValueError):  # a closed handle: keep the last
+                    self.summary.bytes_done = self._position()
+                self.progress(self.summary)
+
+    def _count(self, results: list[DeliveryResult]) -> None:
+        answer = self._answer
+        summary = self.summary
+        for result in results:
+            stats = result.delivery.destination.stats
+            stats.requests += result.requests
+            delivered = 0
+            try:
+                for tag, item in zip(result.delivery.batch.tags, result.results, strict=True):
+                    if (
+                        tag.remaining == 1
+                        and tag.line is None
+                        and item.status == "delivered"
+                        and tag.status == "duplicate"
+                    ):
+                        # The common case, counted inline: the one record of an event delivered
+                        # (what `_answer` and `_final` do, without a checkpoint to advance).
+                        tag.remaining = 0
+                        tag.status = "delivered"
+                        delivered += 1
+                    else:
+                        answer(tag, item.status, item.reason)
+            finally:  # also when an answer fails (its rejected record cannot be written)
+                self._pending_routes -= delivered
+                stats.delivered += delivered
+                summary.delivered += delivered
+
+    def _answer(self, settlement: _Settlement, status: Status, reason: str | None) -> None:
+        if settlement.record(status, reason):
+            self._final(settlement)  # first: if it fails, the route is still not sent
+            self._pending_routes -= 1
+            if settlement.line is not None:
+                self.watermarks.release(settlement.source, settlement.line)
+
+    def _final(self, settlement: _Settlement) -> None:
+        """Count a settled event-route, and write it to the rejected file if it was rejected."""
+        status = settlement.status
+        stats = settlement.destination.stats
+        summary = self.summary
+        if status == "delivered":
+            stats.delivered += 1
+            summary.delivered += 1
+        elif status == "duplicate":
+            stats.duplicates += 1
+            summary.duplicates += 1
+        else:
+            if self.rejected is not None:
+                prepared = settlement.prepared
+                self.rejected.write(
+                    rejected_records.record(
+                        event=quoted(prepared[4], prepared[1]),
+                        origin=origin_of(settlement.source, prepared),
+                        reason=settlement.reason or "rejected",
+                        destination=settlement.destination.name,
+                        route=settlement.route.name,
+                    )
+                )
+            stats.rejected += 1
+            summary.rejected += 1
+
+    def _maybe_save(self) -> None:
+        if self.checkpoint is None:
+            return
+        now = self.clock()
+        if now - self._last_save >= CHECKPOINT_EVERY_SECONDS:
+            self._last_save = now
+            if self.rejected is not None:
+                self.rejected.flush()  # a rejection is on disk before the checkpoint passes it
+            self.checkpoint.save(self.watermarks.snapshot())

@@ -1,0 +1,203 @@
+"""`cdpcli send` as one library call: load the config, find the secrets, build the destinations,
+run the pipeline with the dry-run or the HTTP deliverer, and return the result."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from cdpcli.destinations.base import REDACTED, Endpoint
+from cdpcli.destinations.registry import get_kind
+from cdpcli.errors import UsageError
+from cdpcli.events.reader import InputFile, resolve_inputs
+from cdpcli.routing.config import Config, load_config
+from cdpcli.send.batching import Batcher
+from cdpcli.send.checkpoint import Checkpoint, fingerprint
+from cdpcli.send.delivery import Deliverer, DestinationRuntime, DestinationStats
+from cdpcli.send.dry_run import DryRunDeliverer
+from cdpcli.send.pipeline import Pipeline, SendOptions, SendResult, SendSummary
+from cdpcli.send.prepare import Explained
+from cdpcli.send.prepare_parallel import Parallelism
+from cdpcli.send.rejected import RejectedFile
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """Everything `cdpcli send` was asked to do."""
+
+    paths: Sequence[str]
+    config_path: Path
+    dry_run: bool = False
+    options: SendOptions = field(default_factory=SendOptions)
+    rejected_path: Path | None = None
+    checkpoint_path: Path | None = None
+    concurrency: int = 4
+    jobs: int = 1  # processes preparing events (see cdpcli.send.prepare_parallel)
+    max_retries: int = 8
+    allow_insecure_http: bool = False
+
+
+def send(
+    request: SendRequest,
+    *,
+    write_request: Callable[[bytes], None] | None = None,
+    explain: Callable[[Explained], None] | None = None,
+    progress: Callable[[SendSummary], None] | None = None,
+    environ: Mapping[str, str] | None = None,
+    stdin: BinaryIO | None = None,
+    stop: threading.Event | None = None,
+    deliverer_factory: Callable[[Config, Mapping[str, DestinationRuntime]], Deliverer]
+    | None = None,
+) -> SendResult:
+    """Run one send. `write_request` receives each dry-run request line (dry run only)."""
+    config = load_config(request.config_path)
+    inputs = resolve_inputs(request.paths)
+    selected = _selected(config, request.options.to)
+    _check_paths(request, inputs)
+    secrets: dict[str, dict[str, str]] | None = None
+    if not request.dry_run:
+        from cdpcli.secrets.store import SecretStore
+
+        secrets = SecretStore(os.environ if environ is None else environ).resolve(config, selected)
+    destinations = {
+        name: _runtime(config, name, None if secrets is None else secrets.get(name, {}))
+        for name in selected
+    }
+    if not request.dry_run:
+        _check_transport(destinations, request.allow_insecure_http)
+    checkpoint = None
+    if request.checkpoint_path is not None:
+        checkpoint = Checkpoint(
+            request.checkpoint_path,
+            fingerprint(
+                config_text=Path(config.path).read_text(encoding="utf-8"),
+                inputs=[i.name for i in inputs],
+                options=_bound_options(request),
+            ),
+            read_only=request.dry_run,
+        )
+    resuming = checkpoint is not None and checkpoint.path.exists()
+    rejected = (
+        RejectedFile(request.rejected_path, append=resuming)
+        if request.rejected_path is not None
+        else None
+    )
+    deliverer: Deliverer
+    if request.dry_run:
+        deliverer = DryRunDeliverer(write_request or (lambda _line: None))
+    elif deliverer_factory is not None:
+        deliverer = deliverer_factory(config, destinations)
+    else:
+        from cdpcli.send.http import HttpDeliverer
+
+        deliverer = HttpDeliverer.create(
+            concurrency=request.concurrency,
+            max_retries=request.max_retries,
+            secrets=secrets or {},
+            interrupt=stop,
+        )
+    pipeline = Pipeline(
+        config,
+        destinations,
+        deliverer,
+        options=request.options,
+        rejected=rejected,
+        checkpoint=checkpoint,
+        explain=explain,
+        progress=progress,
+        stop=stop,
+        parallelism=Parallelism(jobs=request.jobs),
+    )
+    pipeline.summary.dry_run = request.dry_run
+    try:
+        return pipeline.run(inputs, stdin=stdin)
+    finally:
+        close = getattr(deliverer, "close", None)
+        if close is not None:
+            close()
+
+
+def _selected(config: Config, to: frozenset[str] | None) -> list[str]:
+    if to is None:
+        return list(config.destinations)
+    unknown = sorted(to - set(config.destinations))
+    if unknown:
+        raise UsageError(
+            f"--to {', '.join(unknown)}: no such destination in {config.path}",
+            hint=f"destinations are: {', '.join(config.destinations)}",
+        )
+    return [name for name in config.destinations if name in to]
+
+
+def _runtime(config: Config, name: str, secrets: Mapping[str, str] | None) -> DestinationRuntime:
+    destination = config.destinations[name]
+    module = get_kind(destination.kind)
+    endpoints: Mapping[str, Endpoint] = module.endpoints(destination.options)
+    token = REDACTED if secrets is None else secrets.get("project_token", "")
+    overhead = {
+        endpoint_name: _overhead(module, destination.options, endpoint)
+        for endpoint_name, endpoint in endpoints.items()
+    }
+    return DestinationRuntime(
+        name=name,
+        kind=destination.kind,
+        module=module,
+        options=destination.options,
+        endpoints=endpoints,
+        secrets=secrets,
+        token=token,
+        batcher=Batcher(endpoints, overhead=overhead),
+        stats=DestinationStats(kind=destination.kind),
+    )
+
+
+def _overhead(module: Any, options: Any, endpoint: Endpoint) -> int:
+    """Bytes a request body adds around the JSON array of items (`{"events":…}` for Lago)."""
+    from cdpcli.jsonio import dumps_bytes
+
+    body = module.build_request(options, endpoint, [{}], None).body
+    return len(dumps_bytes(body)) - len(b"[{}]")
+
+
+def _check_paths(request: SendRequest, inputs: list[InputFile]) -> None:
+    """The rejected file must not be one of the inputs (a replay would read what it writes)."""
+    if request.rejected_path is None:
+        return
+    target = os.path.realpath(request.rejected_path)
+    for input_file in inputs:
+        if input_file.path is not None and os.path.realpath(input_file.path) == target:
+            raise UsageError(
+                f"--rejected {request.rejected_path} is also an input",
+                hint="write the rejections of a replay to another file",
+            )
+
+
+def _bound_options(request: SendRequest) -> dict[str, Any]:
+    options = request.options
+    return {
+        "to": sorted(options.to) if options.to is not None else None,
+        "since_ms": options.since_ms,
+        "until_ms": options.until_ms,
+        "limit": options.limit,
+        "strict": options.strict,
+    }
+
+
+def _check_transport(destinations: Mapping[str, DestinationRuntime], allow_http: bool) -> None:
+    from urllib.parse import urlsplit
+
+    for runtime in destinations.values():
+        for endpoint in runtime.endpoints.values():
+            parts = urlsplit(endpoint.url)
+            host = parts.hostname or ""
+            loopback = host in ("localhost", "::1") or host.startswith("127.")
+            if parts.scheme != "https" and not loopback and not allow_http:
+                raise UsageError(
+                    f"destination {runtime.name}: {endpoint.url} is not https",
+                    hint="secrets are only sent over https to hosts other than loopback; "
+                    "pass --allow-insecure-http to override",
+                )
