@@ -1,7 +1,7 @@
 """The routing config (PRODUCT.md §5): YAML → a validated, compiled, frozen `Config`.
 
 Every error is a `ConfigError` naming `FILE:LINE`, the key path (`routes[1].when.event`) and
-the allowed keys or values. Destination options are validated by the destination's own module
+the allowed keys or values. Destination options are validated by the destination's own kind
 (`cdpcli.destinations.registry.get_kind(kind).parse_options`). Secrets never live here: a key
 that looks like one is an error pointing at the keyring and the environment (§7).
 """
@@ -52,12 +52,15 @@ _SUB_PATH = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 @dataclass(frozen=True, slots=True)
 class DestinationConfig:
-    """One named destination: its kind, the options its module parsed, where it is defined."""
+    """One named destination: its kind, the options its kind parsed, where it is defined, and
+    the keys of an event's `integrations` that speak for it (its name, then its kind's catalog
+    names, reference/segment-spec.md §5)."""
 
     name: str
     kind: str
     options: Any
     where: str
+    integration_keys: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,14 +238,19 @@ def _destination(doc: Document, at: KeyPath, name: str, body: Any) -> Destinatio
     kind = body["kind"]
     if not isinstance(kind, str) or kind not in registry.KINDS:
         raise ConfigError(f"{doc.where((*at, 'kind'))}: unknown kind {kind!r}; allowed: {kinds}")
-    module = registry.get_kind(kind)
+    destination = registry.get_kind(kind)
     options_raw = {key: value for key, value in body.items() if key != "kind"}
 
     def locate(key: str) -> str:
         return doc.where((*at, *_sub_path(key)))
 
-    options = module.parse_options(options_raw, locate)
-    return DestinationConfig(name=name, kind=kind, options=options, where=doc.where(at))
+    return DestinationConfig(
+        name=name,
+        kind=kind,
+        options=destination.parse_options(options_raw, locate),
+        where=doc.where(at),
+        integration_keys=(name, *destination.integration_names),
+    )
 
 
 def _sub_path(sub: str) -> KeyPath:
@@ -373,25 +381,15 @@ def _route_map(
             "or `{{ path }}` templates"
         )
 
-    allowed = _map_keys(destination_kind)
-    if allowed is not None:
-        for key in raw:
-            if key not in allowed:
-                raise ConfigError(
-                    f"{doc.where((*at, 'map', key))}: unknown key for a {destination_kind} "
-                    f"destination; allowed: {', '.join(sorted(allowed))}"
-                )
+    allowed = registry.get_kind(destination_kind).map_keys
+    for key in raw:
+        if key not in allowed:
+            raise ConfigError(
+                f"{doc.where((*at, 'map', key))}: unknown key for a {destination_kind} "
+                f"destination; allowed: {', '.join(sorted(allowed))}"
+            )
 
     def locate(sub: str) -> str:
         return doc.where((*at, "map", *_sub_path(sub)))
 
     return compile_value(raw, locate)
-
-
-def _map_keys(kind: str) -> frozenset[str] | None:
-    """The `map` keys a kind accepts (`MAP_KEYS` of its module), if it says."""
-    module = registry.get_kind(kind)
-    keys = getattr(module, "MAP_KEYS", None)
-    if keys is None:
-        return None
-    return frozenset(str(key) for key in keys)

@@ -46,7 +46,6 @@ from cdpcli.send.prepare import (
     SKIP,
     SKIPPED,
     Explained,
-    Mapper,
     Prepared,
     Preparer,
     origin_of,
@@ -192,7 +191,7 @@ class Pipeline:
         self.parallelism = parallelism or Parallelism()
         self.preparer = Preparer(
             config,
-            {name: Mapper(d.module, d.options, d.token) for name, d in destinations.items()},
+            {name: d.destination for name, d in destinations.items()},
             strict=options.strict,
             to=options.to,
             since_ms=options.since_ms,

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from cdpcli.destinations.base import Mapped, RouteInfo
+from cdpcli.destinations.base import Destination, Mapped, RouteInfo
 from cdpcli.events.decode import Item
 from cdpcli.events.model import Event, Origin, Problem
 from cdpcli.events.spec import check
@@ -51,13 +51,10 @@ class Explained:
     skipped: str | None = None
 
 
-@dataclass(frozen=True)
-class Mapper:
-    """What mapping needs of one destination: its module, options and project token."""
+class _MapEvent(Protocol):
+    """`Destination.map_event` of one destination."""
 
-    module: Any
-    options: Any
-    token: str
+    def __call__(self, event: Mapping[str, Any], *, time_ms: int, route: RouteInfo) -> Mapped: ...
 
 
 class Preparer:
@@ -67,7 +64,7 @@ class Preparer:
     def __init__(
         self,
         config: Config,
-        mappers: Mapping[str, Mapper],
+        destinations: Mapping[str, Destination[Any]],
         *,
         strict: bool = False,
         to: frozenset[str] | None = None,
@@ -81,7 +78,7 @@ class Preparer:
         # In a worker process, the piece of input being prepared (`cdpcli.send.prepare_parallel`):
         # a routed event's `data` is then this tuple when the event is its whole input line.
         self.piece: tuple[str, int, int, int] | None = None
-        self.mappers = dict(mappers)
+        self.destinations = dict(destinations)
         self.strict = strict
         self.to = to
         self.since_ms = since_ms
@@ -89,7 +86,7 @@ class Preparer:
         self.explain = explain
         self._position = {id(route): n for n, route in enumerate(config.routes)}
         # Per route without `map`: what mapping its events needs, the same for every event.
-        self._static: dict[str, tuple[RouteInfo, Any, Any, str]] = {}
+        self._static: dict[str, tuple[RouteInfo, _MapEvent]] = {}
 
     def prepare(self, item: Item, resume_below: int = 0) -> Prepared:
         origin = item.origin
@@ -197,15 +194,13 @@ class Preparer:
         route = decision.route
         static = self._static.get(route.name)
         if static is not None:  # a route without `map`: its RouteInfo serves every event
-            info, map_event, options, token = static
+            info, map_event = static
         else:
             info = route_info(route, data)
-            mapper = self.mappers[route.to]
-            map_event, options, token = mapper.module.map_event, mapper.options, mapper.token
+            map_event = self.destinations[route.to].map_event
             if route.map is None:  # mappers never modify it
-                self._static[route.name] = (info, map_event, options, token)
-        mapped: Mapped = map_event(data, time_ms=time_ms, route=info, options=options, token=token)
-        return mapped
+                self._static[route.name] = (info, map_event)
+        return map_event(data, time_ms=time_ms, route=info)
 
 
 def original(event: Event) -> Any:

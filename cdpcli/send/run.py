@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cdpcli.destinations.base import REDACTED, Endpoint
 from cdpcli.destinations.registry import get_kind
 from cdpcli.errors import UsageError
 from cdpcli.events.reader import InputFile, resolve_inputs
@@ -134,33 +133,15 @@ def _selected(config: Config, to: frozenset[str] | None) -> list[str]:
 
 
 def _runtime(config: Config, name: str, secrets: Mapping[str, str] | None) -> DestinationRuntime:
-    destination = config.destinations[name]
-    module = get_kind(destination.kind)
-    endpoints: Mapping[str, Endpoint] = module.endpoints(destination.options)
-    token = REDACTED if secrets is None else secrets.get("project_token", "")
-    overhead = {
-        endpoint_name: _overhead(module, destination.options, endpoint)
-        for endpoint_name, endpoint in endpoints.items()
-    }
+    configured = config.destinations[name]
+    destination = get_kind(configured.kind)(name, configured.options, secrets)
+    endpoints = destination.endpoints()
+    overhead = {endpoint: destination.body_overhead(endpoint) for endpoint in endpoints}
     return DestinationRuntime(
-        name=name,
-        kind=destination.kind,
-        module=module,
-        options=destination.options,
-        endpoints=endpoints,
-        secrets=secrets,
-        token=token,
+        destination=destination,
         batcher=Batcher(endpoints, overhead=overhead),
-        stats=DestinationStats(kind=destination.kind),
+        stats=DestinationStats(kind=configured.kind),
     )
-
-
-def _overhead(module: Any, options: Any, endpoint: Endpoint) -> int:
-    """Bytes a request body adds around the JSON array of items (`{"events":…}` for Lago)."""
-    from cdpcli.jsonio import dumps_bytes
-
-    body = module.build_request(options, endpoint, [{}], None).body
-    return len(dumps_bytes(body)) - len(b"[{}]")
 
 
 def _check_paths(request: SendRequest, inputs: list[InputFile]) -> None:
