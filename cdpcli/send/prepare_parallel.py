@@ -43,7 +43,7 @@ class Parallelism:
 
 
 # The preparer of the run, set in this process just before the workers are forked: they inherit
-# it (it holds modules and compiled routes, which do not pickle).
+# it (it holds compiled routes, which do not pickle).
 _inherited: dict[str, Preparer] = {}
 
 
