@@ -24,7 +24,7 @@ from cdpcli.errors import InputError
 from cdpcli.events.chunks import Chunk, cut
 from cdpcli.events.decode import BOM
 from cdpcli.events.reader import InputFile, is_plain_lines, read_input
-from cdpcli.send.prepare import Prepared, Preparer
+from cdpcli.send.prepare import Prepared, Preparer, named
 from cdpcli.workers.pool import WorkerPool, can_fork
 
 PIECE_BYTES = 128 * 1024  # small pieces keep the results in flight (and each worker) small
@@ -119,8 +119,11 @@ def prepared_items(
     )
     try:
         for end, prepared in pieces:
-            # From a worker, marshalled; from this process, the items themselves.
-            yield from marshal.loads(prepared) if isinstance(prepared, bytes) else prepared
+            # From a worker, marshalled plain tuples; from this process, the items themselves.
+            if isinstance(prepared, bytes):
+                yield from map(named, marshal.loads(prepared))
+            else:
+                yield from prepared
             position.offset = end
     finally:
         pieces.close()
@@ -131,8 +134,8 @@ Piece = tuple[int, bytes | list[Prepared]]
 
 
 def _prepare_piece(task: tuple[Chunk, int]) -> Piece:
-    """In a worker process: the prepared items of one piece (plain tuples, strings, bytes and
-    numbers, so `marshal`, faster than pickle both ways, carries them), and where it ends.
+    """In a worker process: the prepared items of one piece (as plain tuples, strings, bytes
+    and numbers, so `marshal`, faster than pickle both ways, carries them), and where it ends.
 
     A routed event that is a whole input line does not carry that line back (most never need
     it): its `data` is the piece's locator, one tuple that marshal writes once per piece."""
@@ -142,7 +145,9 @@ def _prepare_piece(task: tuple[Chunk, int]) -> Piece:
     preparer.piece = (str(chunk.input.path), chunk.start, chunk.end, chunk.first_line)
     prepare = preparer.prepare
     try:
-        return chunk.end, marshal.dumps([prepare(item, resume_below) for item in chunk.items()])
+        return chunk.end, marshal.dumps(
+            [tuple(prepare(item, resume_below)) for item in chunk.items()]
+        )
     finally:
         preparer.piece = None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import marshal
 import os
 import signal
 import subprocess
@@ -28,10 +29,14 @@ from bench.generate import write as write_events
 from cdpcli import jsonio
 from cdpcli.cli.app import app
 from cdpcli.destinations.mixpanel.properties import insert_id
+from cdpcli.destinations.registry import get_kind
 from cdpcli.errors import InputError
+from cdpcli.events.reader import read_input, resolve_inputs
 from cdpcli.jsonio import dumps_bytes
+from cdpcli.routing.config import load_config
 from cdpcli.send import prepare_parallel
 from cdpcli.send.http import RETRY_BASE_ENV
+from cdpcli.send.prepare import INVALID, REJECT, ROUTED, SKIP, Prepared, Preparer, named
 from cdpcli.send.prepare_parallel import Parallelism
 from cdpcli.send.run import SendRequest, send
 from cdpcli.workers.pool import WorkerPool
@@ -719,3 +724,24 @@ def test_a_server_rejection_whose_line_vanished_leaves_the_counts_whole(
     assert imported > 0 and summary["destinations"]["mixpanel"]["delivered"] > 0
     assert summary["not_sent"] > 0
     check_accounting(summary, complete=False)
+
+
+def test_a_prepared_item_crosses_from_a_worker_as_its_plain_tuple(tmp_path: Path) -> None:
+    """What a worker sends back (`tuple(prepared)`, marshalled) is rebuilt into the same
+    `Prepared`, for every kind of item and route outcome."""
+    config_path = tmp_path / "cdpcli.yaml"
+    config_path.write_text(DRY_CONFIG)
+    config = load_config(config_path)
+    destinations = {
+        name: get_kind(d.kind)(name, d.options, None) for name, d in config.destinations.items()
+    }
+    preparer = Preparer(config, destinations)
+    preparer.portable = True  # as in a worker
+    (input_file,) = resolve_inputs([str(write_input(tmp_path / "events.jsonl", 300))])
+    prepared = [preparer.prepare(item) for item in read_input(input_file)]
+    statuses = {status for p in prepared for _, status, _, _ in p.routes}
+    assert {p.kind for p in prepared} == {INVALID, ROUTED}
+    assert statuses == {None, SKIP, REJECT}
+    back = [named(values) for values in marshal.loads(marshal.dumps(list(map(tuple, prepared))))]
+    assert back == prepared
+    assert {type(p) for p in back} == {Prepared}
