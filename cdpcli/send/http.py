@@ -15,11 +15,9 @@ stopped, dropped) are added to its destination's `requests` here, as no result c
 
 from __future__ import annotations
 
-import gc
 import os
 import random
 import threading
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -34,7 +32,6 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 CLOSE_GRACE = 2.0  # seconds a request on the wire may take to end after an abort
 INTERRUPT_POLL = 0.1  # seconds between checks for a stop request while waiting on batches
-GC_EVERY_SECONDS = 30.0  # a safety net for reference cycles (see `_collect_garbage`)
 
 RETRY_BASE_ENV = "CDPCLI_TEST_RETRY_BASE_SECONDS"
 """Hidden, for tests only: the first backoff ceiling in seconds (default 2 s, PRODUCT.md §6)."""
@@ -89,7 +86,6 @@ class HttpDeliverer:
             sleep=sleep if sleep is not None else self._sleep,
         )
         self._closed = False
-        self._last_gc = time.monotonic()
 
     @classmethod
     def create(
@@ -176,17 +172,6 @@ class HttpDeliverer:
 
     # --- internals --------------------------------------------------------------------------
 
-    def _collect_garbage(self) -> None:
-        """A full collection now and then. The CLI tunes the cyclic collector down (events are
-        trees: `cdpcli.cli.app.main`), so any reference cycle the HTTP stack leaves behind
-        would wait long for it. The cycle httpx leaves with every exchange is broken where it
-        is made (`sender_batch._release`); this catches any other, at 30 ms a collection.
-        """
-        now = time.monotonic()
-        if now - self._last_gc >= GC_EVERY_SECONDS:
-            self._last_gc = now
-            gc.collect()
-
     def _wait(self, return_when: str) -> bool:
         """Wait for the batches in flight as `return_when` says; False if interrupted first."""
         while not self._interrupt.is_set():
@@ -206,7 +191,6 @@ class HttpDeliverer:
 
     def _collect(self) -> list[DeliveryResult]:
         """Results of completed batches; the first worker error is raised here instead."""
-        self._collect_garbage()
         done = [f for f in self._inflight if f.done()]
         results: list[DeliveryResult] = []
         error: BaseException | None = None

@@ -50,7 +50,8 @@ short). Others (an unsupported URL scheme, a proxy error) will not heal by thems
 def _release(response: httpx.Response) -> None:
     """`client.request` has read and closed the response, but its stream still refers back to
     it: a reference cycle that keeps the exchange (request, body and all) until the cyclic
-    collector runs, which the CLI runs rarely. Dropping the stream frees it at once."""
+    collector runs, which the CLI has run rarely (`cdpcli.cli.app.main`). Dropping the stream
+    frees it at once. (A real send leaves no other cycle behind but its thread pool's, once.)"""
     response.stream = httpx.ByteStream(b"")
 
 
