@@ -32,6 +32,7 @@ from cdpcli.workers.pool import default_jobs
 
 if TYPE_CHECKING:  # the pipeline is imported when the command runs: fast start-up for the others
     from cdpcli.send.pipeline import SendResult
+    from cdpcli.send.retry import RetryPolicy
 
 
 def _time_option(value: str | None) -> int | None:
@@ -43,6 +44,14 @@ def _time_option(value: str | None) -> int | None:
             f"{value!r} is not an ISO-8601 date or time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
         )
     return to_ms(moment)
+
+
+def retry_policy(max_retries: int) -> RetryPolicy:
+    """What `--max-retries N` asks for: N attempts a request, the waits between them starting at
+    up to 2 s and doubling to 60 s (PRODUCT.md §6 "Retries")."""
+    from cdpcli.send.retry import RetryPolicy
+
+    return RetryPolicy(max_attempts=max_retries)
 
 
 @app.command("send")
@@ -156,7 +165,7 @@ def send_command(
             checkpoint_path=checkpoint,
             concurrency=concurrency,
             jobs=jobs if jobs is not None else default_jobs(),
-            max_retries=max_retries,
+            retry=retry_policy(max_retries),
             allow_insecure_http=allow_insecure_http,
         )
         with _request_sink(out, output, explain) as write, _signals() as stop:

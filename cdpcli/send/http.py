@@ -15,7 +15,6 @@ stopped, dropped) are added to its destination's `requests` here, as no result c
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 from collections.abc import Callable, Mapping
@@ -32,9 +31,6 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 CLOSE_GRACE = 2.0  # seconds a request on the wire may take to end after an abort
 INTERRUPT_POLL = 0.1  # seconds between checks for a stop request while waiting on batches
-
-RETRY_BASE_ENV = "CDPCLI_TEST_RETRY_BASE_SECONDS"
-"""Hidden, for tests only: the first backoff ceiling in seconds (default 2 s, PRODUCT.md §6)."""
 
 
 def make_client(concurrency: int) -> httpx.Client:
@@ -92,20 +88,17 @@ class HttpDeliverer:
         cls,
         *,
         concurrency: int = 4,
-        max_retries: int = 8,
+        retry: RetryPolicy | None = None,
         secrets: Mapping[str, Mapping[str, str]] | None = None,
         interrupt: threading.Event | None = None,
     ) -> HttpDeliverer:
         """The deliverer of a real run: `secrets` is `{destination: {field: value}}`, every
-        value of which is masked in messages. `max_retries` counts attempts per request."""
-        base = _retry_base()
-        policy = RetryPolicy(max_attempts=max_retries)
-        if base is not None:
-            policy = RetryPolicy(max_attempts=max_retries, base=base, cap=base * 30)
+        value of which is masked in messages; `retry` (default `RetryPolicy()`) says how many
+        attempts a request gets and how long to wait between them."""
         return cls(
             make_client(concurrency),
             concurrency=concurrency,
-            policy=policy,
+            policy=retry,
             redactor=Redactor.from_resolved(secrets or {}),
             interrupt=interrupt,
         )
@@ -216,14 +209,3 @@ def _count_unfinished(delivery: Delivery, tally: Tally) -> None:
     """Count the requests of a batch that ends without a result (in the caller's thread, which
     alone updates the counts)."""
     delivery.destination.stats.requests += tally.requests
-
-
-def _retry_base() -> float | None:
-    raw = os.environ.get(RETRY_BASE_ENV)
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value if value > 0 else None

@@ -22,6 +22,7 @@ from cdpcli.send.pipeline import Pipeline, SendOptions, SendResult, SendSummary
 from cdpcli.send.prepare import Explained
 from cdpcli.send.prepare_parallel import Parallelism
 from cdpcli.send.rejected import RejectedFile
+from cdpcli.send.retry import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class SendRequest:
     checkpoint_path: Path | None = None
     concurrency: int = 4
     jobs: int = 1  # processes preparing events (see cdpcli.send.prepare_parallel)
-    max_retries: int = 8
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # attempts and backoff per request
     allow_insecure_http: bool = False
 
 
@@ -95,7 +96,7 @@ def send(
 
         deliverer = HttpDeliverer.create(
             concurrency=request.concurrency,
-            max_retries=request.max_retries,
+            retry=request.retry,
             secrets=secrets or {},
             interrupt=stop,
         )

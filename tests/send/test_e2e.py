@@ -1,7 +1,8 @@
 """Real sends against the Mixpanel and Lago fakes on 127.0.0.1 (PRODUCT.md §6): through
 `cdpcli.send.run.send`, through the CLI, and as a subprocess killed mid-way and resumed.
 
-Retry backoff is shrunk with the hidden `CDPCLI_TEST_RETRY_BASE_SECONDS` (tests only)."""
+Retry backoff is shrunk to milliseconds: `fast_retries` (the CLI in this process), `tests.fast_cli`
+(a subprocess), or a `RetryPolicy` in the `SendRequest`."""
 
 from __future__ import annotations
 

@@ -35,7 +35,6 @@ from cdpcli.events.reader import read_input, resolve_inputs
 from cdpcli.jsonio import dumps_bytes
 from cdpcli.routing.config import load_config
 from cdpcli.send import prepare_parallel
-from cdpcli.send.http import RETRY_BASE_ENV
 from cdpcli.send.prepare import INVALID, REJECT, ROUTED, SKIP, Prepared, Preparer, named
 from cdpcli.send.prepare_parallel import Parallelism
 from cdpcli.send.run import SendRequest, send
@@ -392,7 +391,7 @@ def real_send(directory: Path, path: Path, jobs: int, poison_every: int) -> Sent
         code, out = run_cli(
             str(path), "-c", str(config), "--format", "json", "-j", str(jobs),
             "--concurrency", "1", "--rejected", str(rejected),
-            env={**SECRETS, RETRY_BASE_ENV: "0.001"},
+            env=SECRETS,
         )  # fmt: skip
         assert code == 1
         assert mixpanel.pending_faults(MIXPANEL_IMPORT) == lago.pending_faults(LAGO_BATCH) == 0
@@ -473,6 +472,8 @@ import functools, sys
 import cdpcli.send.run
 from cdpcli.send.prepare_parallel import Parallelism
 cdpcli.send.run.Parallelism = functools.partial(Parallelism, min_bytes=1, piece_bytes={PIECE_BYTES})
+from tests.fast_cli import use_fast_retries
+use_fast_retries()
 from cdpcli.cli.app import main
 sys.argv = ["cdpcli", *sys.argv[1:]]
 main()
@@ -482,7 +483,7 @@ main()
 def spawn_parallel(config: Path, inputs: Path, checkpoint: Path) -> subprocess.Popen[bytes]:
     """`cdpcli send INPUTS --checkpoint CHECKPOINT -j 3` (two workers beside this process) in
     a subprocess, with small pieces."""
-    env = {**os.environ, **SECRETS, RETRY_BASE_ENV: "0.001"}
+    env = {**os.environ, **SECRETS}
     argv = [sys.executable, "-c", WRAPPER, "send", str(inputs), "-c", str(config), "-j", "3"]
     argv += ["--checkpoint", str(checkpoint), "--format", "json", "--quiet"]
     return subprocess.Popen(
