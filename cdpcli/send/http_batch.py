@@ -130,10 +130,11 @@ class BatchSender:
 
     def _send(self, destination: DestinationRuntime, batch: Batch, tally: Tally) -> Verdict:
         request = destination.build_request(batch)
-        body = request.content
-        if request.gzip:
-            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        method, url, body = request.method, request.url, request.content
         headers = {**request.headers, "User-Agent": USER_AGENT}
+        if request.gzip:
+            del request  # the body before gzip is not kept while the batch is in flight
+            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
         parse_response = destination.destination.parse_response
         attempt = 0
         while True:
@@ -143,9 +144,7 @@ class BatchSender:
             tally.requests += 1
             hint: float | None = None
             try:
-                response = self.client.request(
-                    request.method, request.url, headers=headers, content=body
-                )
+                response = self.client.request(method, url, headers=headers, content=body)
             except RETRYABLE as error:
                 failure = self._clean(f"{type(error).__name__}: {error}".rstrip(": "))
             except httpx.HTTPError as error:
