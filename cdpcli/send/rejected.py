@@ -80,7 +80,8 @@ class RejectedFile:
         fd = os.open(self.path, flags, 0o600)
         info = os.fstat(fd)
         if stat.S_ISREG(info.st_mode):  # never chmod a device (`--rejected /dev/stdout`)
-            os.fchmod(fd, 0o600)
+            if hasattr(os, "fchmod"):  # not on Windows before Python 3.13 (no POSIX modes there)
+                os.fchmod(fd, 0o600)
             if self._append and info.st_size and _last_byte(self.path) != b"\n":
                 # A run killed mid-write left half a record: end that line, so the next record
                 # (the resumed run's first) stays whole and replayable.
