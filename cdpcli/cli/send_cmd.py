@@ -179,6 +179,7 @@ def _finish(result: SendResult, out: Streams, output_format: OutputFormat) -> No
     from cdpcli.cli.send_render import render_summary
 
     summary = result.summary
+    out.notes(result.notes)
     if output_format is OutputFormat.json:
         out.write_line(jsonio.dumps(summary.as_dict()))
     else:

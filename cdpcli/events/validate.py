@@ -17,7 +17,9 @@ from cdpcli.events.spec import check, clean_event_time
 class ValidationSummary:
     """Counts of a validation run.
 
-    `valid + invalid == events_read`; `by_type` counts valid events.
+    `valid + invalid == events_read`; `by_type` counts valid events. `notes` are for the user,
+    about how the run was made (e.g. in one process although `--jobs` asked for more); they are
+    not counts, and `as_dict` leaves them out.
     """
 
     events_read: int = 0
@@ -25,6 +27,7 @@ class ValidationSummary:
     invalid: int = 0
     warnings: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {

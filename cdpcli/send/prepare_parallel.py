@@ -9,7 +9,7 @@ whenever it would otherwise wait for one (`WorkerPool.ordered`'s `local`); the p
 consumed in input order, with at most a few of them in flight, so the stream is the same, event
 for event, as the one a single process makes, and memory stays bounded whatever the input's
 size. Gzipped files, `.json` documents, stdin, small files and `--explain` are prepared in this
-process alone.
+process alone, and so is everything where the platform cannot fork (`fork_notes` then says so).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from cdpcli.events.chunks import Chunk, cut
 from cdpcli.events.decode import BOM
 from cdpcli.events.reader import InputFile, is_plain_lines, read_input
 from cdpcli.send.prepare import Prepared, Preparer
-from cdpcli.workers.pool import WorkerPool, can_fork
+from cdpcli.workers.pool import WorkerPool, can_fork, cannot_fork_note
 
 PIECE_BYTES = 128 * 1024  # small pieces keep the results in flight (and each worker) small
 MIN_PARALLEL_BYTES = 8 * 1024 * 1024  # below this a process costs more than it saves
@@ -59,15 +59,29 @@ class _Position:
 
 def qualifies(input_file: InputFile, preparer: Preparer, parallelism: Parallelism) -> bool:
     """Whether this input is prepared by the workers."""
+    return can_fork() and _for_workers(input_file, preparer, parallelism)
+
+
+def _for_workers(input_file: InputFile, preparer: Preparer, parallelism: Parallelism) -> bool:
+    """Whether this input goes to workers where the platform can fork them."""
     size = input_file.size
     return (
         parallelism.jobs > 1
         and not preparer.explain
         and size is not None
         and size >= parallelism.min_bytes
-        and can_fork()
         and is_plain_lines(input_file)
     )
+
+
+def fork_notes(
+    inputs: Sequence[InputFile], preparer: Preparer, parallelism: Parallelism
+) -> tuple[str, ...]:
+    """What the run tells the user about its processes: that it prepares everything in this
+    one, when some input would go to workers but the platform cannot fork them."""
+    if can_fork() or not any(_for_workers(f, preparer, parallelism) for f in inputs):
+        return ()
+    return (cannot_fork_note(parallelism.jobs),)
 
 
 def start_workers(
