@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
 import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 from cdpcli.errors import InputError, UsageError
 
@@ -217,23 +218,33 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_close_in_child)
 
 
+def _lock_module() -> Any:
+    """The platform's lock primitive: `fcntl` on POSIX, `msvcrt` on Windows, imported here so
+    that `import cdpcli` works on either; None where neither exists (nothing to lock with)."""
+    for name in ("fcntl", "msvcrt"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
 def _try_lock(fd: int) -> bool:
     """Take the lock without waiting; False when another process holds it."""
-    if sys.platform == "win32":
-        import msvcrt
-
+    module = _lock_module()
+    if module is None:
+        return True
+    if module.__name__ == "msvcrt":
         os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            module.locking(fd, module.LK_NBLCK, 1)
         except OSError as error:
             if error.errno in (errno.EACCES, errno.EDEADLK):
                 return False
             raise
         return True
-    import fcntl  # POSIX only: imported here so that `import cdpcli` works on Windows
-
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        module.flock(fd, module.LOCK_EX | module.LOCK_NB)
     except BlockingIOError:
         return False
     except OSError as error:
@@ -244,11 +255,10 @@ def _try_lock(fd: int) -> bool:
 
 
 def _unlock_windows(fd: int) -> None:
-    if sys.platform == "win32":
-        import msvcrt
-
+    module = _lock_module()
+    if module is not None and module.__name__ == "msvcrt":
         os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        module.locking(fd, module.LK_UNLCK, 1)
 
 
 def _same_file(fd: int, path: Path) -> bool:
