@@ -4,16 +4,21 @@
 the rest of the pipeline sends: ids that were numbers become strings, and a missing `messageId` is
 replaced by a deterministic one derived from the event's content. Problems are values, never
 exceptions.
+
+The rules exist once, in `_rules`: one pass over the event that reports each problem into a sink.
+`check` runs it first with a sink that stops at the first problem, which answers for the clean
+events that make up most of a backfill; only an event with a problem is checked again with the
+sink that collects them all. `clean_event_time` is that first run alone.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from cdpcli import jsonio
 from cdpcli.events.model import Event, Problem, Severity
@@ -190,6 +195,33 @@ def _has_type(value: Any, expected: str) -> bool:
     return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
+class _Sink(Protocol):
+    """Where the rules report a problem of one event."""
+
+    def error(self, field: str | None, message: str) -> None: ...
+
+    def warn(self, field: str | None, message: str) -> None: ...
+
+
+class _NotClean(Exception):
+    """Raised by `_FirstProblem`: the event has a problem; which one is not asked."""
+
+
+class _FirstProblem:
+    """The sink of the fast answer: the first problem of any severity ends the rules' pass."""
+
+    __slots__ = ()
+
+    def error(self, field: str | None, message: str) -> None:
+        raise _NotClean
+
+    def warn(self, field: str | None, message: str) -> None:
+        raise _NotClean
+
+
+_FIRST_PROBLEM: Final = _FirstProblem()
+
+
 class _Collector:
     """Problems of one event, in the order they are found."""
 
@@ -219,109 +251,157 @@ def check(event: Event, *, strict: bool = False, require_time: bool = True) -> C
     error (a backfill must never move events to the time of sending).
     """
     data = event.data
-    clean = clean_event_time(data, event.size)
-    if clean is not None:
-        return Checked(event, [], data, clean)
+    try:
+        time_ms = _rules(data, event.size, _FIRST_PROBLEM, require_time)
+    except _NotClean:
+        pass
+    else:
+        return Checked(event, [], data, time_ms)
     found = _Collector(event, strict)
-
-    if event.size > MAX_EVENT_BYTES:
-        found.error(
-            None,
-            f"event is {event.size:,} bytes serialized, over Segment's 32 KB "
-            f"({MAX_EVENT_BYTES:,} bytes) limit",
-        )
-
-    kind = data.get("type")
-    if kind is None:
-        found.error("type", f"missing; must be one of {', '.join(TYPES)}")
-    elif type(kind) is not str or kind not in TYPE_SET:
-        found.error("type", f"must be one of {', '.join(TYPES)}, got {_show(kind)}")
-        kind = None
-
-    ids = _check_ids(data, kind, found)
-    _check_message_id(data, found)
-    _check_objects(data, found)
-    if kind == "track":
-        name = data.get("event")
-        if type(name) is not str or not name.strip():
-            found.error("event", "track needs a non-empty string `event`" + _got(name))
-    time_ms = _check_times(data, found, require_time)
-
-    if kind is not None:
-        unknown = data.keys() - KNOWN_KEYS[kind]
-        for key in sorted(unknown):
-            found.warn(key, f"unknown top-level field for a {kind} event; it is not forwarded")
-        _check_reserved(data, kind, found)
-
+    time_ms = _rules(data, event.size, found, require_time)
     if found.errors:
         return Checked(event, found.problems, None, time_ms)
-    return Checked(event, found.problems, _normalize(data, ids, found), time_ms)
+    return Checked(event, found.problems, _normalize(data), time_ms)
+
+
+def clean_event_time(data: dict[str, Any], size: int) -> int | None:
+    """The event time when the event has no problem at all (it is then sent as it is), else None.
+
+    This is `check`'s own first pass: the same rules, stopped at the first problem.
+    """
+    try:
+        return _rules(data, size, _FIRST_PROBLEM, True)
+    except _NotClean:
+        return None
+
+
+def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then its report
+    data: dict[str, Any], size: int, sink: _Sink, require_time: bool
+) -> int | None:
+    """Apply every rule of PRODUCT.md §4 to one event, reporting each problem into `sink` in
+    the order `validate` prints them; returns the event time in integer ms, None if it has none.
+
+    This runs for every event of a backfill: each rule is a cheap test on the event, and only a
+    failed test builds its message.
+    """
+    if size > MAX_EVENT_BYTES:
+        sink.error(
+            None,
+            f"event is {size:,} bytes serialized, over Segment's 32 KB "
+            f"({MAX_EVENT_BYTES:,} bytes) limit",
+        )
+    get = data.get
+
+    kind = get("type")
+    if type(kind) is not str or kind not in TYPE_SET:
+        _type_problem(kind, sink)
+        kind = None
+
+    # Ids (in ID_FIELDS order): a string is an id; a number is one with a warning; else absent.
+    user_id = get("userId")
+    if user_id is not None and type(user_id) is not str:
+        user_id = _as_id("userId", user_id, sink)
+    anonymous_id = get("anonymousId")
+    if anonymous_id is not None and type(anonymous_id) is not str:
+        anonymous_id = _as_id("anonymousId", anonymous_id, sink)
+    group_id = get("groupId")
+    if group_id is not None and type(group_id) is not str:
+        group_id = _as_id("groupId", group_id, sink)
+    previous_id = get("previousId")
+    if previous_id is not None and type(previous_id) is not str:
+        previous_id = _as_id("previousId", previous_id, sink)
+    if kind == "alias":
+        if not previous_id:
+            sink.error("previousId", "alias needs a non-empty `previousId`")
+        if not user_id:
+            sink.error("userId", "alias needs a non-empty `userId` (the new identity)")
+    elif not user_id and not anonymous_id:
+        sink.error("userId", "neither a non-empty `userId` nor `anonymousId`")
+    if kind == "group" and not group_id:
+        sink.error("groupId", "group needs a non-empty `groupId`")
+
+    message_id = get("messageId")
+    if type(message_id) is not str or not message_id or len(message_id) > MAX_MESSAGE_ID_CHARS:
+        _message_id_problem(message_id, sink)
+
+    for name in OBJECT_FIELDS:
+        value = get(name, _ABSENT)
+        if value is not _ABSENT and type(value) is not dict:
+            sink.error(name, f"must be an object, got {jsonio.json_type(value)}")
+
+    if kind == "track":
+        event_name = get("event")
+        if type(event_name) is not str or not event_name.strip():
+            sink.error("event", "track needs a non-empty string `event`" + _got(event_name))
+
+    # The event time: the first time field set decides, even when it is not a time.
+    time_ms: int | None = None
+    time_set = False
+    for name in TIME_FIELDS:
+        value = get(name)
+        if value is None:
+            continue
+        parsed = parse_time(value)
+        if parsed is None:
+            sink.error(name, f"not an ISO-8601 time: {_show(value)}")
+        elif not time_set:
+            time_ms = to_ms(parsed)
+        time_set = True
+    if not time_set and require_time:
+        sink.error(
+            "timestamp",
+            "no usable event time: none of timestamp, originalTimestamp, receivedAt, sentAt is "
+            "set (send never stamps events with the time of sending)",
+        )
+
+    if kind is not None:
+        known = KNOWN_KEYS[kind]
+        if not known.issuperset(data):
+            for key in sorted(data.keys() - known):
+                sink.warn(key, f"unknown top-level field for a {kind} event; it is not forwarded")
+        for prefix, table, keys in _RESERVED_KEYS.get(kind, ()):
+            values = get(prefix) if prefix else data
+            if type(values) is not dict or keys.isdisjoint(values):  # most hold none
+                continue
+            for key in values.keys() & keys:
+                value = values[key]
+                if value is not None and not _has_type(value, table[key]):
+                    _reserved_problems(prefix, values, table, sink)
+                    break
+    return time_ms
 
 
 _ABSENT: Final = object()
 
 
-_ID_KEY, _OBJECT_KEY, _TIME_KEY = 1, 2, 3
-_KEY_KINDS: Final = {
-    **dict.fromkeys(ID_FIELDS, _ID_KEY),
-    **dict.fromkeys(OBJECT_FIELDS, _OBJECT_KEY),
-    **{name: _TIME_KEY for name in TIME_FIELDS},
-}
-_TIME_RANK: Final = {name: rank for rank, name in enumerate(TIME_FIELDS)}
+def _type_problem(kind: Any, sink: _Sink) -> None:
+    if kind is None:
+        sink.error("type", f"missing; must be one of {', '.join(TYPES)}")
+    else:
+        sink.error("type", f"must be one of {', '.join(TYPES)}, got {_show(kind)}")
 
 
-def clean_event_time(data: dict[str, Any], size: int) -> int | None:  # noqa: C901, PLR0911
-    """The fast path: the event time when the event has no problem at all, else None.
+def _message_id_problem(message_id: Any, sink: _Sink) -> None:
+    if message_id is None:
+        sink.warn("messageId", "missing; a deterministic id is derived from the event's content")
+    elif type(message_id) is not str:
+        sink.error("messageId", f"must be a string, got {jsonio.json_type(message_id)}")
+    elif message_id:
+        sink.error(
+            "messageId", f"{len(message_id)} characters, over the limit of {MAX_MESSAGE_ID_CHARS}"
+        )
+    else:
+        sink.error("messageId", "must not be empty")
 
-    Most events of a backfill are clean; this answers for them in one pass over the event's
-    keys, and the full check (which collects every problem) runs only for the rest. It must
-    never call an event clean that the full check would fault: `tests/test_spec.py` holds the
-    two together.
-    """
-    if size > MAX_EVENT_BYTES:
-        return None
-    kind = data.get("type")
-    if type(kind) is not str or kind not in TYPE_SET or not KNOWN_KEYS[kind].issuperset(data):
-        return None
-    message_id = data.get("messageId")
-    if type(message_id) is not str or not message_id or len(message_id) > MAX_MESSAGE_ID_CHARS:
-        return None
-    time_ms: int | None = None
-    time_rank = len(TIME_FIELDS)
-    kinds = _KEY_KINDS
-    for key, value in data.items():
-        key_kind = kinds.get(key)
-        if key_kind is None or (value is None and key_kind != _OBJECT_KEY):
-            continue
-        if key_kind == _ID_KEY:
-            if type(value) is not str:
-                return None
-        elif key_kind == _OBJECT_KEY:
-            if type(value) is not dict:
-                return None
-        else:
-            parsed = parse_time(value)
-            if parsed is None:
-                return None
-            rank = _TIME_RANK[key]
-            if rank < time_rank:
-                time_rank, time_ms = rank, to_ms(parsed)
-    if time_ms is None:
-        return None
-    if kind == "track":
-        event_name = data.get("event")
-        if type(event_name) is not str or not event_name.strip():
-            return None
-    elif kind == "alias":
-        if not data.get("previousId") or not data.get("userId"):
-            return None
-    elif kind == "group" and not data.get("groupId"):
-        return None
-    if kind != "alias" and not data.get("userId") and not data.get("anonymousId"):
-        return None
-    if not _reserved_typed(data, kind):
-        return None
-    return time_ms
+
+def _as_id(name: str, value: Any, sink: _Sink) -> str | None:
+    """A non-string id as the string it is sent as, with its warning; None when it is no id."""
+    text = id_string(value)
+    if text is None:
+        sink.warn(name, f"a {jsonio.json_type(value)} is not an id; treated as absent")
+    else:
+        sink.warn(name, f"numeric id {_show(value)}; sent as the string {_show(text)}")
+    return text
 
 
 def _show(value: Any) -> str:
@@ -337,80 +417,6 @@ def _got(value: Any) -> str:
     return f" (got {jsonio.json_type(value)})"
 
 
-def _check_ids(data: Mapping[str, Any], kind: Any, found: _Collector) -> dict[str, str]:
-    """Ids as strings; numbers warned about, non-ids dropped; identity rules checked."""
-    ids: dict[str, str] = {}
-    for name in ID_FIELDS:
-        if name not in data:
-            continue
-        value = data[name]
-        text = id_string(value)
-        if text is None:
-            if value is not None:
-                found.warn(name, f"a {jsonio.json_type(value)} is not an id; treated as absent")
-            continue
-        if type(value) is not str:
-            found.warn(name, f"numeric id {_show(value)}; sent as the string {_show(text)}")
-        ids[name] = text
-
-    user_id = ids.get("userId", "")
-    if kind == "alias":
-        if not ids.get("previousId"):
-            found.error("previousId", "alias needs a non-empty `previousId`")
-        if not user_id:
-            found.error("userId", "alias needs a non-empty `userId` (the new identity)")
-    elif not user_id and not ids.get("anonymousId"):
-        found.error("userId", "neither a non-empty `userId` nor `anonymousId`")
-    if kind == "group" and not ids.get("groupId"):
-        found.error("groupId", "group needs a non-empty `groupId`")
-    return ids
-
-
-def _check_message_id(data: Mapping[str, Any], found: _Collector) -> None:
-    message_id = data.get("messageId")
-    if message_id is None:
-        found.warn("messageId", "missing; a deterministic id is derived from the event's content")
-    elif type(message_id) is not str:
-        found.error("messageId", f"must be a string, got {jsonio.json_type(message_id)}")
-    elif len(message_id) > MAX_MESSAGE_ID_CHARS:
-        found.error(
-            "messageId", f"{len(message_id)} characters, over the limit of {MAX_MESSAGE_ID_CHARS}"
-        )
-    elif not message_id:
-        found.error("messageId", "must not be empty")
-
-
-def _check_objects(data: Mapping[str, Any], found: _Collector) -> None:
-    for name in OBJECT_FIELDS:
-        if name in data and type(data[name]) is not dict:
-            found.error(name, f"must be an object, got {jsonio.json_type(data[name])}")
-
-
-def _check_times(data: Mapping[str, Any], found: _Collector, require_time: bool) -> int | None:
-    time_ms: int | None = None
-    any_set = False
-    for name in TIME_FIELDS:
-        value = data.get(name)
-        if value is None:
-            continue
-        parsed = parse_time(value)
-        if parsed is None:
-            found.error(name, f"not an ISO-8601 time: {_show(value)}")
-            if not any_set:
-                any_set = True
-            continue
-        if not any_set:
-            any_set = True
-            time_ms = to_ms(parsed)
-    if not any_set and require_time:
-        found.error(
-            "timestamp",
-            "no usable event time: none of timestamp, originalTimestamp, receivedAt, sentAt is "
-            "set (send never stamps events with the time of sending)",
-        )
-    return time_ms
-
-
 _NAMES: Final = {"name": _STRING, "category": _STRING}
 
 
@@ -423,65 +429,41 @@ _RESERVED: Final[dict[str, tuple[tuple[str, Mapping[str, str]], ...]]] = {
     "page": (("properties", PAGE_PROPERTIES), ("", _NAMES)),
     "screen": (("properties", SCREEN_PROPERTIES), ("", _NAMES)),
 }
-
-
+# The same, with each table's keys as a set.
 _RESERVED_KEYS: Final = {
-    kind: tuple((field, table, frozenset(table)) for field, table in tables)
+    kind: tuple((prefix, table, frozenset(table)) for prefix, table in tables)
     for kind, tables in _RESERVED.items()
 }
 
 
-def _reserved_tables(
-    data: Mapping[str, Any], kind: str
-) -> Iterator[tuple[str, Any, Mapping[str, str]]]:
-    """(field prefix, object, reserved keys and their types) that apply to an event of `kind`."""
-    for field, table in _RESERVED.get(kind, ()):
-        yield field, data.get(field) if field else data, table
+def _reserved_problems(
+    prefix: str, values: Mapping[str, Any], table: Mapping[str, str], sink: _Sink
+) -> None:
+    """Warn about each reserved key of `values` that has the wrong type, in table order."""
+    for key, expected in table.items():
+        value = values.get(key)
+        if value is None or _has_type(value, expected):
+            continue
+        field = f"{prefix}.{key}" if prefix else key
+        expected_text = "an ISO-8601 date" if expected == _DATE else f"a {expected}"
+        sink.warn(field, f"reserved field should be {expected_text}, got {_show(value)}")
 
 
-def _reserved_typed(data: Mapping[str, Any], kind: str) -> bool:
-    """Whether every reserved key the event holds has its type (the fast path's question)."""
-    for field, table, keys in _RESERVED_KEYS.get(kind, ()):
-        values = data.get(field) if field else data
-        if type(values) is dict and not keys.isdisjoint(values):  # most hold none: no set made
-            for key in values.keys() & keys:
-                value = values[key]
-                if value is not None and not _has_type(value, table[key]):
-                    return False
-    return True
-
-
-def _bad_keys(values: Any, table: Mapping[str, str]) -> list[str]:
-    """Keys of `table` that `values` (when an object) holds with the wrong type, in table order."""
-    if type(values) is not dict:
-        return []
-    return [
-        key
-        for key, expected in table.items()
-        if (value := values.get(key)) is not None and not _has_type(value, expected)
-    ]
-
-
-def _check_reserved(data: Mapping[str, Any], kind: str, found: _Collector) -> None:
-    for prefix, values, table in _reserved_tables(data, kind):
-        for key in _bad_keys(values, table):
-            expected = table[key]
-            field = f"{prefix}.{key}" if prefix else key
-            expected_text = "an ISO-8601 date" if expected == _DATE else f"a {expected}"
-            found.warn(field, f"reserved field should be {expected_text}, got {_show(values[key])}")
-
-
-def _normalize(data: dict[str, Any], ids: Mapping[str, str], found: _Collector) -> dict[str, Any]:
+def _normalize(data: dict[str, Any]) -> dict[str, Any]:
     """The event as sent onward: ids as strings, non-id ids dropped, a messageId always set."""
     normalized = data
     for name in ID_FIELDS:
-        if name in data and data[name] is not ids.get(name):
+        if name not in data:
+            continue
+        value = data[name]
+        text = id_string(value)
+        if value is not text:  # a string id is kept as it is, and so is null
             if normalized is data:
                 normalized = dict(data)
-            if name in ids:
-                normalized[name] = ids[name]
-            else:
+            if text is None:
                 del normalized[name]
+            else:
+                normalized[name] = text
     if "messageId" not in data or data["messageId"] is None:
         if normalized is data:
             normalized = dict(data)
