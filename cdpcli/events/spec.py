@@ -50,14 +50,21 @@ COMMON_KEYS: Final = frozenset(
         "channel",
     }
 )
+# Not in the spec, but added by Segment itself (reference/segment-spec.md §1): analytics.js copies
+# `writeKey` into each event, analytics.js and analytics-node add `_metadata`, Segment's stored
+# events carry `projectId`. Known: accepted without a warning; no mapping reads them.
+NON_SPEC_KEYS: Final = frozenset({"writeKey", "_metadata", "projectId"})
 # Known top-level keys per type (reference/segment-spec.md §2); anything else is a warning.
 KNOWN_KEYS: Final = {
-    "track": COMMON_KEYS | {"event", "properties"},
-    "identify": COMMON_KEYS | {"traits"},
-    "page": COMMON_KEYS | {"name", "category", "properties"},
-    "screen": COMMON_KEYS | {"name", "category", "properties"},
-    "group": COMMON_KEYS | {"groupId", "traits"},
-    "alias": COMMON_KEYS | {"previousId"},
+    kind: COMMON_KEYS | NON_SPEC_KEYS | own
+    for kind, own in (
+        ("track", {"event", "properties"}),
+        ("identify", {"traits"}),
+        ("page", {"name", "category", "properties"}),
+        ("screen", {"name", "category", "properties"}),
+        ("group", {"groupId", "traits"}),
+        ("alias", {"previousId"}),
+    )
 }
 
 _STRING = "string"

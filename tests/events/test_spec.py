@@ -133,8 +133,8 @@ def test_missing_message_id_is_derived_deterministically() -> None:
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
-        ({"writeKey": "wk"}, "writeKey"),
-        ({"_metadata": {}}, "_metadata"),
+        ({"write_key": "wk"}, "write_key"),
+        ({"metadata": {}}, "metadata"),
         ({"traits": {}}, "traits"),
         ({"properties": {"revenue": "19.99"}}, "properties.revenue"),
         ({"properties": {"currency": 978}}, "properties.currency"),
@@ -144,6 +144,31 @@ def test_warnings(fields: dict[str, Any], field: str) -> None:
     checked = check(ev(**fields))
     assert checked.ok
     assert [(p.severity, p.field) for p in checked.problems] == [("warning", field)]
+
+
+# Segment's own additions (reference/segment-spec.md §1): analytics.js, analytics-node, archives.
+NON_SPEC = {
+    "writeKey": "3AbCdEfGhIjKlMnOpQrStUvWxYz01234",
+    "_metadata": {"bundled": ["Segment.io"], "unbundled": [], "nodeVersion": "20.11.1"},
+    "projectId": "qw3rTy",
+}
+BY_TYPE: dict[str, dict[str, Any]] = {
+    "track": {"event": "A"},
+    "identify": {"traits": {"email": "a@example.com"}},
+    "page": {"name": "Home"},
+    "screen": {"name": "Home"},
+    "group": {"groupId": "g"},
+    "alias": {"previousId": "p"},
+}
+
+
+@pytest.mark.parametrize("kind", BY_TYPE)
+@pytest.mark.parametrize("strict", [False, True])
+def test_segments_own_fields_are_known(kind: str, strict: bool) -> None:
+    data = {"type": kind, "userId": "u", "messageId": "m", "timestamp": T, **BY_TYPE[kind]}
+    checked = check(Event({**data, **NON_SPEC}, Origin("f", 1), 300), strict=strict)
+    assert checked.problems == []
+    assert checked.ok
 
 
 @pytest.mark.parametrize(
