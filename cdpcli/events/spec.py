@@ -5,10 +5,10 @@ the rest of the pipeline sends: ids that were numbers become strings, and a miss
 replaced by a deterministic one derived from the event's content. Problems are values, never
 exceptions.
 
-The rules exist once, in `_rules`: one pass over the event that reports each problem into a sink.
-`check` runs it first with a sink that stops at the first problem, which answers for the clean
-events that make up most of a backfill; only an event with a problem is checked again with the
-sink that collects them all. `clean_event_time` is that first run alone.
+The rules exist once, in `_rules`: one pass over the event that adds each problem it finds to a
+list, in the order `validate` reports them. A clean event, which most events of a backfill are,
+leaves the list empty and needs nothing more; only an event with a problem has its list made into
+`Problem`s (with `--strict`'s severities) and, when it has no error, is normalized.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from cdpcli import jsonio
 from cdpcli.events.model import Event, Problem, Severity
@@ -202,53 +202,16 @@ def _has_type(value: Any, expected: str) -> bool:
     return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
-class _Sink(Protocol):
-    """Where the rules report a problem of one event."""
-
-    def error(self, field: str | None, message: str) -> None: ...
-
-    def warn(self, field: str | None, message: str) -> None: ...
+# The problems of one event as the rules find them: severity (before `--strict`), field, message.
+_Found = list[tuple[Severity, str | None, str]]
 
 
-class _NotClean(Exception):
-    """Raised by `_FirstProblem`: the event has a problem; which one is not asked."""
+def _error(found: _Found, field: str | None, message: str) -> None:
+    found.append(("error", field, message))
 
 
-class _FirstProblem:
-    """The sink of the fast answer: the first problem of any severity ends the rules' pass."""
-
-    __slots__ = ()
-
-    def error(self, field: str | None, message: str) -> None:
-        raise _NotClean
-
-    def warn(self, field: str | None, message: str) -> None:
-        raise _NotClean
-
-
-_FIRST_PROBLEM: Final = _FirstProblem()
-
-
-class _Collector:
-    """Problems of one event, in the order they are found."""
-
-    __slots__ = ("errors", "event", "problems", "strict")
-
-    def __init__(self, event: Event, strict: bool) -> None:
-        self.event = event
-        self.strict = strict
-        self.problems: list[Problem] = []
-        self.errors = 0
-
-    def error(self, field: str | None, message: str) -> None:
-        self.errors += 1
-        self.problems.append(Problem(self.event.origin, "error", field, message))
-
-    def warn(self, field: str | None, message: str) -> None:
-        severity: Severity = "error" if self.strict else "warning"
-        if self.strict:
-            self.errors += 1
-        self.problems.append(Problem(self.event.origin, severity, field, message))
+def _warn(found: _Found, field: str | None, message: str) -> None:
+    found.append(("warning", field, message))
 
 
 def check(event: Event, *, strict: bool = False, require_time: bool = True) -> Checked:
@@ -258,41 +221,42 @@ def check(event: Event, *, strict: bool = False, require_time: bool = True) -> C
     error (a backfill must never move events to the time of sending).
     """
     data = event.data
-    try:
-        time_ms = _rules(data, event.size, _FIRST_PROBLEM, require_time)
-    except _NotClean:
-        pass
-    else:
+    found: _Found = []
+    time_ms = _rules(data, event.size, require_time, found)
+    if not found:  # most events of a backfill: sent as they are
         return Checked(event, [], data, time_ms)
-    found = _Collector(event, strict)
-    time_ms = _rules(data, event.size, found, require_time)
-    if found.errors:
-        return Checked(event, found.problems, None, time_ms)
-    return Checked(event, found.problems, _normalize(data), time_ms)
+    problems = _problems(event, found, strict)
+    if any(problem.severity == "error" for problem in problems):
+        return Checked(event, problems, None, time_ms)
+    return Checked(event, problems, _normalize(data), time_ms)
 
 
-def clean_event_time(data: dict[str, Any], size: int) -> int | None:
-    """The event time when the event has no problem at all (it is then sent as it is), else None.
+def find_problems(event: Event, *, strict: bool = False) -> list[Problem]:
+    """The problems `check(event, strict=strict)` reports, without the normalized event."""
+    found: _Found = []
+    _rules(event.data, event.size, True, found)
+    return _problems(event, found, strict) if found else []
 
-    This is `check`'s own first pass: the same rules, stopped at the first problem.
-    """
-    try:
-        return _rules(data, size, _FIRST_PROBLEM, True)
-    except _NotClean:
-        return None
+
+def _problems(event: Event, found: _Found, strict: bool) -> list[Problem]:
+    origin = event.origin
+    if strict:
+        return [Problem(origin, "error", field, message) for _, field, message in found]
+    return [Problem(origin, severity, field, message) for severity, field, message in found]
 
 
 def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then its report
-    data: dict[str, Any], size: int, sink: _Sink, require_time: bool
+    data: dict[str, Any], size: int, require_time: bool, found: _Found
 ) -> int | None:
-    """Apply every rule of PRODUCT.md §4 to one event, reporting each problem into `sink` in
-    the order `validate` prints them; returns the event time in integer ms, None if it has none.
+    """Apply every rule of PRODUCT.md §4 to one event, adding each problem to `found` in the
+    order `validate` prints them; returns the event time in integer ms, None if it has none.
 
     This runs for every event of a backfill: each rule is a cheap test on the event, and only a
     failed test builds its message.
     """
     if size > MAX_EVENT_BYTES:
-        sink.error(
+        _error(
+            found,
             None,
             f"event is {size:,} bytes serialized, over Segment's 32 KB "
             f"({MAX_EVENT_BYTES:,} bytes) limit",
@@ -301,45 +265,45 @@ def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then i
 
     kind = get("type")
     if type(kind) is not str or kind not in TYPE_SET:
-        _type_problem(kind, sink)
+        _type_problem(kind, found)
         kind = None
 
     # Ids (in ID_FIELDS order): a string is an id; a number is one with a warning; else absent.
     user_id = get("userId")
     if user_id is not None and type(user_id) is not str:
-        user_id = _as_id("userId", user_id, sink)
+        user_id = _as_id("userId", user_id, found)
     anonymous_id = get("anonymousId")
     if anonymous_id is not None and type(anonymous_id) is not str:
-        anonymous_id = _as_id("anonymousId", anonymous_id, sink)
+        anonymous_id = _as_id("anonymousId", anonymous_id, found)
     group_id = get("groupId")
     if group_id is not None and type(group_id) is not str:
-        group_id = _as_id("groupId", group_id, sink)
+        group_id = _as_id("groupId", group_id, found)
     previous_id = get("previousId")
     if previous_id is not None and type(previous_id) is not str:
-        previous_id = _as_id("previousId", previous_id, sink)
+        previous_id = _as_id("previousId", previous_id, found)
     if kind == "alias":
         if not previous_id:
-            sink.error("previousId", "alias needs a non-empty `previousId`")
+            _error(found, "previousId", "alias needs a non-empty `previousId`")
         if not user_id:
-            sink.error("userId", "alias needs a non-empty `userId` (the new identity)")
+            _error(found, "userId", "alias needs a non-empty `userId` (the new identity)")
     elif not user_id and not anonymous_id:
-        sink.error("userId", "neither a non-empty `userId` nor `anonymousId`")
+        _error(found, "userId", "neither a non-empty `userId` nor `anonymousId`")
     if kind == "group" and not group_id:
-        sink.error("groupId", "group needs a non-empty `groupId`")
+        _error(found, "groupId", "group needs a non-empty `groupId`")
 
     message_id = get("messageId")
     if type(message_id) is not str or not message_id or len(message_id) > MAX_MESSAGE_ID_CHARS:
-        _message_id_problem(message_id, sink)
+        _message_id_problem(message_id, found)
 
     for name in OBJECT_FIELDS:
         value = get(name, _ABSENT)
         if value is not _ABSENT and type(value) is not dict:
-            sink.error(name, f"must be an object, got {jsonio.json_type(value)}")
+            _error(found, name, f"must be an object, got {jsonio.json_type(value)}")
 
     if kind == "track":
         event_name = get("event")
         if type(event_name) is not str or not event_name.strip():
-            sink.error("event", "track needs a non-empty string `event`" + _got(event_name))
+            _error(found, "event", "track needs a non-empty string `event`" + _got(event_name))
 
     # The event time: the first time field set decides, even when it is not a time.
     time_ms: int | None = None
@@ -350,12 +314,13 @@ def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then i
             continue
         parsed = parse_time(value)
         if parsed is None:
-            sink.error(name, f"not an ISO-8601 time: {_show(value)}")
+            _error(found, name, f"not an ISO-8601 time: {_show(value)}")
         elif not time_set:
             time_ms = to_ms(parsed)
         time_set = True
     if not time_set and require_time:
-        sink.error(
+        _error(
+            found,
             "timestamp",
             "no usable event time: none of timestamp, originalTimestamp, receivedAt, sentAt is "
             "set (send never stamps events with the time of sending)",
@@ -365,7 +330,9 @@ def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then i
         known = KNOWN_KEYS[kind]
         if not known.issuperset(data):
             for key in sorted(data.keys() - known):
-                sink.warn(key, f"unknown top-level field for a {kind} event; it is not forwarded")
+                _warn(
+                    found, key, f"unknown top-level field for a {kind} event; it is not forwarded"
+                )
         for prefix, table, keys in _RESERVED_KEYS.get(kind, ()):
             values = get(prefix) if prefix else data
             if type(values) is not dict or keys.isdisjoint(values):  # most hold none
@@ -373,7 +340,7 @@ def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then i
             for key in values.keys() & keys:
                 value = values[key]
                 if value is not None and not _has_type(value, table[key]):
-                    _reserved_problems(prefix, values, table, sink)
+                    _reserved_problems(prefix, values, table, found)
                     break
     return time_ms
 
@@ -381,33 +348,35 @@ def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then i
 _ABSENT: Final = object()
 
 
-def _type_problem(kind: Any, sink: _Sink) -> None:
+def _type_problem(kind: Any, found: _Found) -> None:
     if kind is None:
-        sink.error("type", f"missing; must be one of {', '.join(TYPES)}")
+        _error(found, "type", f"missing; must be one of {', '.join(TYPES)}")
     else:
-        sink.error("type", f"must be one of {', '.join(TYPES)}, got {_show(kind)}")
+        _error(found, "type", f"must be one of {', '.join(TYPES)}, got {_show(kind)}")
 
 
-def _message_id_problem(message_id: Any, sink: _Sink) -> None:
+def _message_id_problem(message_id: Any, found: _Found) -> None:
     if message_id is None:
-        sink.warn("messageId", "missing; a deterministic id is derived from the event's content")
+        _warn(found, "messageId", "missing; a deterministic id is derived from the event's content")
     elif type(message_id) is not str:
-        sink.error("messageId", f"must be a string, got {jsonio.json_type(message_id)}")
+        _error(found, "messageId", f"must be a string, got {jsonio.json_type(message_id)}")
     elif message_id:
-        sink.error(
-            "messageId", f"{len(message_id)} characters, over the limit of {MAX_MESSAGE_ID_CHARS}"
+        _error(
+            found,
+            "messageId",
+            f"{len(message_id)} characters, over the limit of {MAX_MESSAGE_ID_CHARS}",
         )
     else:
-        sink.error("messageId", "must not be empty")
+        _error(found, "messageId", "must not be empty")
 
 
-def _as_id(name: str, value: Any, sink: _Sink) -> str | None:
+def _as_id(name: str, value: Any, found: _Found) -> str | None:
     """A non-string id as the string it is sent as, with its warning; None when it is no id."""
     text = id_string(value)
     if text is None:
-        sink.warn(name, f"a {jsonio.json_type(value)} is not an id; treated as absent")
+        _warn(found, name, f"a {jsonio.json_type(value)} is not an id; treated as absent")
     else:
-        sink.warn(name, f"numeric id {_show(value)}; sent as the string {_show(text)}")
+        _warn(found, name, f"numeric id {_show(value)}; sent as the string {_show(text)}")
     return text
 
 
@@ -444,7 +413,7 @@ _RESERVED_KEYS: Final = {
 
 
 def _reserved_problems(
-    prefix: str, values: Mapping[str, Any], table: Mapping[str, str], sink: _Sink
+    prefix: str, values: Mapping[str, Any], table: Mapping[str, str], found: _Found
 ) -> None:
     """Warn about each reserved key of `values` that has the wrong type, in table order."""
     for key, expected in table.items():
@@ -453,7 +422,7 @@ def _reserved_problems(
             continue
         field = f"{prefix}.{key}" if prefix else key
         expected_text = "an ISO-8601 date" if expected == _DATE else f"a {expected}"
-        sink.warn(field, f"reserved field should be {expected_text}, got {_show(value)}")
+        _warn(found, field, f"reserved field should be {expected_text}, got {_show(value)}")
 
 
 def _normalize(data: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdpcli.events.model import Event, Origin
-from cdpcli.events.spec import check, clean_event_time, derive_message_id, id_string
+from cdpcli.events.spec import check, derive_message_id, find_problems, id_string
 
 T = "2024-05-14T09:21:07.312Z"
 
@@ -307,7 +307,7 @@ def test_per_type_rules_in_order(
     assert [(p.severity, p.field) for p in check(event).problems] == expected
 
 
-# --- the fast answer is the rules' own first run ------------------------------------------
+# --- the verdict on any event ------------------------------------------------------------
 
 ids = st.one_of(st.none(), st.text(max_size=3), st.integers(-5, 5), st.booleans(), st.floats())
 times = st.one_of(
@@ -351,18 +351,26 @@ events = st.fixed_dictionaries(
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events, st.sampled_from([100, 40_000]), st.booleans())
-def test_fast_answer_is_clean_exactly_when_check_finds_nothing(
-    data: dict[str, Any], size: int, strict: bool
-) -> None:
-    fast = clean_event_time(data, size)
-    checked = check(Event(data, Origin("f", 1), size), strict=strict)
-    if fast is None:
-        assert checked.problems  # an event that is not clean has a problem to show
+def test_verdict_follows_the_problems(data: dict[str, Any], size: int, strict: bool) -> None:
+    """No problem: sent as it is, with its time. An error: not sent. Warnings only: sent
+    normalized (ids as strings, a messageId set). `validate` sees the same problems."""
+    event = Event(data, Origin("f", 1), size)
+    checked = check(event, strict=strict)
+    assert find_problems(event, strict=strict) == checked.problems
+    severities = {p.severity for p in checked.problems}
+    if strict:
+        assert severities <= {"error"}
+    if not checked.problems:
+        assert checked.data is data
+        assert checked.time_ms is not None
+    elif "error" in severities:
+        assert checked.data is None
     else:
-        assert checked.problems == []
-        assert checked.data is data  # sent as it is
-        assert checked.time_ms == fast
+        assert checked.data is not None
+        assert type(checked.data["messageId"]) is str
+        for name in ("userId", "anonymousId", "groupId", "previousId"):
+            assert type(checked.data.get(name, "")) in (str, type(None))
     # without a required time, an event lacking one is judged on the other rules alone
-    relaxed = check(Event(data, Origin("f", 1), size), strict=strict, require_time=False)
+    relaxed = check(event, strict=strict, require_time=False)
     expected = [p for p in checked.problems if not p.message.startswith("no usable event time")]
     assert relaxed.problems == expected
