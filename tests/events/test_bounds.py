@@ -414,3 +414,19 @@ def test_a_truncated_gzip_is_reported_after_its_last_line_and_the_next_input_is_
         "Compressed file ended before the end-of-stream marker was reached"
     )
     assert str(items[-1].origin) == f"{good}:1" and isinstance(items[-1], Event)
+
+
+def test_a_truncated_gzipped_json_document_is_reported_after_its_last_line(tmp_path: Path) -> None:
+    noise = (os.urandom(16).hex().encode() for _ in range(3000))  # so that it packs poorly
+    values = b",\n".join(EVENT[:-1] % n + b',"r":"%s"}' % r for n, r in enumerate(noise))
+    whole = gzip_bytes(b"[\n" + values + b"\n]\n")
+    path = tmp_path / "events.json.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    items = list(read_input(InputFile(str(path), path)))
+    *events, problem = items
+    assert events and all(isinstance(item, Event) for item in events)
+    assert isinstance(problem, Problem)
+    line = problem.origin.line
+    # The array starts on line 1, value n on line n + 2: the problem is at the line being read.
+    assert len(events) + 1 <= line <= len(events) + 2
+    assert problem.message.startswith(f"cannot read the rest of the file after line {line - 1}: ")
