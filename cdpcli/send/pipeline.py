@@ -313,9 +313,9 @@ class Pipeline:
             for prepared in items:
                 if stopped():
                     raise KeyboardInterrupt
-                if limit is not None and summary.events_read >= limit:
-                    break
                 apply(source, prepared)
+                if limit is not None and summary.events_read >= limit:
+                    break  # before asking for more input: the rest may never come (/dev/zero)
         finally:
             items.close()  # stops any worker processes at once
         if self._watermarks:

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 from cdpcli.errors import InputError
 from cdpcli.events.chunks import Chunk, cut
 from cdpcli.events.decode import BOM
+from cdpcli.events.lines import ReadFailure, split_lines
 from cdpcli.events.reader import InputFile, is_plain_lines, read_input
 from cdpcli.send.prepare import Prepared, Preparer
 from cdpcli.workers.pool import WorkerPool, can_fork, cannot_fork_note
@@ -179,10 +180,11 @@ def quoted(data: Any, line: int) -> Any:
     path, start, end, first_line = data
     try:
         lines = _piece_lines(path, start, end)
-    except OSError as error:
+    except (OSError, ReadFailure) as failed:
+        error = failed.error if isinstance(failed, ReadFailure) else failed
+        reason = (error.strerror if isinstance(error, OSError) else None) or error
         raise InputError(
-            f"{path}:{line}: cannot read the line back for the rejected file: "
-            f"{error.strerror or error}",
+            f"{path}:{line}: cannot read the line back for the rejected file: {reason}",
             hint="the input must stay in place until the run ends; re-run "
             "(with --checkpoint the run resumes where it stopped)",
         ) from error
@@ -201,6 +203,8 @@ def quoted(data: Any, line: int) -> Any:
 
 @functools.lru_cache(maxsize=4)  # the rejections of one batch come from a few pieces in a row
 def _piece_lines(path: str, start: int, end: int) -> list[bytes]:
+    """The lines of a piece, a line over the bound as a marker (its problem quotes no text): a
+    piece ends after the line its size reached, which may be a line of gigabytes."""
     with open(path, "rb") as handle:
         handle.seek(start)
-        return handle.read(end - start).split(b"\n")
+        return list(split_lines(handle.read, end - start))
