@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -39,7 +39,8 @@ JobsOption = Annotated[
         "-j",
         min=1,
         help="Processes to use for large uncompressed JSON-lines files (default: the CPUs "
-        "available; output is the same in any case).",
+        "available; one where processes cannot be forked, as on Windows; output is the same in "
+        "any case).",
         show_default=False,
     ),
 ]
@@ -64,6 +65,11 @@ class Streams:
         """Print to stderr for a human, unless `--quiet`."""
         if not self.quiet:
             self.err_console.print(*objects, style=style, highlight=False)
+
+    def notes(self, notes: Iterable[str]) -> None:
+        """Print a run's notes (how it ran, e.g. in one process) to stderr, unless `--quiet`."""
+        for note in notes:
+            self.say(f"note: {escape(note)}")
 
 
 def streams(*, quiet: bool = False) -> Streams:

@@ -60,6 +60,7 @@ def validate(
         )
         if as_json:
             out.write_line(jsonio.dumps(summary.as_dict()))
+        out.notes(summary.notes)
         by_type = ", ".join(f"{kind} {count:,}" for kind, count in sorted(summary.by_type.items()))
         out.say(
             f"{summary.events_read:,} events read: {summary.valid:,} valid, "

@@ -4,7 +4,8 @@ temporary file, and the chunks' reports are copied out in input order. The outpu
 byte for byte, as a run in one process; memory stays flat (problems go to disk, not to a list).
 
 Gzipped files, `.json` documents and stdin cannot be cut: each is one chunk. With one chunk, or one
-job, or no `fork` start method on the platform, everything runs in this process.
+job, or no `fork` start method on the platform, everything runs in this process (in the last case
+the summary's `notes` say so).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from cdpcli.events.chunks import Chunk, cut
 from cdpcli.events.model import Problem
 from cdpcli.events.reader import InputFile, is_plain_lines
 from cdpcli.events.validate import Validation, ValidationSummary
-from cdpcli.workers.pool import can_fork, ordered_map
+from cdpcli.workers.pool import can_fork, cannot_fork_note, ordered_map
 
 MIN_CHUNK_BYTES = 4 * 1024 * 1024  # below this a process costs more than it saves
 
@@ -54,9 +55,12 @@ def validate_chunks(
     stdin: BinaryIO | None = None,
 ) -> ValidationSummary:
     """Validate every chunk, writing each problem's rendered line through `write`, in input
-    order; returns the merged summary."""
+    order; returns the merged summary (with a note when `jobs` processes were asked for and the
+    platform cannot fork them)."""
     if jobs < 2 or len(chunks) < 2 or not can_fork():
         summary = ValidationSummary()
+        if jobs > 1 and len(chunks) > 1:  # workers would run it, but none can be forked
+            summary.notes.append(cannot_fork_note(jobs))
         for chunk in chunks:
             _merge(summary, _validate(chunk, strict, render, write, stdin))
         return summary

@@ -23,7 +23,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cdpcli.errors import CdpError, Interrupted
@@ -51,7 +51,13 @@ from cdpcli.send.prepare import (
     Prepared,
     Preparer,
 )
-from cdpcli.send.prepare_parallel import Parallelism, prepared_items, quoted, start_workers
+from cdpcli.send.prepare_parallel import (
+    Parallelism,
+    fork_notes,
+    prepared_items,
+    quoted,
+    start_workers,
+)
 from cdpcli.send.rejected import RejectedFile
 from cdpcli.workers.pool import WorkerPool
 
@@ -105,10 +111,12 @@ class SendSummary:
 
 @dataclass(frozen=True)
 class SendResult:
-    """A finished (or stopped) run: the summary, and the error that stopped it, if any."""
+    """A finished (or stopped) run: the summary, the error that stopped it, if any, and notes
+    for the user about how it ran (e.g. in one process although `--jobs` asked for more)."""
 
     summary: SendSummary
     error: CdpError | None = None
+    notes: tuple[str, ...] = ()
 
 
 class _Settlement:
@@ -207,10 +215,12 @@ class Pipeline:
 
     def run(self, inputs: Iterable[InputFile], *, stdin: Any = None) -> SendResult:
         files = list(inputs)
+        notes = fork_notes(files, self.preparer, self.parallelism)
         # Worker processes are forked first, before the sender starts any thread.
         self._workers = start_workers(files, self.preparer, self.parallelism)
         try:
-            return self._run(files, stdin)
+            result = self._run(files, stdin)
+            return replace(result, notes=notes) if notes else result
         finally:
             if self._workers is not None:
                 self._workers.close()
@@ -303,9 +313,9 @@ class Pipeline:
             for prepared in items:
                 if stopped():
                     raise KeyboardInterrupt
-                if limit is not None and summary.events_read >= limit:
-                    break
                 apply(source, prepared)
+                if limit is not None and summary.events_read >= limit:
+                    break  # before asking for more input: the rest may never come (/dev/zero)
         finally:
             items.close()  # stops any worker processes at once
         if self._watermarks:

@@ -9,7 +9,7 @@ whenever it would otherwise wait for one (`WorkerPool.ordered`'s `local`); the p
 consumed in input order, with at most a few of them in flight, so the stream is the same, event
 for event, as the one a single process makes, and memory stays bounded whatever the input's
 size. Gzipped files, `.json` documents, stdin, small files and `--explain` are prepared in this
-process alone.
+process alone, and so is everything where the platform cannot fork (`fork_notes` then says so).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from typing import Any, BinaryIO
 from cdpcli.errors import InputError
 from cdpcli.events.chunks import Chunk, cut
 from cdpcli.events.decode import BOM
+from cdpcli.events.lines import ReadFailure, split_lines
 from cdpcli.events.reader import InputFile, is_plain_lines, read_input
 from cdpcli.send.prepare import Prepared, Preparer, named
-from cdpcli.workers.pool import WorkerPool, can_fork
+from cdpcli.workers.pool import WorkerPool, can_fork, cannot_fork_note
 
 PIECE_BYTES = 128 * 1024  # small pieces keep the results in flight (and each worker) small
 MIN_PARALLEL_BYTES = 8 * 1024 * 1024  # below this a process costs more than it saves
@@ -59,15 +60,29 @@ class _Position:
 
 def qualifies(input_file: InputFile, preparer: Preparer, parallelism: Parallelism) -> bool:
     """Whether this input is prepared by the workers."""
+    return can_fork() and _for_workers(input_file, preparer, parallelism)
+
+
+def _for_workers(input_file: InputFile, preparer: Preparer, parallelism: Parallelism) -> bool:
+    """Whether this input goes to workers where the platform can fork them."""
     size = input_file.size
     return (
         parallelism.jobs > 1
         and not preparer.explain
         and size is not None
         and size >= parallelism.min_bytes
-        and can_fork()
         and is_plain_lines(input_file)
     )
+
+
+def fork_notes(
+    inputs: Sequence[InputFile], preparer: Preparer, parallelism: Parallelism
+) -> tuple[str, ...]:
+    """What the run tells the user about its processes: that it prepares everything in this
+    one, when some input would go to workers but the platform cannot fork them."""
+    if can_fork() or not any(_for_workers(f, preparer, parallelism) for f in inputs):
+        return ()
+    return (cannot_fork_note(parallelism.jobs),)
 
 
 def start_workers(
@@ -170,10 +185,11 @@ def quoted(data: Any, line: int) -> Any:
     path, start, end, first_line = data
     try:
         lines = _piece_lines(path, start, end)
-    except OSError as error:
+    except (OSError, ReadFailure) as failed:
+        error = failed.error if isinstance(failed, ReadFailure) else failed
+        reason = (error.strerror if isinstance(error, OSError) else None) or error
         raise InputError(
-            f"{path}:{line}: cannot read the line back for the rejected file: "
-            f"{error.strerror or error}",
+            f"{path}:{line}: cannot read the line back for the rejected file: {reason}",
             hint="the input must stay in place until the run ends; re-run "
             "(with --checkpoint the run resumes where it stopped)",
         ) from error
@@ -192,6 +208,8 @@ def quoted(data: Any, line: int) -> Any:
 
 @functools.lru_cache(maxsize=4)  # the rejections of one batch come from a few pieces in a row
 def _piece_lines(path: str, start: int, end: int) -> list[bytes]:
+    """The lines of a piece, a line over the bound as a marker (its problem quotes no text): a
+    piece ends after the line its size reached, which may be a line of gigabytes."""
     with open(path, "rb") as handle:
         handle.seek(start)
-        return handle.read(end - start).split(b"\n")
+        return list(split_lines(handle.read, end - start))

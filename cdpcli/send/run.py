@@ -12,12 +12,13 @@ from typing import Any, BinaryIO
 
 from cdpcli.destinations.registry import get_kind
 from cdpcli.errors import UsageError
-from cdpcli.events.reader import InputFile, resolve_inputs
+from cdpcli.events.reader import resolve_inputs
 from cdpcli.routing.config import Config, load_config
 from cdpcli.send.batching import Batcher
 from cdpcli.send.checkpoint import Checkpoint, fingerprint
 from cdpcli.send.delivery import Deliverer, DestinationRuntime, DestinationStats
 from cdpcli.send.dry_run import DryRunDeliverer
+from cdpcli.send.outputs import OutputFiles
 from cdpcli.send.pipeline import Pipeline, SendOptions, SendResult, SendSummary
 from cdpcli.send.prepare import Explained
 from cdpcli.send.prepare_parallel import Parallelism
@@ -35,6 +36,7 @@ class SendRequest:
     options: SendOptions = field(default_factory=SendOptions)
     rejected_path: Path | None = None
     checkpoint_path: Path | None = None
+    output_path: Path | None = None  # dry run: the request lines go to this file
     concurrency: int = 4
     jobs: int = 1  # processes preparing events (see cdpcli.send.prepare_parallel)
     retry: RetryPolicy = field(default_factory=RetryPolicy)  # attempts and backoff per request
@@ -53,11 +55,49 @@ def send(
     deliverer_factory: Callable[[Config, Mapping[str, DestinationRuntime]], Deliverer]
     | None = None,
 ) -> SendResult:
-    """Run one send. `write_request` receives each dry-run request line (dry run only)."""
+    """Run one send. `write_request` receives each dry-run request line (dry run only), unless
+    `request.output_path` names a file for them. The checkpoint and rejected file are checked and
+    locked before anything is read or sent, and released when the run ends
+    (`cdpcli.send.outputs`)."""
+    with OutputFiles() as outputs:
+        return _send(
+            request,
+            outputs,
+            write_request=write_request,
+            explain=explain,
+            progress=progress,
+            environ=environ,
+            stdin=stdin,
+            stop=stop,
+            deliverer_factory=deliverer_factory,
+        )
+
+
+def _send(
+    request: SendRequest,
+    outputs: OutputFiles,
+    *,
+    write_request: Callable[[bytes], None] | None = None,
+    explain: Callable[[Explained], None] | None = None,
+    progress: Callable[[SendSummary], None] | None = None,
+    environ: Mapping[str, str] | None = None,
+    stdin: BinaryIO | None = None,
+    stop: threading.Event | None = None,
+    deliverer_factory: Callable[[Config, Mapping[str, DestinationRuntime]], Deliverer]
+    | None = None,
+) -> SendResult:
+    """`send`, with the files of the run claimed through `outputs`."""
     config = load_config(request.config_path)
     inputs = resolve_inputs(request.paths)
     selected = _selected(config, request.options.to)
-    _check_paths(request, inputs)
+    write_request = outputs.claim(
+        [i.path for i in inputs],
+        checkpoint=request.checkpoint_path,
+        rejected=request.rejected_path,
+        output=request.output_path,
+        dry_run=request.dry_run,
+        write_request=write_request,
+    )
     secrets: dict[str, dict[str, str]] | None = None
     if not request.dry_run:
         from cdpcli.secrets.store import SecretStore
@@ -143,19 +183,6 @@ def _runtime(config: Config, name: str, secrets: Mapping[str, str] | None) -> De
         batcher=Batcher(endpoints, overhead=overhead),
         stats=DestinationStats(kind=configured.kind),
     )
-
-
-def _check_paths(request: SendRequest, inputs: list[InputFile]) -> None:
-    """The rejected file must not be one of the inputs (a replay would read what it writes)."""
-    if request.rejected_path is None:
-        return
-    target = os.path.realpath(request.rejected_path)
-    for input_file in inputs:
-        if input_file.path is not None and os.path.realpath(input_file.path) == target:
-            raise UsageError(
-                f"--rejected {request.rejected_path} is also an input",
-                hint="write the rejections of a replay to another file",
-            )
 
 
 def _bound_options(request: SendRequest) -> dict[str, Any]:

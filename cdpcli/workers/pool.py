@@ -12,7 +12,6 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
-import fcntl
 import multiprocessing
 import multiprocessing.process
 import multiprocessing.util  # its exit handler must be registered before ours
@@ -37,7 +36,10 @@ R = TypeVar("R")
 
 
 def default_jobs() -> int:
-    """The processes a command uses by default: the CPUs this process may run on."""
+    """The processes a command uses by default: the CPUs this process may run on, or one where
+    worker processes cannot be forked (then only an explicit `--jobs N` gets a note)."""
+    if not can_fork():
+        return 1
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -45,7 +47,14 @@ def default_jobs() -> int:
 
 
 def can_fork() -> bool:
+    """Whether this platform can fork worker processes (not on Windows)."""
     return "fork" in multiprocessing.get_all_start_methods()
+
+
+def cannot_fork_note(jobs: int) -> str:
+    """What a command asked for `jobs` processes says where `can_fork()` is false: it runs in
+    one process, with the same output."""
+    return f"--jobs {jobs}: this platform cannot fork worker processes; using one process"
 
 
 def ordered_map(
@@ -65,7 +74,8 @@ def ordered_map(
 
 class WorkerPool:
     """`jobs` worker processes, forked when the pool is made (start it before any thread of
-    this process starts: a fork copies no thread, but it copies the locks they hold).
+    this process starts: a fork copies no thread, but it copies the locks they hold). Only where
+    `can_fork()`: callers run the work in this process elsewhere.
 
     Each worker has a pipe of its own each way. `ordered` gives each task to the worker with the
     fewest in hand and reads results as they come, by the calling thread itself. No helper
@@ -77,6 +87,11 @@ class WorkerPool:
     """
 
     def __init__(self, jobs: int, *, initializer: Callable[[], None] | None = None) -> None:
+        if not can_fork():
+            raise WorkerError(
+                "cannot start worker processes: this platform cannot fork them",
+                hint="re-run with --jobs 1",
+            )
         self.jobs = jobs
         self._workers: list[_Worker] = []
         _open_pools.add(self)
@@ -315,6 +330,10 @@ class _Worker:
 
 def _widen(connection: Connection) -> None:
     """Make a pipe hold a whole result (Linux; elsewhere the default size only costs waits)."""
+    try:
+        import fcntl  # POSIX only; imported here so that `import cdpcli` works without it
+    except ImportError:
+        return
     set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
     if set_size is not None:
         with contextlib.suppress(OSError):

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -653,6 +654,29 @@ def test_a_rejected_line_that_cannot_be_read_back_is_an_input_error(tmp_path: Pa
     with pytest.raises(InputError, match=r"gone\.jsonl:8: cannot read the line back") as raised:
         prepare_parallel.quoted((str(path), 0, 21, 7), 8)
     assert raised.value.hint is not None and "stay in place" in raised.value.hint
+
+
+def test_a_line_read_back_from_a_piece_with_a_huge_line_does_not_read_the_huge_one(
+    tmp_path: Path,
+) -> None:
+    """A piece ends after the line its size reached, which may be a line of gigabytes (reported
+    too long, PRODUCT.md §3.2): reading back another line of the piece never holds that one."""
+    path = tmp_path / "huge.jsonl"
+    with open(path, "wb") as handle:
+        handle.write(b'{"a":1}\n')
+        handle.seek(32 << 20, os.SEEK_CUR)  # a 32 MiB line of NULs (a hole)
+        handle.write(b'\n  {"b":2}  \n')
+    piece = (str(path), 0, path.stat().st_size, 1)
+    prepare_parallel._piece_lines.cache_clear()
+    tracemalloc.start()
+    try:
+        assert prepare_parallel.quoted(piece, 3) == b'{"b":2}'
+        assert prepare_parallel.quoted(piece, 1) == b'{"a":1}'
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        prepare_parallel._piece_lines.cache_clear()
+    assert peak < 8 << 20, f"{peak:,} bytes held at once"
 
 
 class _Vanished:
