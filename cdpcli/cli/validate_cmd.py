@@ -18,7 +18,7 @@ from cdpcli.cli.common import (
     streams,
 )
 from cdpcli.errors import ExitCode
-from cdpcli.events.reader import resolve_inputs
+from cdpcli.events.reader import find_inputs
 from cdpcli.events.validate import render_json, render_text
 from cdpcli.events.validate_parallel import plan, validate_chunks
 from cdpcli.workers.pool import default_jobs
@@ -51,8 +51,9 @@ def validate(
     with handle_errors():
         as_json = output_format is OutputFormat.json
         workers = jobs if jobs is not None else default_jobs()
+        found = find_inputs(paths or [])
         summary = validate_chunks(
-            plan(resolve_inputs(paths or []), workers),
+            plan(found.files, workers),
             strict=strict,
             jobs=workers,
             render=render_json if as_json else render_text,
@@ -60,7 +61,7 @@ def validate(
         )
         if as_json:
             out.write_line(jsonio.dumps(summary.as_dict()))
-        out.notes(summary.notes)
+        out.notes([*found.notes, *summary.notes])
         by_type = ", ".join(f"{kind} {count:,}" for kind, count in sorted(summary.by_type.items()))
         out.say(
             f"{summary.events_read:,} events read: {summary.valid:,} valid, "

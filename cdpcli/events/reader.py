@@ -4,7 +4,8 @@ Everything a user may have is accepted: JSON lines (`.jsonl`, `.ndjson`, or anyt
 the command line), `.json` files holding one array of events, one object, or several objects
 (pretty-printed or not), any of them gzipped (detected by content, so a Segment storage
 archive's bare `.gz` files work), directories walked recursively in sorted order, and `-` or
-piped stdin. `.json` documents are split into values by `cdpcli.events.reader_json`.
+piped stdin. `.json` documents are split into values by `cdpcli.events.reader_json`. The files a
+walk skips are counted in a note (`find_inputs`).
 
 A line may hold an event, a Segment HTTP-API batch envelope (its `context` and `integrations` merged
 into each item, the item's own values winning, its `sentAt` copied to items without one), or a
@@ -31,6 +32,7 @@ from typing import IO, Any, BinaryIO, cast
 from cdpcli.errors import InputError
 from cdpcli.events.decode import Item, read_lines
 from cdpcli.events.model import Origin, Problem
+from cdpcli.events.skipped import SkippedFiles
 
 STDIN_NAME = "<stdin>"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -73,7 +75,21 @@ def is_event_file(path: Path) -> bool:
     return name.endswith(EVENT_SUFFIXES)
 
 
+@dataclass(frozen=True)
+class FoundInputs:
+    """The inputs PATH arguments name, in order, and notes for the user about them (the files a
+    directory walk or prefix listing skipped)."""
+
+    files: list[InputFile]
+    notes: tuple[str, ...] = ()
+
+
 def resolve_inputs(paths: Iterable[str], *, stdin_is_tty: bool | None = None) -> list[InputFile]:
+    """Expand PATH arguments into the files to read, in order (see `find_inputs`)."""
+    return find_inputs(paths, stdin_is_tty=stdin_is_tty).files
+
+
+def find_inputs(paths: Iterable[str], *, stdin_is_tty: bool | None = None) -> FoundInputs:
     """Expand PATH arguments into the files to read, in order; `-` or no path means stdin.
 
     Raises InputError when a named path does not exist or a directory holds no event files.
@@ -86,29 +102,48 @@ def resolve_inputs(paths: Iterable[str], *, stdin_is_tty: bool | None = None) ->
                 "no input: give one or more PATHs (files or directories), or pipe events on stdin",
                 hint="e.g. `cdpcli validate events.jsonl` or `cat events.jsonl | cdpcli validate`",
             )
-        return [InputFile(STDIN_NAME, None)]
+        return FoundInputs([InputFile(STDIN_NAME, None)])
     inputs: list[InputFile] = []
+    notes: list[str] = []
     for name in names:
         if name == "-":
             inputs.append(InputFile(STDIN_NAME, None))
             continue
         path = Path(name)
         if path.is_dir():
+            skipped = SkippedFiles()
             found = sorted(
-                (p for p in _walk(path) if is_event_file(p)),
+                (p for p in _walk(path) if _taken(p, skipped)),
                 key=lambda p: p.as_posix(),
             )
             if not found:
-                raise InputError(
-                    f"{name}: directory holds no event files",
-                    hint="event files end in .jsonl, .ndjson, .json or .gz (optionally .jsonl.gz)",
-                )
+                raise _no_event_files(f"{name}: directory holds no event files", skipped)
+            note = skipped.note(name)
+            if note is not None:
+                notes.append(note)
             inputs.extend(InputFile(str(p), p) for p in found)
         elif path.exists():
             inputs.append(InputFile(name, path))
         else:
             raise InputError(f"{name}: no such file or directory")
-    return inputs
+    return FoundInputs(inputs, tuple(notes))
+
+
+def _taken(path: Path, skipped: SkippedFiles) -> bool:
+    """Whether a walk reads `path`; a file it skips (hidden ones aside) is counted."""
+    if is_event_file(path):
+        return True
+    if not path.name.startswith("."):
+        skipped.add(path.name)
+    return False
+
+
+def _no_event_files(message: str, skipped: SkippedFiles) -> InputError:
+    if skipped.count:
+        message += f" (skipped {skipped.describe()})"
+    return InputError(
+        message, hint="event files end in .jsonl, .ndjson, .json or .gz (optionally .jsonl.gz)"
+    )
 
 
 def _walk(root: Path) -> Iterator[Path]:

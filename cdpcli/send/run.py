@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from cdpcli.destinations.base import REDACTED, Endpoint
 from cdpcli.destinations.registry import get_kind
 from cdpcli.errors import UsageError
-from cdpcli.events.reader import InputFile, resolve_inputs
+from cdpcli.events.reader import InputFile, find_inputs
 from cdpcli.routing.config import Config, load_config
 from cdpcli.send.batching import Batcher
 from cdpcli.send.checkpoint import Checkpoint, fingerprint
@@ -55,7 +55,8 @@ def send(
 ) -> SendResult:
     """Run one send. `write_request` receives each dry-run request line (dry run only)."""
     config = load_config(request.config_path)
-    inputs = resolve_inputs(request.paths)
+    found = find_inputs(request.paths)
+    inputs = found.files
     selected = _selected(config, request.options.to)
     _check_paths(request, inputs)
     secrets: dict[str, dict[str, str]] | None = None
@@ -114,7 +115,8 @@ def send(
     )
     pipeline.summary.dry_run = request.dry_run
     try:
-        return pipeline.run(inputs, stdin=stdin)
+        result = pipeline.run(inputs, stdin=stdin)
+        return replace(result, notes=found.notes + result.notes) if found.notes else result
     finally:
         close = getattr(deliverer, "close", None)
         if close is not None:
