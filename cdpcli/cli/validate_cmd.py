@@ -15,6 +15,7 @@ from cdpcli.cli.common import (
     QuietOption,
     exit_with,
     handle_errors,
+    object_stores,
     streams,
 )
 from cdpcli.errors import ExitCode
@@ -26,7 +27,8 @@ from cdpcli.workers.pool import default_jobs
 PathsArgument = Annotated[
     list[str] | None,
     typer.Argument(
-        help="Event files or directories (walked recursively); `-` reads stdin, and so does "
+        help="Event files or directories (walked recursively), `s3://BUCKET/PREFIX` or "
+        "`gs://BUCKET/PREFIX` (objects or prefixes, streamed); `-` reads stdin, and so does "
         "nothing when events are piped in.",
         show_default=False,
     ),
@@ -51,7 +53,7 @@ def validate(
     with handle_errors():
         as_json = output_format is OutputFormat.json
         workers = jobs if jobs is not None else default_jobs()
-        found = find_inputs(paths or [])
+        found = find_inputs(paths or [], objects=object_stores())
         summary = validate_chunks(
             plan(found.files, workers),
             strict=strict,

@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 from cdpcli.destinations.base import REDACTED, Endpoint
 from cdpcli.destinations.registry import get_kind
 from cdpcli.errors import UsageError
+from cdpcli.events.objects import ObjectStores
 from cdpcli.events.reader import InputFile, find_inputs
 from cdpcli.routing.config import Config, load_config
 from cdpcli.send.batching import Batcher
@@ -23,6 +24,7 @@ from cdpcli.send.pipeline import Pipeline, SendOptions, SendResult, SendSummary
 from cdpcli.send.prepare import Explained
 from cdpcli.send.prepare_parallel import Parallelism
 from cdpcli.send.rejected import RejectedFile
+from cdpcli.send.retry import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,15 @@ def send(
     stop: threading.Event | None = None,
     deliverer_factory: Callable[[Config, Mapping[str, DestinationRuntime]], Deliverer]
     | None = None,
+    objects: ObjectStores | None = None,
 ) -> SendResult:
-    """Run one send. `write_request` receives each dry-run request line (dry run only)."""
+    """Run one send. `write_request` receives each dry-run request line (dry run only).
+    `objects` reads `s3://` / `gs://` inputs (default: retried like deliveries, with
+    `max_retries` attempts)."""
     config = load_config(request.config_path)
-    found = find_inputs(request.paths)
+    if objects is None:
+        objects = ObjectStores(retry=RetryPolicy(max_attempts=request.max_retries), stop=stop)
+    found = find_inputs(request.paths, objects=objects)
     inputs = found.files
     selected = _selected(config, request.options.to)
     _check_paths(request, inputs)
