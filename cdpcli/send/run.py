@@ -87,6 +87,7 @@ def send(
                 options=_bound_options(request),
             ),
             read_only=request.dry_run,
+            objects={f.name: f.object.binding for f in inputs if f.object is not None},
         )
     resuming = checkpoint is not None and checkpoint.path.exists()
     rejected = (
