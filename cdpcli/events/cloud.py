@@ -23,16 +23,17 @@ allows; `AWS_SKIP_SIGNATURE=true` / `GOOGLE_SKIP_SIGNATURE=true` go anonymous at
 
 from __future__ import annotations
 
-import configparser
-import ipaddress
 import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cdpcli.errors import CredentialsError, UsageError
+
+if TYPE_CHECKING:
+    import configparser
 
 S3, GS = "s3", "gs"
 
@@ -159,6 +160,8 @@ def _plain_http_allowed(endpoint: str, variable: str, environ: Mapping[str, str]
 
 
 def _is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host == "localhost":
         return True
     try:
@@ -225,6 +228,8 @@ def _home(environ: Mapping[str, str]) -> Path:
 def _aws_file(
     environ: Mapping[str, str], variable: str, default: str
 ) -> configparser.RawConfigParser:
+    import configparser  # only when an object store is used
+
     parser = configparser.RawConfigParser()
     named = environ.get(variable)
     path = Path(named).expanduser() if named else _home(environ) / default

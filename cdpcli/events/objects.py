@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import io
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -147,7 +146,7 @@ class ObjectStores:
         stop: threading.Event | None = None,
         environ: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        rand: Callable[[], float] = random.random,
+        rand: Callable[[], float] | None = None,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         self.retry: Backoff = retry if retry is not None else OneAttempt()
@@ -155,6 +154,10 @@ class ObjectStores:
         self.environ = os.environ if environ is None else environ
         self.chunk_bytes = chunk_bytes
         self._sleep = sleep
+        if rand is None:
+            import random
+
+            rand = random.random
         self._rand = rand
         self._stores: dict[tuple[str, str], Any] = {}
         self._anonymous: set[tuple[str, str]] = set()
