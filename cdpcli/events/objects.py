@@ -18,10 +18,16 @@
 obstore is not fork-safe: once this process has made a request, a forked child that uses it
 hangs. Objects are therefore always read in this process, never by `--jobs` workers (which read
 only plain local files). obstore itself is imported only when an object is used.
+
+obstore's calls block without heeding signals until the server answers or a timeout passes (a
+minute for a stalled read). Each runs in a helper thread while this one waits for it and for the
+run's stop event, so that Ctrl-C or SIGTERM ends a run at once whatever the store does (the call
+left behind ends with its timeout, in a daemon thread).
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import threading
@@ -37,6 +43,7 @@ from cdpcli.events.object_errors import Kind, classify
 SCHEMES = ("s3://", "gs://")
 CHUNK_BYTES = 1 << 20
 LIST_PAGE = 1000
+_STOP_POLL_SECONDS = 0.1
 
 T = TypeVar("T")
 
@@ -186,9 +193,11 @@ class ObjectStores:
         """The object at `location`, or None when there is none."""
         import obstore
 
-        url = location.url()
+        url, key = location.url(), location.key
         try:
-            meta = self._call(location, url, lambda store: obstore.head(store, location.key))
+            meta = self._call(
+                location, url, lambda store: self.blocking(lambda: obstore.head(store, key))
+            )
         except _Missing:
             return None
         return self._object(location, meta)
@@ -204,8 +213,8 @@ class ObjectStores:
 
         def page_on(store: Any) -> None:
             offset = found[-1].key if found else None
-            pages = obstore.list(store, prefix, offset=offset, chunk_size=LIST_PAGE)
-            for page in pages:
+            pages = iter(obstore.list(store, prefix, offset=offset, chunk_size=LIST_PAGE))
+            while (page := self.blocking(lambda: next(pages, None))) is not None:
                 for meta in page:
                     found.append(self._object(location, meta))
 
@@ -289,6 +298,30 @@ class ObjectStores:
             self.wait(self.retry.delay(attempt, server_hint=None, rand=self._rand))
             return
         raise self.error(location, url, kind, reason, attempts=attempt, reading=reading) from error
+
+    def blocking(self, call: Callable[[], T]) -> T:
+        """`call()` (a blocking request of the client library) in a helper thread, while this
+        thread waits for it, heeding signals and the stop event (then KeyboardInterrupt)."""
+        outcome: list[tuple[bool, Any]] = []
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                outcome.append((True, call()))
+            except BaseException as error:  # raised again in the waiting thread
+                outcome.append((False, error))
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="cdpcli-object-store", daemon=True).start()
+        while not done.wait(_STOP_POLL_SECONDS):
+            if self.stop is not None and self.stop.is_set():
+                raise KeyboardInterrupt
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        result: T = value
+        return result
 
     def wait(self, seconds: float) -> None:
         """Sleep before a retry; a stop request (Ctrl-C, SIGTERM) cuts it short."""
@@ -405,7 +438,7 @@ class ObjectReader(io.RawIOBase):
                 if self._stream is None:
                     continue
             try:
-                data = next(self._stream, None)
+                data = self._stores.blocking(functools.partial(next, self._stream, None))
             except (OSError, ValueError, _obstore_error()) as error:
                 self._stream = None
                 self._failed(*classify(error), error)
@@ -435,8 +468,9 @@ class ObjectReader(io.RawIOBase):
         if self._version is not None:
             options["version"] = self._version
         get: Any = obstore.get  # its options are a TypedDict: built here as a plain dict
+        store = self._stores.store(stored.location)
         try:
-            result = get(self._stores.store(stored.location), stored.key, options=options or None)
+            result = self._stores.blocking(lambda: get(store, stored.key, options=options or None))
         except (OSError, ValueError, _obstore_error()) as error:
             kind, reason = classify(error)
             if kind is Kind.NOT_FOUND and (self._received or self._version is not None):

@@ -221,12 +221,21 @@ def free_port() -> int:
 class DroppingProxy:
     """A TCP proxy on 127.0.0.1 in front of `upstream`: it drops every connection at once
     (`cut_after=0`), or cuts the first `cuts` object GETs after `cut_after` bytes of the answer
-    and forwards everything else."""
+    (with `stall`, never answers them instead) and forwards everything else."""
 
-    def __init__(self, upstream: int = 0, *, cut_after: int = 0, cuts: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        upstream: int = 0,
+        *,
+        cut_after: int = 0,
+        cuts: int = 1_000_000,
+        stall: bool = False,
+    ) -> None:
         self.upstream = upstream  # may be set once the proxy is up
         self.cut_after = cut_after
         self.cuts_left = cuts
+        self.stall = stall
+        self._closed = threading.Event()
         self.connections = 0
         self.requests: list[str] = []  # the head (request line and headers) of each request
         self._lock = threading.Lock()
@@ -268,12 +277,16 @@ class DroppingProxy:
                     self.requests.append(head)
                     cut = line.startswith("GET") and "list-type" not in line and self.cuts_left > 0
                     self.cuts_left -= cut
+                if cut and self.stall:
+                    self._closed.wait()  # the request was read; no answer, ever
+                    return
                 upstream.sendall(first)
                 forward = threading.Thread(target=_pump, args=(client, upstream), daemon=True)
                 forward.start()
                 _pump(upstream, client, self.cut_after if cut else None)
 
     def close(self) -> None:
+        self._closed.set()
         self._server.close()
 
 

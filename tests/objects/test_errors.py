@@ -5,14 +5,18 @@ read (4); a read cut mid-body resumes where it stopped."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
+from tests.fakes import FakeLago, FakeMixpanel
+from tests.fakes.sends import SECRETS, write_config
 from tests.objects.helpers import (
     BUCKET,
     PREFIX,
@@ -249,6 +253,42 @@ def test_an_object_changed_while_it_is_read_is_exit_4(
     result = orjson.loads(out.splitlines()[-1])
     assert result["exit"] == 4
     assert result["message"].startswith(f"{url}: the object changed while it was being read")
+
+
+def test_ctrl_c_ends_a_run_whose_object_store_stalls(
+    moto: Moto, home: Path, tmp_path: Path, big: bytes
+) -> None:
+    """The client library's calls do not heed signals until the server answers (or a minute
+    passes): a run waiting on a stalled store still stops at once, its checkpoint saved."""
+    url = f"s3://{BUCKET}/{BIG_KEY}"
+    checkpoint = tmp_path / "run.ckpt"
+    with (
+        FakeMixpanel() as mixpanel,
+        FakeLago() as lago,
+        dropping_proxy(moto.port, cut_after=1, stall=True) as proxy,
+    ):
+        config = str(write_config(tmp_path, mixpanel, lago))
+        env = moto.environ(home, AWS_ENDPOINT_URL=proxy.url, **SECRETS)
+        for argv in (
+            ["validate", url],
+            ["send", url, "-c", config, "--checkpoint", str(checkpoint)],
+        ):
+            before = len(proxy.requests)
+            with subprocess.Popen(
+                [sys.executable, "-m", "cdpcli", *argv],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            ) as process:
+                while not any(r.startswith("GET") for r in proxy.requests[before:]):
+                    assert process.poll() is None, process.communicate()[1].decode()
+                    time.sleep(0.01)
+                process.send_signal(signal.SIGINT)
+                _, err = process.communicate(timeout=20)  # a stalled read lasts 60 s
+            assert process.returncode == 130, err.decode()
+        assert "interrupted; the checkpoint was saved" in err.decode()
+        assert checkpoint.exists()
 
 
 def test_credentials_never_reach_the_output(moto: Moto, home: Path) -> None:
