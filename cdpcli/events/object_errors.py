@@ -10,8 +10,8 @@ answer). Observed with obstore 0.12 against S3, moto and fake-gcs-server:
 - an object replaced under an `If-Match`: `PreconditionError`;
 - a connection refused, reset or cut mid-body, a timeout, a 5xx or a 429: `GenericError`
   ("error sending request", "error decoding response body", ...): transient;
-- no credentials anywhere, the metadata service unreachable: `GenericError` about the metadata
-  service's token request.
+- no credentials anywhere, the metadata service unreachable, or a token request that fails:
+  `GenericError` about the token request (to the metadata service, or Google's token URL).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def _generic(message: str, code: str, status: int) -> tuple[Kind, str]:
     if status == 412:
         return Kind.CHANGED, code or "412"
     if not status and any(part in message for part in _METADATA):
-        return Kind.NO_CREDENTIALS, "the metadata service gave no credentials"
+        return Kind.NO_CREDENTIALS, short(message)
     if status in (408, 429) or status >= 500:
         return Kind.TRANSIENT, code or str(status)
     lowered = message.lower()

@@ -362,7 +362,9 @@ class ObjectStores:
                 hint=f"check the key: list what is there with `{_list_command(location)}`",
             )
         if kind in (Kind.DENIED, Kind.NO_CREDENTIALS):
-            if anonymous or kind is Kind.NO_CREDENTIALS:
+            if kind is Kind.NO_CREDENTIALS:  # configured, yet no token came of them
+                message = f"{url}: the credentials configured gave no token ({reason})"
+            elif anonymous:
                 message = f"{url}: no credentials found, and anonymous access is refused ({reason})"
             else:
                 message = f"{url}: access denied ({reason})"

@@ -11,7 +11,7 @@ from obstore import exceptions
 
 from cdpcli.errors import CredentialsError, UsageError
 from cdpcli.events.cloud import aws_profile_settings, credentials_configured
-from cdpcli.events.object_errors import Kind, classify
+from cdpcli.events.object_errors import Kind, classify, short
 from cdpcli.events.objects import ObjectURL, is_object_url
 
 
@@ -136,16 +136,8 @@ GCE = (
             Kind.TRANSIENT,
             "503",
         ),
-        (
-            exceptions.GenericError(IMDS),
-            Kind.NO_CREDENTIALS,
-            "the metadata service gave no credentials",
-        ),
-        (
-            exceptions.GenericError(GCE),
-            Kind.NO_CREDENTIALS,
-            "the metadata service gave no credentials",
-        ),
+        (exceptions.GenericError(IMDS), Kind.NO_CREDENTIALS, IMDS),
+        (exceptions.GenericError(GCE), Kind.NO_CREDENTIALS, short(GCE)),
         (
             exceptions.GenericError("non-2xx status code: 301 <Code>PermanentRedirect</Code>"),
             Kind.REDIRECT,
