@@ -8,11 +8,18 @@ from rich.text import Text
 
 from cdpcli import jsonio
 from cdpcli.cli.app import app
-from cdpcli.cli.common import FormatOption, OutputFormat, QuietOption, handle_errors, streams
+from cdpcli.cli.common import (
+    FormatOption,
+    OutputFormat,
+    QuietOption,
+    handle_errors,
+    object_stores,
+    streams,
+)
 from cdpcli.cli.validate_cmd import PathsArgument
 from cdpcli.events.distinct import DistinctCounter
 from cdpcli.events.profile import TOP_EVENTS, Profile, profile
-from cdpcli.events.reader import read_inputs, resolve_inputs
+from cdpcli.events.reader import find_inputs, read_inputs
 
 BAR_WIDTH = 40
 
@@ -27,7 +34,9 @@ def inspect(
     invalid lines. Exit 0 (even with invalid lines: `validate` judges), 4 if input is unreadable."""
     out = streams(quiet=quiet)
     with handle_errors():
-        result = profile(read_inputs(resolve_inputs(paths or [])))
+        found = find_inputs(paths or [], objects=object_stores())
+        result = profile(read_inputs(found.files))
+    out.notes(found.notes)
     if output_format is OutputFormat.json:
         out.write_line(jsonio.dumps(result.as_dict()))
         return

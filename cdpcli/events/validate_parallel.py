@@ -5,7 +5,9 @@ byte for byte, as a run in one process; memory stays flat (problems go to disk, 
 
 Gzipped files, `.json` documents and stdin cannot be cut: each is one chunk. With one chunk, or one
 job, or no `fork` start method on the platform, everything runs in this process (in the last case
-the summary's `notes` say so).
+the summary's `notes` say so). Stdin and objects in S3 or GCS are always validated in this
+process, in their turn: a worker's stdin is not this process's, and the object-store client is
+not fork-safe (`cdpcli.events.objects`).
 """
 
 from __future__ import annotations
@@ -57,9 +59,10 @@ def validate_chunks(
     """Validate every chunk, writing each problem's rendered line through `write`, in input
     order; returns the merged summary (with a note when `jobs` processes were asked for and the
     platform cannot fork them)."""
-    if jobs < 2 or len(chunks) < 2 or not can_fork():
+    forkable = [chunk for chunk in chunks if not _read_here(chunk)]
+    if jobs < 2 or len(forkable) < 2 or not can_fork():
         summary = ValidationSummary()
-        if jobs > 1 and len(chunks) > 1:  # workers would run it, but none can be forked
+        if jobs > 1 and len(forkable) > 1:  # workers would run it, but none can be forked
             summary.notes.append(cannot_fork_note(jobs))
         for chunk in chunks:
             _merge(summary, _validate(chunk, strict, render, write, stdin))
@@ -68,16 +71,29 @@ def validate_chunks(
     workdir = Path(tempfile.mkdtemp(prefix="cdpcli-validate-"))
     try:
         work = functools.partial(_validate_to_file, strict=strict, render=render)
-        tasks = [(chunk, workdir / f"{n}.txt") for n, chunk in enumerate(chunks)]
-        for report, counts in ordered_map(work, tasks, jobs=jobs, window=len(tasks)):
-            _merge(summary, counts)
-            with open(report, encoding="utf-8") as lines:
-                for line in lines:
-                    write(line.rstrip("\n"))
-            os.unlink(report)
+        tasks = [(chunk, workdir / f"{n}.txt") for n, chunk in enumerate(forkable)]
+        reports = ordered_map(work, tasks, jobs=jobs, window=len(tasks))
+        try:
+            for chunk in chunks:
+                if _read_here(chunk):  # in its turn
+                    _merge(summary, _validate(chunk, strict, render, write, stdin))
+                    continue
+                report, counts = next(reports)
+                _merge(summary, counts)
+                with open(report, encoding="utf-8") as lines:
+                    for line in lines:
+                        write(line.rstrip("\n"))
+                os.unlink(report)
+        finally:
+            reports.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return summary
+
+
+def _read_here(chunk: Chunk) -> bool:
+    """Stdin and objects are read by this process, never by a worker."""
+    return chunk.input.path is None
 
 
 def _validate(
