@@ -24,8 +24,8 @@ from typing import Any
 
 from cdpcli import jsonio
 from cdpcli.errors import InputError, UsageError
-from cdpcli.send.outputs import open_regular
 from cdpcli.send.object_binding import check_objects
+from cdpcli.send.outputs import open_regular
 
 FORMAT = "cdpcli-checkpoint"
 VERSION = 1
