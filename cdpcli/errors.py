@@ -49,6 +49,14 @@ class UsageError(CdpError):
     exit_code = ExitCode.USAGE
 
 
+class NoInputError(UsageError):
+    """No PATH was given and stdin is a terminal: there is nothing to read.
+
+    The library cannot know how it was called; a command replaces `hint` with an example of its
+    own invocation (`cdpcli.cli.common.handle_errors(no_input=...)`).
+    """
+
+
 class ConfigError(CdpError):
     """The YAML config is unreadable or invalid; the message names file, line and key."""
 

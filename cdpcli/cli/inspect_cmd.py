@@ -8,7 +8,14 @@ from rich.text import Text
 
 from cdpcli import jsonio
 from cdpcli.cli.app import app
-from cdpcli.cli.common import FormatOption, OutputFormat, QuietOption, handle_errors, streams
+from cdpcli.cli.common import (
+    FormatOption,
+    OutputFormat,
+    QuietOption,
+    handle_errors,
+    no_input_example,
+    streams,
+)
 from cdpcli.cli.validate_cmd import PathsArgument
 from cdpcli.events.distinct import DistinctCounter
 from cdpcli.events.profile import TOP_EVENTS, Profile, profile
@@ -24,9 +31,10 @@ def inspect(
     quiet: QuietOption = False,
 ) -> None:
     """Profile event files: counts by type and event, events per day, time range, users, and
-    invalid lines. Exit 0 (even with invalid lines: `validate` judges), 4 if input is unreadable."""
+    invalid lines. Exit 0 (even with invalid lines: `validate` judges), 2 with no input (no PATH,
+    nothing piped in), 4 if input is unreadable."""
     out = streams(quiet=quiet)
-    with handle_errors():
+    with handle_errors(no_input=no_input_example("inspect")):
         result = profile(read_inputs(resolve_inputs(paths or [])))
     if output_format is OutputFormat.json:
         out.write_line(jsonio.dumps(result.as_dict()))

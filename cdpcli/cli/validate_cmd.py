@@ -15,6 +15,7 @@ from cdpcli.cli.common import (
     QuietOption,
     exit_with,
     handle_errors,
+    no_input_example,
     streams,
 )
 from cdpcli.errors import ExitCode
@@ -45,10 +46,11 @@ def validate(
 
     Problems go to stdout as `PATH:LINE: error: FIELD: MESSAGE` (or JSON lines with
     --format json, then a summary object); the summary goes to stderr.
-    Exit 0 when every event is valid, 1 when some are invalid, 4 when input is unreadable.
+    Exit 0 when every event is valid, 1 when some are invalid, 2 when there is no input (no
+    PATH, nothing piped in), 4 when input is unreadable.
     """
     out = streams(quiet=quiet)
-    with handle_errors():
+    with handle_errors(no_input=no_input_example("validate")):
         as_json = output_format is OutputFormat.json
         workers = jobs if jobs is not None else default_jobs()
         summary = validate_chunks(
