@@ -13,12 +13,14 @@ from cdpcli.cli.common import (
     JobsOption,
     OutputFormat,
     QuietOption,
+    Streams,
     exit_with,
     handle_errors,
     no_input_example,
     streams,
 )
 from cdpcli.errors import ExitCode
+from cdpcli.events.grouping import ProblemGroups
 from cdpcli.events.reader import resolve_inputs
 from cdpcli.events.validate import render_json, render_text
 from cdpcli.events.validate_parallel import plan, validate_chunks
@@ -44,8 +46,10 @@ def validate(
 ) -> None:
     """Check events against the Segment spec and report every problem with its place.
 
-    Problems go to stdout as `PATH:LINE: error: FIELD: MESSAGE` (or JSON lines with
-    --format json, then a summary object); the summary goes to stderr.
+    Problems go to stdout as `PATH:LINE: error: FIELD: MESSAGE`; a problem repeated at many
+    places (the same severity, field and message) is listed at its first 3, and the report ends
+    with one `... and N more like it` line for each. --format json lists every problem as a JSON
+    line, then a summary object. The summary goes to stderr.
     Exit 0 when every event is valid, 1 when some are invalid, 2 when there is no input (no
     PATH, nothing piped in), 4 when input is unreadable.
     """
@@ -53,15 +57,20 @@ def validate(
     with handle_errors(no_input=no_input_example("validate")):
         as_json = output_format is OutputFormat.json
         workers = jobs if jobs is not None else default_jobs()
+        groups = None if as_json else ProblemGroups()
         summary = validate_chunks(
             plan(resolve_inputs(paths or []), workers),
             strict=strict,
             jobs=workers,
             render=render_json if as_json else render_text,
             write=out.write_line,
+            groups=groups,
         )
         if as_json:
             out.write_line(jsonio.dumps(summary.as_dict()))
+        else:
+            assert groups is not None
+            _render_unlisted(groups, out)
         out.notes(summary.notes)
         by_type = ", ".join(f"{kind} {count:,}" for kind, count in sorted(summary.by_type.items()))
         out.say(
@@ -70,3 +79,22 @@ def validate(
             + (f" ({by_type})" if by_type else "")
         )
     exit_with(ExitCode.FAILED if summary.invalid else ExitCode.OK)
+
+
+def _render_unlisted(groups: ProblemGroups, out: Streams) -> None:
+    """The report's last lines: what was not listed, one line per kind of problem; a pointer to
+    the complete report on stderr."""
+    for repeated in groups.repeated():
+        out.write_line(
+            f"... and {repeated.more:,} more like it (the last at {repeated.last}): {repeated.kind}"
+        )
+    if groups.other_kinds:
+        out.write_line(
+            f"... and {groups.other_kinds:,} more problems of other kinds (only the first "
+            f"{groups.max_kinds:,} kinds are listed)"
+        )
+    if groups.unlisted:
+        out.say(
+            f"{groups.unlisted:,} problems not listed (at most {groups.shown} places of each "
+            "kind are); `--format json` lists every one"
+        )

@@ -12,8 +12,8 @@ from typing import IO
 
 import orjson
 
-from cdpcli.events.decode import BOM, Item, not_an_object, parse_message, unpack
-from cdpcli.events.model import Event, Origin, Problem
+from cdpcli.events.decode import BOM, Item, not_an_object, not_json, unpack
+from cdpcli.events.model import Event, Origin
 
 
 def read_document(stream: IO[bytes], name: str) -> Iterator[Item]:
@@ -32,7 +32,7 @@ def read_document(stream: IO[bytes], name: str) -> Iterator[Item]:
             try:
                 value = orjson.loads(chunk)
             except orjson.JSONDecodeError as error:
-                yield Problem(Origin(name, start_line), "error", None, parse_message(chunk, error))
+                yield not_json(Origin(name, start_line), chunk, error, keep=False)
                 continue
             if type(value) is dict:
                 yield from unpack(value, name, start_line, len(chunk))
@@ -43,7 +43,7 @@ def read_document(stream: IO[bytes], name: str) -> Iterator[Item]:
         try:
             value = orjson.loads(chunk)
         except orjson.JSONDecodeError as error:
-            yield Problem(origin, "error", None, parse_message(chunk, error))
+            yield not_json(origin, chunk, error, keep=False)
             continue
         if type(value) is dict:
             for item in unpack(value, name, start_line, len(chunk)):

@@ -201,15 +201,16 @@ class _Collector:
         self.problems: list[Problem] = []
         self.errors = 0
 
-    def error(self, field: str | None, message: str) -> None:
+    def error(self, field: str | None, message: str, like: str | None = None) -> None:
+        """An error; `like` is the message without the event's values it quotes."""
         self.errors += 1
-        self.problems.append(Problem(self.event.origin, "error", field, message))
+        self.problems.append(Problem(self.event.origin, "error", field, message, like=like))
 
-    def warn(self, field: str | None, message: str) -> None:
+    def warn(self, field: str | None, message: str, like: str | None = None) -> None:
         severity: Severity = "error" if self.strict else "warning"
         if self.strict:
             self.errors += 1
-        self.problems.append(Problem(self.event.origin, severity, field, message))
+        self.problems.append(Problem(self.event.origin, severity, field, message, like=like))
 
 
 def check(event: Event, *, strict: bool = False, require_time: bool = True) -> Checked:
@@ -229,13 +230,18 @@ def check(event: Event, *, strict: bool = False, require_time: bool = True) -> C
             None,
             f"event is {event.size:,} bytes serialized, over Segment's 32 KB "
             f"({MAX_EVENT_BYTES:,} bytes) limit",
+            f"event over Segment's 32 KB ({MAX_EVENT_BYTES:,} bytes) limit serialized",
         )
 
     kind = data.get("type")
     if kind is None:
         found.error("type", f"missing; must be one of {', '.join(TYPES)}")
     elif type(kind) is not str or kind not in TYPE_SET:
-        found.error("type", f"must be one of {', '.join(TYPES)}, got {_show(kind)}")
+        found.error(
+            "type",
+            f"must be one of {', '.join(TYPES)}, got {_show(kind)}",
+            f"must be one of {', '.join(TYPES)}",
+        )
         kind = None
 
     ids = _check_ids(data, kind, found)
@@ -350,7 +356,11 @@ def _check_ids(data: Mapping[str, Any], kind: Any, found: _Collector) -> dict[st
                 found.warn(name, f"a {jsonio.json_type(value)} is not an id; treated as absent")
             continue
         if type(value) is not str:
-            found.warn(name, f"numeric id {_show(value)}; sent as the string {_show(text)}")
+            found.warn(
+                name,
+                f"numeric id {_show(value)}; sent as the string {_show(text)}",
+                "numeric id; sent as a string",
+            )
         ids[name] = text
 
     user_id = ids.get("userId", "")
@@ -374,7 +384,9 @@ def _check_message_id(data: Mapping[str, Any], found: _Collector) -> None:
         found.error("messageId", f"must be a string, got {jsonio.json_type(message_id)}")
     elif len(message_id) > MAX_MESSAGE_ID_CHARS:
         found.error(
-            "messageId", f"{len(message_id)} characters, over the limit of {MAX_MESSAGE_ID_CHARS}"
+            "messageId",
+            f"{len(message_id)} characters, over the limit of {MAX_MESSAGE_ID_CHARS}",
+            f"over the limit of {MAX_MESSAGE_ID_CHARS} characters",
         )
     elif not message_id:
         found.error("messageId", "must not be empty")
@@ -395,7 +407,7 @@ def _check_times(data: Mapping[str, Any], found: _Collector, require_time: bool)
             continue
         parsed = parse_time(value)
         if parsed is None:
-            found.error(name, f"not an ISO-8601 time: {_show(value)}")
+            found.error(name, f"not an ISO-8601 time: {_show(value)}", "not an ISO-8601 time")
             if not any_set:
                 any_set = True
             continue
@@ -468,7 +480,11 @@ def _check_reserved(data: Mapping[str, Any], kind: str, found: _Collector) -> No
             expected = table[key]
             field = f"{prefix}.{key}" if prefix else key
             expected_text = "an ISO-8601 date" if expected == _DATE else f"a {expected}"
-            found.warn(field, f"reserved field should be {expected_text}, got {_show(values[key])}")
+            found.warn(
+                field,
+                f"reserved field should be {expected_text}, got {_show(values[key])}",
+                f"reserved field should be {expected_text}",
+            )
 
 
 def _normalize(data: dict[str, Any], ids: Mapping[str, str], found: _Collector) -> dict[str, Any]:
