@@ -66,12 +66,12 @@ def validate(
             write=out.write_line,
             groups=groups,
         )
+        out.notes(summary.notes)
         if as_json:
             out.write_line(jsonio.dumps(summary.as_dict()))
         else:
             assert groups is not None
             _render_unlisted(groups, out)
-        out.notes(summary.notes)
         by_type = ", ".join(f"{kind} {count:,}" for kind, count in sorted(summary.by_type.items()))
         out.say(
             f"{summary.events_read:,} events read: {summary.valid:,} valid, "
