@@ -16,6 +16,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,18 +31,41 @@ class Run:
     returncode: int
     peak_pss_mb: float = 0.0
     processes: int = 1  # the most processes seen at once in the tree
+    killed: bool = False  # stopped (SIGKILL) after the `seconds` it was given
 
 
 def run(
-    argv: list[str], *, stdout: int | None = subprocess.DEVNULL, env: dict[str, str] | None = None
+    argv: list[str],
+    *,
+    stdout: int | None = subprocess.DEVNULL,
+    stderr: int | None = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    seconds: float | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Run:
-    """Run `argv` to completion, sampling the memory of its process tree."""
+    """Run `argv` to completion, or kill it after `seconds`, sampling the memory of its process
+    tree."""
     start = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.DEVNULL, env=env)
+    # preexec_fn (an rlimit): no thread of ours runs at the fork, the sampler starts after it
+    process = subprocess.Popen(
+        argv,
+        stdout=stdout,
+        stderr=stderr,
+        env=env,
+        cwd=cwd,
+        preexec_fn=preexec_fn,  # noqa: PLW1509
+    )
     sampler = _Sampler(process.pid)
     sampler.start()
+    timer = threading.Timer(seconds, process.kill) if seconds is not None else None
+    if timer is not None:
+        timer.start()
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
+    if timer is not None:
+        timer.cancel()
+    killed = timer is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9
     sampler.stop()
     process.returncode = os.waitstatus_to_exitcode(status)
     return Run(
@@ -51,6 +75,7 @@ def run(
         returncode=process.returncode,
         peak_pss_mb=sampler.peak_pss_kb / 1024,
         processes=sampler.processes,
+        killed=killed,
     )
 
 

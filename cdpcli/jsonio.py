@@ -11,6 +11,9 @@ import orjson
 
 JSONDecodeError = orjson.JSONDecodeError
 
+Fragment = orjson.Fragment
+"""JSON bytes embedded as they are in a value `dumps_bytes` writes (they must be valid JSON)."""
+
 
 def loads(data: bytes | str) -> Any:
     """Parse strict JSON. NaN and Infinity literals are rejected (they are not JSON)."""

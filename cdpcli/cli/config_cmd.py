@@ -30,7 +30,7 @@ from cdpcli.cli.common import (
 from cdpcli.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:  # library modules load when a command runs: fast start-up
-    from cdpcli.routing.config import Config
+    from cdpcli.routing.config import Config, DestinationConfig
 
 config_app = typer.Typer(
     name="config",
@@ -130,7 +130,7 @@ def check_report(config: Config) -> dict[str, Any]:
             {
                 "name": destination.name,
                 "kind": destination.kind,
-                "hosts": _hosts(destination.kind, destination.options),
+                "hosts": _hosts(destination),
             }
             for destination in config.destinations.values()
         ],
@@ -154,13 +154,14 @@ def check_report(config: Config) -> dict[str, Any]:
     }
 
 
-def _hosts(kind: str, options: Any) -> list[str]:
+def _hosts(configured: DestinationConfig) -> list[str]:
     """The distinct hosts (with port) of a destination's endpoints, in endpoint order."""
     from cdpcli.destinations import registry
 
-    endpoints = registry.get_kind(kind).endpoints(options)
+    kind = registry.get_kind(configured.kind)
+    destination = kind(configured.name, configured.options, None)  # no secret needed
     hosts: list[str] = []
-    for endpoint in endpoints.values():
+    for endpoint in destination.endpoints().values():
         host = urlsplit(endpoint.url).netloc
         if host and host not in hosts:
             hosts.append(host)

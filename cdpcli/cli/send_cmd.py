@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import IO, TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,12 +27,13 @@ from cdpcli.cli.common import (
     streams,
 )
 from cdpcli.cli.validate_cmd import PathsArgument
-from cdpcli.errors import ExitCode, InputError
+from cdpcli.errors import ExitCode
 from cdpcli.events.spec import parse_time, to_ms
 from cdpcli.workers.pool import default_jobs
 
 if TYPE_CHECKING:  # the pipeline is imported when the command runs: fast start-up for the others
     from cdpcli.send.pipeline import SendResult
+    from cdpcli.send.retry import RetryPolicy
 
 
 def _time_option(value: str | None) -> int | None:
@@ -44,6 +45,14 @@ def _time_option(value: str | None) -> int | None:
             f"{value!r} is not an ISO-8601 date or time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
         )
     return to_ms(moment)
+
+
+def retry_policy(max_retries: int) -> RetryPolicy:
+    """What `--max-retries N` asks for: N attempts a request, the waits between them starting at
+    up to 2 s and doubling to 60 s (PRODUCT.md §6 "Retries")."""
+    from cdpcli.send.retry import RetryPolicy
+
+    return RetryPolicy(max_attempts=max_retries)
 
 
 @app.command("send")
@@ -98,7 +107,8 @@ def send_command(
         Path | None,
         typer.Option(
             "--rejected",
-            help="Write rejected events here (JSONL, mode 0600); `cdpcli send FILE` replays it.",
+            help="Write rejected events here (JSONL, mode 0600; a regular file, one run at a "
+            "time); `cdpcli send FILE` replays it.",
             show_default=False,
         ),
     ] = None,
@@ -106,8 +116,8 @@ def send_command(
         Path | None,
         typer.Option(
             "--checkpoint",
-            help="Save progress here after acknowledged batches; re-running the same command "
-            "resumes.",
+            help="Save progress here after acknowledged batches (a regular file, one run at a "
+            "time); re-running the same command resumes.",
             show_default=False,
         ),
     ] = None,
@@ -155,12 +165,14 @@ def send_command(
             ),
             rejected_path=rejected,
             checkpoint_path=checkpoint,
+            output_path=output,
             concurrency=concurrency,
             jobs=jobs if jobs is not None else default_jobs(),
-            max_retries=max_retries,
+            retry=retry_policy(max_retries),
             allow_insecure_http=allow_insecure_http,
         )
-        with _request_sink(out, output, explain) as write, _signals() as stop:
+        write = _request_writer(out, output, explain)
+        with _signals() as stop:
             display = ProgressDisplay.start(out) if not dry_run else None
             try:
                 result = send(
@@ -191,34 +203,21 @@ def _finish(result: SendResult, out: Streams, output_format: OutputFormat) -> No
     exit_with(ExitCode.FAILED if summary.invalid or summary.rejected else ExitCode.OK)
 
 
-@contextmanager
-def _request_sink(
+def _request_writer(
     out: Streams, output: Path | None, explain: bool
-) -> Iterator[Callable[[bytes], None]]:
-    """Where dry-run request lines go: --output FILE, else stdout (unless --explain)."""
-    if output is None:
-        if explain:
-            yield lambda _line: None
-            return
-        stdout = out.out
+) -> Callable[[bytes], None] | None:
+    """Where dry-run request lines go: --output FILE (opened by `send`, after the checks of the
+    files it writes), else stdout (unless --explain)."""
+    if output is not None:
+        return None
+    if explain:
+        return lambda _line: None
+    stdout = out.out
 
-        def write_stdout(line: bytes) -> None:
-            stdout.write(line.decode("utf-8") + "\n")
+    def write_stdout(line: bytes) -> None:
+        stdout.write(line.decode("utf-8") + "\n")
 
-        yield write_stdout
-        return
-    try:
-        handle: IO[bytes] = open(output, "wb")  # noqa: SIM115 - closed below
-    except OSError as error:
-        raise InputError(f"--output {output}: cannot open: {error.strerror or error}") from error
-    try:
-
-        def write_file(line: bytes) -> None:
-            handle.write(line + b"\n")
-
-        yield write_file
-    finally:
-        handle.close()
+    return write_stdout
 
 
 @contextmanager

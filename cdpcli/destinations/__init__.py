@@ -1,2 +1,3 @@
-"""Destinations: one module per kind, each a set of pure functions (map, build request, parse
-response) over the shared values of `cdpcli.destinations.base`."""
+"""Destinations: the contract (`base.Destination`), the registry that finds a kind's class
+(`registry.get_kind`), and one folder per kind whose pure functions (options, mapping, requests,
+answers) its class binds."""

@@ -1,29 +1,25 @@
-"""Values every destination module speaks in. Destination modules are pure: no I/O, no printing.
+"""The destination contract: `Destination`, the abstract class each kind implements in its own
+folder (`cdpcli.destinations.<kind>.destination`, found by kind with
+`cdpcli.destinations.registry.get_kind`), and the values it speaks in. A destination does no I/O
+and prints nothing: it turns events into records, batches of records into requests, and answers
+into verdicts; the send stage does the rest.
 
-A destination module (`mixpanel.py`, `lago.py`) provides:
-
-- `KIND`: the config `kind` it serves.
-- `MAP_KEYS`: the keys a route's `map` may set for it (checked when the config loads).
-- `parse_options(raw: Mapping[str, Any], where: Locator) -> Options`: validate the destination's
-  config keys (everything under the destination except `kind`), raising `ConfigError` that names
-  file, line and key (via `where(key)`) and lists the allowed keys or values.
-- `secret_fields(options, types: frozenset[str]) -> tuple[SecretField, ...]`: the secrets a run
-  needs, given the event types its routes can send there.
-- `map_event(event, *, time_ms, route, options, token) -> Mapped`: one validated, normalized
-  Segment event (ids are strings, `messageId` present) to the records it becomes.
-- `endpoints(options) -> Mapping[str, Endpoint]`: URL and limits of each endpoint.
-- `build_request(options, endpoint, items, secrets) -> HttpRequest`: the request for a batch;
-  with `secrets=None` (dry run) every secret shows as `***`.
-- `parse_response(endpoint, items, status, headers, body, *, now=None) -> Verdict`: what the
-  answer means for each item of the batch; a retry's wait comes from `cdpcli.send.retry`'s reading
-  of `Retry-After` and `X-RateLimit-Reset` at `now` (default: the clock).
+A kind (the class) owns its config: `kind`, the route `map` keys it accepts (`map_keys`), the
+catalog names an event's `integrations` may use for it (`integration_names`), its options
+(`parse_options`) and the secrets a run needs (`secret_fields`). An instance is one configured
+destination, `Destination(name, options, secrets)`, with `secrets=None` in a dry run (every secret
+then shows as `***`): its endpoints and their limits, its mapping (`map_event`), its requests
+(`build_request`, from the batch's items already serialized as one JSON array), what its answers
+mean (`parse_response`), and which secrets a refusal of credentials points at
+(`credential_fields`, `credential_note`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 REDACTED = "***"
 
@@ -33,7 +29,8 @@ Locator = Callable[[str], str]
 
 @dataclass(frozen=True, slots=True)
 class SecretField:
-    """One secret a destination needs: its field name (`service_account_secret`) and what for."""
+    """One secret a destination needs: its field name (the FIELD of `cdpcli keys set DEST FIELD`)
+    and what for."""
 
     field: str
     purpose: str
@@ -85,12 +82,13 @@ class Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
-    """A request as it would be sent: `body` is the JSON value before any gzip."""
+    """A request as it would be sent: `content` is the JSON body's bytes before any gzip, which
+    the sender applies when `gzip`."""
 
     method: str
     url: str
     headers: dict[str, str]
-    body: Any
+    content: bytes
     gzip: bool = False
 
 
@@ -104,7 +102,7 @@ class Verdict:
     kind:
       - "settled": items named in `items` got that status; every other item was delivered.
       - "resend": items named in `items` got that status; every other item must be sent again
-        as a new batch (Lago's all-or-nothing 422).
+        as a new batch (an all-or-nothing endpoint's refusal of some items).
       - "retry": nothing was accepted; send the same batch again after a backoff
         (`retry_after` seconds if the server said so).
       - "split": the batch is too large (413, too_many_events); send it again in halves.
@@ -117,3 +115,95 @@ class Verdict:
     items: Mapping[int, tuple[ItemStatus, str]] = field(default_factory=dict)
     message: str = ""
     retry_after: float | None = None
+
+
+OptionsT = TypeVar("OptionsT")
+
+EMPTY_ITEM_ARRAY = b"[{}]"
+"""The body of one empty item: what `Destination.body_overhead` measures a body's wrapper with."""
+
+
+class Destination(ABC, Generic[OptionsT]):
+    """One configured destination of a kind: its name, its parsed options, and its secrets
+    (`{field: value}`, or None in a dry run, where every secret shows as `***`).
+
+    A subclass sets `kind`, `map_keys` and `integration_names`, and implements every abstract
+    method; it may refine `credential_fields` and `credential_note`.
+    """
+
+    kind: ClassVar[str]
+    """The config `kind` this class serves."""
+    map_keys: ClassVar[frozenset[str]]
+    """The keys a route's `map` may set for this kind (checked when the config loads)."""
+    integration_names: ClassVar[tuple[str, ...]]
+    """The catalog names an event's `integrations` may use for this kind, besides the
+    destination's own name (reference/segment-spec.md §5)."""
+
+    def __init__(self, name: str, options: OptionsT, secrets: Mapping[str, str] | None) -> None:
+        self.name = name
+        self.options = options
+        self.secrets = secrets
+
+    # --- the kind: its config ------------------------------------------------------------------
+
+    @classmethod
+    @abstractmethod
+    def parse_options(cls, raw: Mapping[str, Any], where: Locator) -> OptionsT:
+        """Validate the destination's config keys (everything under it except `kind`); raise
+        one `ConfigError` holding every error found (`cdpcli.errors.ConfigErrors`), each naming
+        file, line and key (via `where(key)`) and the allowed keys or values, with a "did you
+        mean" for a near miss (`cdpcli.errors.did_you_mean`)."""
+
+    @classmethod
+    @abstractmethod
+    def secret_fields(cls, options: OptionsT, types: frozenset[str]) -> tuple[SecretField, ...]:
+        """The secrets a run needs, given the event types its routes can send here (an empty
+        `types` counts as any type)."""
+
+    # --- one configured destination ------------------------------------------------------------
+
+    @abstractmethod
+    def endpoints(self) -> Mapping[str, Endpoint]:
+        """URL and limits of each endpoint, by the name its records carry (`Record.endpoint`)."""
+
+    @abstractmethod
+    def map_event(self, event: Mapping[str, Any], *, time_ms: int, route: RouteInfo) -> Mapped:
+        """One validated, normalized Segment event (ids are strings, `messageId` present; its
+        time `time_ms` in integer milliseconds) to the records it becomes for `route`."""
+
+    @abstractmethod
+    def build_request(self, endpoint_name: str, items_json: bytes) -> HttpRequest:
+        """The request for one batch of the endpoint, whose items are `items_json`, one compact
+        JSON array (the records as they were serialized when batched)."""
+
+    @abstractmethod
+    def parse_response(
+        self,
+        endpoint_name: str,
+        items: Sequence[Mapping[str, Any]],
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        now: float | None = None,
+    ) -> Verdict:
+        """What the answer means for each item of the batch. A retry's wait comes from
+        `cdpcli.destinations.headers.parse_retry_after` at `now` (default: the clock)."""
+
+    def credential_fields(self, endpoint_name: str) -> tuple[str, ...]:
+        """The secret fields a refusal of credentials (401/403) at this endpoint points at:
+        by default every secret this destination was given, sorted."""
+        del endpoint_name
+        return tuple(sorted(self.secrets or {}))
+
+    def credential_note(self, endpoint_name: str) -> str | None:
+        """What else such a refusal may point at besides the secrets (a config key), if any."""
+        del endpoint_name
+        return None
+
+    def body_overhead(self, endpoint_name: str) -> int:
+        """Bytes a request body of this endpoint adds around the JSON array of its items
+        (measured on a dry-run request, which needs no secret)."""
+        dry = type(self)(self.name, self.options, None)
+        content = dry.build_request(endpoint_name, EMPTY_ITEM_ARRAY).content
+        return len(content) - len(EMPTY_ITEM_ARRAY)

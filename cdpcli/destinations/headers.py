@@ -67,7 +67,7 @@ def _rate_limit_reset(text: str, now: float) -> float | None:
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds the server asked us to wait, or None when it gave no usable hint.
 
-    Reads `Retry-After` (seconds or HTTP-date) and `X-RateLimit-Reset` (Lago: seconds until the
+    Reads `Retry-After` (seconds or HTTP-date) and `X-RateLimit-Reset` (seconds until the
     reset; a value above 1e9 is an epoch timestamp, above 1e12 one in milliseconds). When both
     are present the longer wait wins. Dates in the past give 0. `now` is the current Unix time
     (the clock's, when None).

@@ -1,20 +1,23 @@
-"""The destination kinds cdpcli knows, by config `kind`."""
+"""The destination kinds cdpcli knows, by config `kind`: each a `Destination` subclass in its
+own folder, imported when first asked for."""
 
 from __future__ import annotations
 
-from types import ModuleType
+from typing import Any
+
+from cdpcli.destinations.base import Destination
 
 KINDS = ("mixpanel", "lago")
 
 
-def get_kind(kind: str) -> ModuleType:
-    """The destination module for `kind` (see `cdpcli.destinations.base` for its functions)."""
+def get_kind(kind: str) -> type[Destination[Any]]:
+    """The `Destination` class of `kind`; KeyError for a kind not in `KINDS`."""
     if kind == "mixpanel":
-        from cdpcli.destinations.mixpanel import destination as mixpanel
+        from cdpcli.destinations.mixpanel.destination import MixpanelDestination
 
-        return mixpanel
+        return MixpanelDestination
     if kind == "lago":
-        from cdpcli.destinations.lago import destination as lago
+        from cdpcli.destinations.lago.destination import LagoDestination
 
-        return lago
+        return LagoDestination
     raise KeyError(kind)

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from cdpcli.errors import InputError
 from cdpcli.events.decode import Item
-from cdpcli.events.reader import InputFile, read_input, read_range
+from cdpcli.events.lines import ReadFailure, skip_line
+from cdpcli.events.reader import InputFile, read_error, read_input, read_range
 
 _BLOCK = 1 << 20
 
@@ -33,12 +35,19 @@ class Chunk:
 def cut(input_file: InputFile, size: int, piece_bytes: int) -> Iterator[Chunk]:
     """Byte ranges of about `piece_bytes`, each ending just after a newline (the last at the end
     of the file), with the line number each starts at. Lazy: a range is found as it is needed,
-    by one sequential pass that counts newlines."""
+    by one sequential pass that counts newlines, in blocks (a line is never held whole).
+
+    A read error raises `InputError` naming the file and the last line read whole."""
     assert input_file.path is not None
     piece_bytes = max(1, piece_bytes)
-    with open(input_file.path, "rb") as handle:
+    try:
+        handle = open(input_file.path, "rb")  # noqa: SIM115 - closed in finally
+    except OSError as error:
+        raise InputError(f"{input_file.name}: cannot open: {error.strerror or error}") from error
+    lines = 1  # the line being read
+    try:
         start, first_line = 0, 1
-        position, lines = 0, 1
+        position = 0
         while position < size:
             target = min(position + piece_bytes, size)
             while position < target:
@@ -49,11 +58,19 @@ def cut(input_file: InputFile, size: int, piece_bytes: int) -> Iterator[Chunk]:
                 position += len(block)
             shrunk = position < target  # the file shrank under us: stop at what there is
             if not shrunk and position < size:
-                rest = handle.readline()
-                position += len(rest)
-                lines += rest.count(b"\n")
+                # On to the end of the line reached, holding none of it (it may be a line of
+                # gigabytes: the reader reports it as too long).
+                skipped, ended = skip_line(handle.readline, size - position)
+                position += skipped
+                lines += ended
             if position > start:
                 yield Chunk(input_file, start, position, first_line)
             if shrunk or position == start:
                 return
             start, first_line = position, lines
+    except ReadFailure as failure:
+        raise read_error(input_file.name, lines - 1, failure.error) from failure.error
+    except OSError as error:
+        raise read_error(input_file.name, lines - 1, error) from error
+    finally:
+        handle.close()

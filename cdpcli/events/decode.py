@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from cdpcli.events.lines import TOO_LONG, TOO_LONG_MESSAGE, ReadFailure
 from cdpcli.events.model import Event, Origin, Problem
 from cdpcli.events.spec import MAX_EVENT_BYTES
 from cdpcli.jsonio import dumps_bytes, json_type
@@ -27,37 +28,49 @@ Item = Event | Problem
 
 
 def read_lines(stream: Iterable[bytes], name: str, *, first_line: int = 1) -> Iterator[Item]:
+    """The items of `stream`'s lines, the first of them line `first_line` of input `name`.
+
+    `stream` gives `cdpcli.events.lines.TOO_LONG` in place of a line over the bound (reported
+    here, its text never held), and raises `ReadFailure` when reading fails: it goes on with the
+    number of the last line read.
+    """
     # The hot loop of every command: keep it to a parse, two key probes and one Event per line.
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     fast_size = _SIZE_FAST_PATH
     lineno = first_line - 1
-    for raw_line in stream:
-        lineno += 1
-        line = raw_line[3:] if lineno == 1 and raw_line.startswith(BOM) else raw_line
-        try:
-            value = loads(line)
-        except decode_error as error:
-            if line.strip():
-                origin = Origin(name, lineno)
-                yield not_json(origin, line, error, keep=True)
-            continue
-        if type(value) is not dict:
-            problem = not_an_object(value, Origin(name, lineno))
-            problem.raw = line
-            yield problem
-        elif "batch" in value or "kind" in value:
-            yield from unpack(value, name, lineno, len(line))
-        else:
-            size = len(line)
-            yield Event(
-                value,
-                Origin(name, lineno),
-                size if size <= fast_size else _size(value, size),
-                None,
-                None,
-                line,
-            )
+    try:
+        for raw_line in stream:
+            lineno += 1
+            line = raw_line[3:] if lineno == 1 and raw_line.startswith(BOM) else raw_line
+            try:
+                value = loads(line)
+            except decode_error as error:
+                if line is TOO_LONG:
+                    yield Problem(Origin(name, lineno), "error", None, TOO_LONG_MESSAGE)
+                elif line.strip():
+                    origin = Origin(name, lineno)
+                    yield not_json(origin, line, error, keep=True)
+                continue
+            if type(value) is not dict:
+                problem = not_an_object(value, Origin(name, lineno))
+                problem.raw = line
+                yield problem
+            elif "batch" in value or "kind" in value:
+                yield from unpack(value, name, lineno, len(line))
+            else:
+                size = len(line)
+                yield Event(
+                    value,
+                    Origin(name, lineno),
+                    size if size <= fast_size else _size(value, size),
+                    None,
+                    None,
+                    line,
+                )
+    except ReadFailure as failure:
+        failure.line = lineno
+        raise
 
 
 def unpack(value: dict[str, Any], name: str, lineno: int, raw_len: int) -> Iterator[Item]:

@@ -2,7 +2,9 @@
 
 `read_document` splits a `.json` file into its top-level values (a top-level array into its
 elements) with a streaming scanner, so memory holds one value at a time, and turns each value into
-`Event`/`Problem` items with the same rules as a JSON line (`cdpcli.events.reader`).
+`Event`/`Problem` items with the same rules as a JSON line (`cdpcli.events.reader`). A value
+longer than 1 MiB is bounded as a line is (PRODUCT.md §3.2): reported, and skipped without being
+held.
 """
 
 from __future__ import annotations
@@ -13,20 +15,27 @@ from typing import IO
 import orjson
 
 from cdpcli.events.decode import BOM, Item, not_an_object, not_json, unpack
-from cdpcli.events.model import Event, Origin
+from cdpcli.events.lines import MAX_LINE_BYTES, READ_ERRORS, TOO_LONG, ReadFailure
+from cdpcli.events.model import Event, Origin, Problem
+
+MAX_VALUE_BYTES = MAX_LINE_BYTES
+TOO_LONG_VALUE = "value longer than 1 MiB"
 
 
 def read_document(stream: IO[bytes], name: str) -> Iterator[Item]:
     """Stream the top-level values of a `.json` file; a top-level array yields its elements.
 
     The file is split into values by a scanner that tracks nesting and strings, so memory holds
-    one value at a time however large the array is. Each value keeps the line it starts on, and
-    array elements their index.
+    one value at a time however large the array is, and no more than 1 MiB of it. Each value
+    keeps the line it starts on, and array elements their index.
     """
     scanner = _ValueScanner(stream)
     for start_line, depth_one_index, chunk in scanner.values():
         if depth_one_index is None:
             # A top-level value that is not an array: an event, an envelope, or junk.
+            if chunk is TOO_LONG:
+                yield Problem(Origin(name, start_line), "error", None, TOO_LONG_VALUE)
+                continue
             if not chunk.strip():
                 continue
             try:
@@ -40,6 +49,9 @@ def read_document(stream: IO[bytes], name: str) -> Iterator[Item]:
                 yield not_an_object(value, Origin(name, start_line))
             continue
         origin = Origin(name, start_line, depth_one_index, in_batch=False)
+        if chunk is TOO_LONG:
+            yield Problem(origin, "error", None, TOO_LONG_VALUE)
+            continue
         try:
             value = orjson.loads(chunk)
         except orjson.JSONDecodeError as error:
@@ -55,14 +67,19 @@ def read_document(stream: IO[bytes], name: str) -> Iterator[Item]:
 
 
 class _ValueScanner:
-    """Split a byte stream into top-level JSON values and the elements of top-level arrays."""
+    """Split a byte stream into top-level JSON values and the elements of top-level arrays.
+
+    A value over `MAX_VALUE_BYTES` is given as `TOO_LONG`: past the bound its bytes are scanned
+    (to find where it ends) but not kept, checked once a block. A read error raises
+    `ReadFailure` with the number of the last line read whole.
+    """
 
     def __init__(self, stream: IO[bytes], chunk_size: int = 1 << 16) -> None:
         self._stream = stream
         self._chunk_size = chunk_size
 
     def values(self) -> Iterator[tuple[int, int | None, bytes]]:  # noqa: C901, PLR0912, PLR0915
-        """Yield (line, index in a top-level array or None, the value's bytes)."""
+        """Yield (line, index in a top-level array or None, the value's bytes or TOO_LONG)."""
         line = 1
         depth = 0
         in_string = False
@@ -73,8 +90,26 @@ class _ValueScanner:
         current_line = 1
         first = True
         pending_scalar = False  # a top-level token outside brackets, ended by a newline
+        oversize = False  # `current` is over the bound: only its first byte is kept
 
-        for raw_block in iter(lambda: self._stream.read(self._chunk_size), b""):
+        def value() -> bytes:
+            nonlocal oversize
+            if oversize or len(current) > MAX_VALUE_BYTES:
+                oversize = False
+                return TOO_LONG
+            return bytes(current)
+
+        while True:
+            try:
+                raw_block = self._stream.read(self._chunk_size)
+            except READ_ERRORS as error:
+                raise ReadFailure(error, line - 1) from error
+            if not raw_block:
+                break
+            if len(current) > MAX_VALUE_BYTES:
+                # Keep one byte: whether a value is under way is read from `current`.
+                oversize = True
+                del current[1:]
             block = raw_block[3:] if first and raw_block.startswith(BOM) else raw_block
             first = False
             for byte in block:
@@ -92,7 +127,7 @@ class _ValueScanner:
                 if byte == 0x0A:
                     line += 1
                     if pending_scalar and depth == 0:
-                        yield current_line, None, bytes(current)
+                        yield current_line, None, value()
                         current.clear()
                         pending_scalar = False
                         continue
@@ -134,7 +169,7 @@ class _ValueScanner:
                 if in_array and depth == 1:
                     # inside a scalar element of the top-level array
                     if byte in b",]":
-                        yield current_line, element_index, bytes(current)
+                        yield current_line, element_index, value()
                         element_index += 1
                         current.clear()
                         if byte == 0x5D:
@@ -155,13 +190,13 @@ class _ValueScanner:
                 elif byte in b"}]":
                     depth -= 1
                     if in_array and depth == 1:
-                        yield current_line, element_index, bytes(current)
+                        yield current_line, element_index, value()
                         element_index += 1
                         current.clear()
                     elif not in_array and depth == 0 and not pending_scalar:
-                        yield current_line, None, bytes(current)
+                        yield current_line, None, value()
                         current.clear()
         if current.strip():
-            yield current_line, (element_index if in_array else None), bytes(current)
+            yield current_line, (element_index if in_array else None), value()
         elif in_array:
             yield line, None, b"["  # unterminated top-level array: reported as not JSON

@@ -4,13 +4,18 @@
 the rest of the pipeline sends: ids that were numbers become strings, and a missing `messageId` is
 replaced by a deterministic one derived from the event's content. Problems are values, never
 exceptions.
+
+The rules exist once, in `_rules`: one pass over the event that adds each problem it finds to a
+list, in the order `validate` reports them. A clean event, which most events of a backfill are,
+leaves the list empty and needs nothing more; only an event with a problem has its list made into
+`Problem`s (with `--strict`'s severities) and, when it has no error, is normalized.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -45,14 +50,21 @@ COMMON_KEYS: Final = frozenset(
         "channel",
     }
 )
+# Not in the spec, but added by Segment itself (reference/segment-spec.md §1): analytics.js copies
+# `writeKey` into each event, analytics.js and analytics-node add `_metadata`, Segment's stored
+# events carry `projectId`. Known: accepted without a warning; no mapping reads them.
+NON_SPEC_KEYS: Final = frozenset({"writeKey", "_metadata", "projectId"})
 # Known top-level keys per type (reference/segment-spec.md §2); anything else is a warning.
 KNOWN_KEYS: Final = {
-    "track": COMMON_KEYS | {"event", "properties"},
-    "identify": COMMON_KEYS | {"traits"},
-    "page": COMMON_KEYS | {"name", "category", "properties"},
-    "screen": COMMON_KEYS | {"name", "category", "properties"},
-    "group": COMMON_KEYS | {"groupId", "traits"},
-    "alias": COMMON_KEYS | {"previousId"},
+    kind: COMMON_KEYS | NON_SPEC_KEYS | own
+    for kind, own in (
+        ("track", {"event", "properties"}),
+        ("identify", {"traits"}),
+        ("page", {"name", "category", "properties"}),
+        ("screen", {"name", "category", "properties"}),
+        ("group", {"groupId", "traits"}),
+        ("alias", {"previousId"}),
+    )
 }
 
 _STRING = "string"
@@ -190,27 +202,17 @@ def _has_type(value: Any, expected: str) -> bool:
     return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
-class _Collector:
-    """Problems of one event, in the order they are found."""
+# The problems of one event as the rules find them: severity (before `--strict`), field, message.
+# The last is the message without the event's values it quotes (`Problem.like`), or None.
+_Found = list[tuple[Severity, str | None, str, str | None]]
 
-    __slots__ = ("errors", "event", "problems", "strict")
 
-    def __init__(self, event: Event, strict: bool) -> None:
-        self.event = event
-        self.strict = strict
-        self.problems: list[Problem] = []
-        self.errors = 0
+def _error(found: _Found, field: str | None, message: str, like: str | None = None) -> None:
+    found.append(("error", field, message, like))
 
-    def error(self, field: str | None, message: str, like: str | None = None) -> None:
-        """An error; `like` is the message without the event's values it quotes."""
-        self.errors += 1
-        self.problems.append(Problem(self.event.origin, "error", field, message, like=like))
 
-    def warn(self, field: str | None, message: str, like: str | None = None) -> None:
-        severity: Severity = "error" if self.strict else "warning"
-        if self.strict:
-            self.errors += 1
-        self.problems.append(Problem(self.event.origin, severity, field, message, like=like))
+def _warn(found: _Found, field: str | None, message: str, like: str | None = None) -> None:
+    found.append(("warning", field, message, like))
 
 
 def check(event: Event, *, strict: bool = False, require_time: bool = True) -> Checked:
@@ -220,114 +222,180 @@ def check(event: Event, *, strict: bool = False, require_time: bool = True) -> C
     error (a backfill must never move events to the time of sending).
     """
     data = event.data
-    clean = clean_event_time(data, event.size)
-    if clean is not None:
-        return Checked(event, [], data, clean)
-    found = _Collector(event, strict)
+    found: _Found = []
+    time_ms = _rules(data, event.size, require_time, found)
+    if not found:  # most events of a backfill: sent as they are
+        return Checked(event, [], data, time_ms)
+    problems = _problems(event, found, strict)
+    if any(problem.severity == "error" for problem in problems):
+        return Checked(event, problems, None, time_ms)
+    return Checked(event, problems, _normalize(data), time_ms)
 
-    if event.size > MAX_EVENT_BYTES:
-        found.error(
+
+def find_problems(event: Event, *, strict: bool = False) -> list[Problem]:
+    """The problems `check(event, strict=strict)` reports, without the normalized event."""
+    found: _Found = []
+    _rules(event.data, event.size, True, found)
+    return _problems(event, found, strict) if found else []
+
+
+def _problems(event: Event, found: _Found, strict: bool) -> list[Problem]:
+    origin = event.origin
+    if strict:
+        return [
+            Problem(origin, "error", field, message, like=like) for _, field, message, like in found
+        ]
+    return [
+        Problem(origin, severity, field, message, like=like)
+        for severity, field, message, like in found
+    ]
+
+
+def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then its report
+    data: dict[str, Any], size: int, require_time: bool, found: _Found
+) -> int | None:
+    """Apply every rule of PRODUCT.md §4 to one event, adding each problem to `found` in the
+    order `validate` prints them; returns the event time in integer ms, None if it has none.
+
+    This runs for every event of a backfill: each rule is a cheap test on the event, and only a
+    failed test builds its message.
+    """
+    if size > MAX_EVENT_BYTES:
+        _error(
+            found,
             None,
-            f"event is {event.size:,} bytes serialized, over Segment's 32 KB "
+            f"event is {size:,} bytes serialized, over Segment's 32 KB "
             f"({MAX_EVENT_BYTES:,} bytes) limit",
             f"event over Segment's 32 KB ({MAX_EVENT_BYTES:,} bytes) limit serialized",
         )
+    get = data.get
 
-    kind = data.get("type")
-    if kind is None:
-        found.error("type", f"missing; must be one of {', '.join(TYPES)}")
-    elif type(kind) is not str or kind not in TYPE_SET:
-        found.error(
-            "type",
-            f"must be one of {', '.join(TYPES)}, got {_show(kind)}",
-            f"must be one of {', '.join(TYPES)}",
-        )
+    kind = get("type")
+    if type(kind) is not str or kind not in TYPE_SET:
+        _type_problem(kind, found)
         kind = None
 
-    ids = _check_ids(data, kind, found)
-    _check_message_id(data, found)
-    _check_objects(data, found)
+    # Ids (in ID_FIELDS order): a string is an id; a number is one with a warning; else absent.
+    user_id = get("userId")
+    if user_id is not None and type(user_id) is not str:
+        user_id = _as_id("userId", user_id, found)
+    anonymous_id = get("anonymousId")
+    if anonymous_id is not None and type(anonymous_id) is not str:
+        anonymous_id = _as_id("anonymousId", anonymous_id, found)
+    group_id = get("groupId")
+    if group_id is not None and type(group_id) is not str:
+        group_id = _as_id("groupId", group_id, found)
+    previous_id = get("previousId")
+    if previous_id is not None and type(previous_id) is not str:
+        previous_id = _as_id("previousId", previous_id, found)
+    if kind == "alias":
+        if not previous_id:
+            _error(found, "previousId", "alias needs a non-empty `previousId`")
+        if not user_id:
+            _error(found, "userId", "alias needs a non-empty `userId` (the new identity)")
+    elif not user_id and not anonymous_id:
+        _error(found, "userId", "neither a non-empty `userId` nor `anonymousId`")
+    if kind == "group" and not group_id:
+        _error(found, "groupId", "group needs a non-empty `groupId`")
+
+    message_id = get("messageId")
+    if type(message_id) is not str or not message_id or len(message_id) > MAX_MESSAGE_ID_CHARS:
+        _message_id_problem(message_id, found)
+
+    for name in OBJECT_FIELDS:
+        value = get(name, _ABSENT)
+        if value is not _ABSENT and type(value) is not dict:
+            _error(found, name, f"must be an object, got {jsonio.json_type(value)}")
+
     if kind == "track":
-        name = data.get("event")
-        if type(name) is not str or not name.strip():
-            found.error("event", "track needs a non-empty string `event`" + _got(name))
-    time_ms = _check_times(data, found, require_time)
+        event_name = get("event")
+        if type(event_name) is not str or not event_name.strip():
+            _error(found, "event", "track needs a non-empty string `event`" + _got(event_name))
+
+    # The event time: the first time field set decides, even when it is not a time.
+    time_ms: int | None = None
+    time_set = False
+    for name in TIME_FIELDS:
+        value = get(name)
+        if value is None:
+            continue
+        parsed = parse_time(value)
+        if parsed is None:
+            _error(found, name, f"not an ISO-8601 time: {_show(value)}", "not an ISO-8601 time")
+        elif not time_set:
+            time_ms = to_ms(parsed)
+        time_set = True
+    if not time_set and require_time:
+        _error(
+            found,
+            "timestamp",
+            "no usable event time: none of timestamp, originalTimestamp, receivedAt, sentAt is "
+            "set (send never stamps events with the time of sending)",
+        )
 
     if kind is not None:
-        unknown = data.keys() - KNOWN_KEYS[kind]
-        for key in sorted(unknown):
-            found.warn(key, f"unknown top-level field for a {kind} event; it is not forwarded")
-        _check_reserved(data, kind, found)
-
-    if found.errors:
-        return Checked(event, found.problems, None, time_ms)
-    return Checked(event, found.problems, _normalize(data, ids, found), time_ms)
+        known = KNOWN_KEYS[kind]
+        if not known.issuperset(data):
+            for key in sorted(data.keys() - known):
+                _warn(
+                    found, key, f"unknown top-level field for a {kind} event; it is not forwarded"
+                )
+        for prefix, table, keys in _RESERVED_KEYS.get(kind, ()):
+            values = get(prefix) if prefix else data
+            if type(values) is not dict or keys.isdisjoint(values):  # most hold none
+                continue
+            for key in values.keys() & keys:
+                value = values[key]
+                if value is not None and not _has_type(value, table[key]):
+                    _reserved_problems(prefix, values, table, found)
+                    break
+    return time_ms
 
 
 _ABSENT: Final = object()
 
 
-_ID_KEY, _OBJECT_KEY, _TIME_KEY = 1, 2, 3
-_KEY_KINDS: Final = {
-    **dict.fromkeys(ID_FIELDS, _ID_KEY),
-    **dict.fromkeys(OBJECT_FIELDS, _OBJECT_KEY),
-    **{name: _TIME_KEY for name in TIME_FIELDS},
-}
-_TIME_RANK: Final = {name: rank for rank, name in enumerate(TIME_FIELDS)}
+def _type_problem(kind: Any, found: _Found) -> None:
+    if kind is None:
+        _error(found, "type", f"missing; must be one of {', '.join(TYPES)}")
+    else:
+        _error(
+            found,
+            "type",
+            f"must be one of {', '.join(TYPES)}, got {_show(kind)}",
+            f"must be one of {', '.join(TYPES)}",
+        )
 
 
-def clean_event_time(data: dict[str, Any], size: int) -> int | None:  # noqa: C901, PLR0911
-    """The fast path: the event time when the event has no problem at all, else None.
+def _message_id_problem(message_id: Any, found: _Found) -> None:
+    if message_id is None:
+        _warn(found, "messageId", "missing; a deterministic id is derived from the event's content")
+    elif type(message_id) is not str:
+        _error(found, "messageId", f"must be a string, got {jsonio.json_type(message_id)}")
+    elif message_id:
+        _error(
+            found,
+            "messageId",
+            f"{len(message_id)} characters, over the limit of {MAX_MESSAGE_ID_CHARS}",
+            f"over the limit of {MAX_MESSAGE_ID_CHARS} characters",
+        )
+    else:
+        _error(found, "messageId", "must not be empty")
 
-    Most events of a backfill are clean; this answers for them in one pass over the event's
-    keys, and the full check (which collects every problem) runs only for the rest. It must
-    never call an event clean that the full check would fault: `tests/test_spec.py` holds the
-    two together.
-    """
-    if size > MAX_EVENT_BYTES:
-        return None
-    kind = data.get("type")
-    if type(kind) is not str or kind not in TYPE_SET or not KNOWN_KEYS[kind].issuperset(data):
-        return None
-    message_id = data.get("messageId")
-    if type(message_id) is not str or not message_id or len(message_id) > MAX_MESSAGE_ID_CHARS:
-        return None
-    time_ms: int | None = None
-    time_rank = len(TIME_FIELDS)
-    kinds = _KEY_KINDS
-    for key, value in data.items():
-        key_kind = kinds.get(key)
-        if key_kind is None or (value is None and key_kind != _OBJECT_KEY):
-            continue
-        if key_kind == _ID_KEY:
-            if type(value) is not str:
-                return None
-        elif key_kind == _OBJECT_KEY:
-            if type(value) is not dict:
-                return None
-        else:
-            parsed = parse_time(value)
-            if parsed is None:
-                return None
-            rank = _TIME_RANK[key]
-            if rank < time_rank:
-                time_rank, time_ms = rank, to_ms(parsed)
-    if time_ms is None:
-        return None
-    if kind == "track":
-        event_name = data.get("event")
-        if type(event_name) is not str or not event_name.strip():
-            return None
-    elif kind == "alias":
-        if not data.get("previousId") or not data.get("userId"):
-            return None
-    elif kind == "group" and not data.get("groupId"):
-        return None
-    if kind != "alias" and not data.get("userId") and not data.get("anonymousId"):
-        return None
-    if not _reserved_typed(data, kind):
-        return None
-    return time_ms
+
+def _as_id(name: str, value: Any, found: _Found) -> str | None:
+    """A non-string id as the string it is sent as, with its warning; None when it is no id."""
+    text = id_string(value)
+    if text is None:
+        _warn(found, name, f"a {jsonio.json_type(value)} is not an id; treated as absent")
+    else:
+        _warn(
+            found,
+            name,
+            f"numeric id {_show(value)}; sent as the string {_show(text)}",
+            "numeric id; sent as a string",
+        )
+    return text
 
 
 def _show(value: Any) -> str:
@@ -343,86 +411,6 @@ def _got(value: Any) -> str:
     return f" (got {jsonio.json_type(value)})"
 
 
-def _check_ids(data: Mapping[str, Any], kind: Any, found: _Collector) -> dict[str, str]:
-    """Ids as strings; numbers warned about, non-ids dropped; identity rules checked."""
-    ids: dict[str, str] = {}
-    for name in ID_FIELDS:
-        if name not in data:
-            continue
-        value = data[name]
-        text = id_string(value)
-        if text is None:
-            if value is not None:
-                found.warn(name, f"a {jsonio.json_type(value)} is not an id; treated as absent")
-            continue
-        if type(value) is not str:
-            found.warn(
-                name,
-                f"numeric id {_show(value)}; sent as the string {_show(text)}",
-                "numeric id; sent as a string",
-            )
-        ids[name] = text
-
-    user_id = ids.get("userId", "")
-    if kind == "alias":
-        if not ids.get("previousId"):
-            found.error("previousId", "alias needs a non-empty `previousId`")
-        if not user_id:
-            found.error("userId", "alias needs a non-empty `userId` (the new identity)")
-    elif not user_id and not ids.get("anonymousId"):
-        found.error("userId", "neither a non-empty `userId` nor `anonymousId`")
-    if kind == "group" and not ids.get("groupId"):
-        found.error("groupId", "group needs a non-empty `groupId`")
-    return ids
-
-
-def _check_message_id(data: Mapping[str, Any], found: _Collector) -> None:
-    message_id = data.get("messageId")
-    if message_id is None:
-        found.warn("messageId", "missing; a deterministic id is derived from the event's content")
-    elif type(message_id) is not str:
-        found.error("messageId", f"must be a string, got {jsonio.json_type(message_id)}")
-    elif len(message_id) > MAX_MESSAGE_ID_CHARS:
-        found.error(
-            "messageId",
-            f"{len(message_id)} characters, over the limit of {MAX_MESSAGE_ID_CHARS}",
-            f"over the limit of {MAX_MESSAGE_ID_CHARS} characters",
-        )
-    elif not message_id:
-        found.error("messageId", "must not be empty")
-
-
-def _check_objects(data: Mapping[str, Any], found: _Collector) -> None:
-    for name in OBJECT_FIELDS:
-        if name in data and type(data[name]) is not dict:
-            found.error(name, f"must be an object, got {jsonio.json_type(data[name])}")
-
-
-def _check_times(data: Mapping[str, Any], found: _Collector, require_time: bool) -> int | None:
-    time_ms: int | None = None
-    any_set = False
-    for name in TIME_FIELDS:
-        value = data.get(name)
-        if value is None:
-            continue
-        parsed = parse_time(value)
-        if parsed is None:
-            found.error(name, f"not an ISO-8601 time: {_show(value)}", "not an ISO-8601 time")
-            if not any_set:
-                any_set = True
-            continue
-        if not any_set:
-            any_set = True
-            time_ms = to_ms(parsed)
-    if not any_set and require_time:
-        found.error(
-            "timestamp",
-            "no usable event time: none of timestamp, originalTimestamp, receivedAt, sentAt is "
-            "set (send never stamps events with the time of sending)",
-        )
-    return time_ms
-
-
 _NAMES: Final = {"name": _STRING, "category": _STRING}
 
 
@@ -435,69 +423,46 @@ _RESERVED: Final[dict[str, tuple[tuple[str, Mapping[str, str]], ...]]] = {
     "page": (("properties", PAGE_PROPERTIES), ("", _NAMES)),
     "screen": (("properties", SCREEN_PROPERTIES), ("", _NAMES)),
 }
-
-
+# The same, with each table's keys as a set.
 _RESERVED_KEYS: Final = {
-    kind: tuple((field, table, frozenset(table)) for field, table in tables)
+    kind: tuple((prefix, table, frozenset(table)) for prefix, table in tables)
     for kind, tables in _RESERVED.items()
 }
 
 
-def _reserved_tables(
-    data: Mapping[str, Any], kind: str
-) -> Iterator[tuple[str, Any, Mapping[str, str]]]:
-    """(field prefix, object, reserved keys and their types) that apply to an event of `kind`."""
-    for field, table in _RESERVED.get(kind, ()):
-        yield field, data.get(field) if field else data, table
+def _reserved_problems(
+    prefix: str, values: Mapping[str, Any], table: Mapping[str, str], found: _Found
+) -> None:
+    """Warn about each reserved key of `values` that has the wrong type, in table order."""
+    for key, expected in table.items():
+        value = values.get(key)
+        if value is None or _has_type(value, expected):
+            continue
+        field = f"{prefix}.{key}" if prefix else key
+        expected_text = "an ISO-8601 date" if expected == _DATE else f"a {expected}"
+        _warn(
+            found,
+            field,
+            f"reserved field should be {expected_text}, got {_show(value)}",
+            f"reserved field should be {expected_text}",
+        )
 
 
-def _reserved_typed(data: Mapping[str, Any], kind: str) -> bool:
-    """Whether every reserved key the event holds has its type (the fast path's question)."""
-    for field, table, keys in _RESERVED_KEYS.get(kind, ()):
-        values = data.get(field) if field else data
-        if type(values) is dict and not keys.isdisjoint(values):  # most hold none: no set made
-            for key in values.keys() & keys:
-                value = values[key]
-                if value is not None and not _has_type(value, table[key]):
-                    return False
-    return True
-
-
-def _bad_keys(values: Any, table: Mapping[str, str]) -> list[str]:
-    """Keys of `table` that `values` (when an object) holds with the wrong type, in table order."""
-    if type(values) is not dict:
-        return []
-    return [
-        key
-        for key, expected in table.items()
-        if (value := values.get(key)) is not None and not _has_type(value, expected)
-    ]
-
-
-def _check_reserved(data: Mapping[str, Any], kind: str, found: _Collector) -> None:
-    for prefix, values, table in _reserved_tables(data, kind):
-        for key in _bad_keys(values, table):
-            expected = table[key]
-            field = f"{prefix}.{key}" if prefix else key
-            expected_text = "an ISO-8601 date" if expected == _DATE else f"a {expected}"
-            found.warn(
-                field,
-                f"reserved field should be {expected_text}, got {_show(values[key])}",
-                f"reserved field should be {expected_text}",
-            )
-
-
-def _normalize(data: dict[str, Any], ids: Mapping[str, str], found: _Collector) -> dict[str, Any]:
+def _normalize(data: dict[str, Any]) -> dict[str, Any]:
     """The event as sent onward: ids as strings, non-id ids dropped, a messageId always set."""
     normalized = data
     for name in ID_FIELDS:
-        if name in data and data[name] is not ids.get(name):
+        if name not in data:
+            continue
+        value = data[name]
+        text = id_string(value)
+        if value is not text:  # a string id is kept as it is, and so is null
             if normalized is data:
                 normalized = dict(data)
-            if name in ids:
-                normalized[name] = ids[name]
-            else:
+            if text is None:
                 del normalized[name]
+            else:
+                normalized[name] = text
     if "messageId" not in data or data["messageId"] is None:
         if normalized is data:
             normalized = dict(data)

@@ -10,7 +10,7 @@ from typing import Any
 from cdpcli import jsonio
 from cdpcli.events.decode import Item
 from cdpcli.events.model import Event, Problem
-from cdpcli.events.spec import check, clean_event_time
+from cdpcli.events.spec import find_problems
 
 
 @dataclass
@@ -61,19 +61,17 @@ class Validation:
                 summary.invalid += 1
                 yield item
                 continue
-            if clean_event_time(item.data, item.size) is not None:  # no problem at all
+            found = find_problems(item, strict=strict)
+            valid = True
+            for problem in found:  # most events have none
+                if problem.severity == "warning":
+                    summary.warnings += 1
+                else:
+                    valid = False
+                yield problem
+            if valid:
                 summary.valid += 1
                 by_type[item.data["type"]] += 1
-                continue
-            checked = check(item, strict=strict)
-            if checked.problems:
-                for problem in checked.problems:
-                    if problem.severity == "warning":
-                        summary.warnings += 1
-                    yield problem
-            if checked.ok:
-                summary.valid += 1
-                summary.by_type[item.data["type"]] += 1
             else:
                 summary.invalid += 1
 

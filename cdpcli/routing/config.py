@@ -3,7 +3,7 @@
 Every error names `FILE:LINE`, the key path (`routes[1].when.event`) and the allowed keys or
 values, with a "did you mean" for a near miss. One load reports every error it finds: a
 `ConfigErrors` collects them as each part is checked, and one `ConfigError` lists them all.
-Destination options are validated by the destination's own module
+Destination options are validated by the destination's own kind
 (`cdpcli.destinations.registry.get_kind(kind).parse_options`, which raises one `ConfigError`
 holding every error of the options). Secrets never live here: a key that looks like one is an
 error pointing at the keyring and the environment (§7).
@@ -55,12 +55,15 @@ _SUB_PATH = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 @dataclass(frozen=True, slots=True)
 class DestinationConfig:
-    """One named destination: its kind, the options its module parsed, where it is defined."""
+    """One named destination: its kind, the options its kind parsed, where it is defined, and
+    the keys of an event's `integrations` that speak for it (its name, then its kind's catalog
+    names, reference/segment-spec.md §5)."""
 
     name: str
     kind: str
     options: Any
     where: str
+    integration_keys: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +283,7 @@ def _destination(
             unknown(f"unknown kind {kind!r}", kind, registry.KINDS, quote="'"),
         )
         return None, None
-    module = registry.get_kind(kind)
+    destination = registry.get_kind(kind)
     options_raw = {
         key: value for key, value in body.items() if key != "kind" and key not in secrets
     }
@@ -290,10 +293,16 @@ def _destination(
 
     before = len(errors)
     with errors.collect():
-        options = module.parse_options(options_raw, locate)
+        options = destination.parse_options(options_raw, locate)
     if len(errors) > before:
         return kind, None
-    return kind, DestinationConfig(name=name, kind=kind, options=options, where=doc.where(at))
+    return kind, DestinationConfig(
+        name=name,
+        kind=kind,
+        options=options,
+        where=doc.where(at),
+        integration_keys=(name, *destination.integration_names),
+    )
 
 
 def _sub_path(sub: str) -> KeyPath:
@@ -460,8 +469,8 @@ def _route_map(
         )
         return None
 
-    allowed = _map_keys(destination_kind) if destination_kind is not None else None
-    if allowed is not None:
+    if destination_kind is not None:
+        allowed = registry.get_kind(destination_kind).map_keys
         for key in raw:
             if key not in allowed:
                 errors.add(
@@ -477,12 +486,3 @@ def _route_map(
         return doc.where((*at, "map", *_sub_path(sub)))
 
     return compile_value(raw, locate)
-
-
-def _map_keys(kind: str) -> frozenset[str] | None:
-    """The `map` keys a kind accepts (`MAP_KEYS` of its module), if it says."""
-    module = registry.get_kind(kind)
-    keys = getattr(module, "MAP_KEYS", None)
-    if keys is None:
-        return None
-    return frozenset(str(key) for key in keys)

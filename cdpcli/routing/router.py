@@ -3,19 +3,12 @@ opt-out (PRODUCT.md §5). `matching_routes` runs per event."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cdpcli.destinations.base import RouteInfo
 from cdpcli.routing.config import Config, Route
-
-KIND_INTEGRATION_KEYS: Mapping[str, tuple[str, ...]] = {
-    "mixpanel": ("Mixpanel", "Mixpanel (Actions)"),
-    "lago": ("Lago",),
-}
-"""Catalog names an event's `integrations` may use for a kind (reference/segment-spec.md §5)."""
 
 
 @dataclass(slots=True)  # built per event: a frozen dataclass costs 4x to construct
@@ -40,18 +33,10 @@ def matching_routes(config: Config, event: Mapping[str, Any]) -> list[RouteDecis
             continue
         skipped = None
         if integrations is not None:
-            destination = config.destinations[route.to]
-            skipped = integrations_opt_out(
-                integrations, integration_keys(destination.name, destination.kind)
-            )
+            keys = config.destinations[route.to].integration_keys
+            skipped = integrations_opt_out(integrations, keys)
         out.append(RouteDecision(route, skipped))
     return out
-
-
-@functools.cache  # asked once per event and route; a config has a handful of destinations
-def integration_keys(name: str, kind: str) -> tuple[str, ...]:
-    """The `integrations` keys that speak for a destination: its name, then its catalog names."""
-    return (name, *KIND_INTEGRATION_KEYS.get(kind, ()))
 
 
 def integrations_opt_out(integrations: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:

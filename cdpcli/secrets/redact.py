@@ -4,9 +4,9 @@ A `Redactor` knows the secret values of a run and replaces each of them, in ever
 take on the wire, by `***`:
 
 - the value itself, and as it appears JSON-escaped or URL-encoded;
-- HTTP Basic credentials: `base64(user:secret)` for every pair of known secrets (Mixpanel's
-  service account is `username:secret`, both secrets) and for each extra `users=` name, and
-  `base64(secret:)` (a Mixpanel project token or API secret as username, empty password).
+- HTTP Basic credentials: `base64(user:secret)` for every pair of known secrets (a service
+  account whose user name is a secret too) and for each extra `users=` name, and
+  `base64(secret:)` (a secret as the user name, the password empty).
 
 httpx exceptions carry their request, headers included; pass their text through `text()`.
 """

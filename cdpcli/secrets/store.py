@@ -162,9 +162,7 @@ def mask(value: str) -> str:
 
 
 def _fields_for(destination: DestinationLike, types: frozenset[str]) -> tuple[SecretField, ...]:
-    module = registry.get_kind(destination.kind)
-    fields: tuple[SecretField, ...] = tuple(module.secret_fields(destination.options, types))
-    return fields
+    return registry.get_kind(destination.kind).secret_fields(destination.options, types)
 
 
 def routed_types(config: ConfigLike, destination: str) -> frozenset[str]:

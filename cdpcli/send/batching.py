@@ -6,7 +6,7 @@ added; only its bytes travel with the batch, so the request body never needs ser
 `Batch.items` reads the items back from those bytes, for the rare code that looks inside. A batch
 never exceeds its endpoint's `max_items`, nor `max_request_bytes` counted as the bytes of the
 JSON array (items, commas, brackets) plus the endpoint's `overhead`, the bytes of any wrapper
-around the array (Lago's `{"events":[...]}` adds 11: `{"events":` and `}`).
+around the array (a body `{"events":[...]}` adds 11: `{"events":` and `}`).
 
 An item over the endpoint's `max_item_bytes`, or one that could not fit a request even alone, is
 refused with a reason and never enters a batch (bad data is a value, not an exception).
@@ -36,9 +36,8 @@ def array_bytes(sizes: Iterable[int]) -> int:
 
 
 class EncodedItems(Sequence[dict[str, Any]]):
-    """The items of a batch, parsed from their serialized bytes when they are looked at.
-
-    A request body holding this very object is spliced from the bytes (`cdpcli.send.delivery`)."""
+    """The items of a batch, parsed from their serialized bytes when they are looked at (a
+    request body is built from the bytes themselves, `Batch.array_json`)."""
 
     __slots__ = ("encoded",)
 
@@ -132,7 +131,7 @@ NOTHING_ADDED = Added(())  # what most adds return: made once
 def subset(batch: Batch, indexes: Iterable[int]) -> Batch:
     """A new batch of the items of `batch` at `indexes` (kept in batch order, duplicates ignored).
 
-    For Lago's all-or-nothing 422: drop the indexes it named and resend the rest.
+    For an all-or-nothing refusal naming some items: drop them and resend the rest.
     """
     keep = sorted(set(indexes))
     for index in keep:

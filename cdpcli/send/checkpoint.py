@@ -4,6 +4,8 @@ Per input, the checkpoint records the line below which every event is settled (d
 duplicate, rejected or skipped). It is written atomically (temporary file in the same directory,
 fsync, rename, fsync of the directory), versioned, and bound to the inputs and config it was made
 for: a checkpoint of another run is refused rather than silently skipping the wrong lines.
+One run at a time writes it: `cdpcli.send.outputs` locks it (through a sidecar `FILE.lock`, since
+every save replaces the file) before the run starts.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from cdpcli import jsonio
 from cdpcli.errors import InputError, UsageError
+from cdpcli.send.outputs import open_regular
 
 FORMAT = "cdpcli-checkpoint"
 VERSION = 1
@@ -111,9 +114,15 @@ class Checkpoint:
     def load(self) -> dict[str, int]:
         """The saved watermarks, or {} when there is no checkpoint yet."""
         try:
-            raw = self.path.read_bytes()
+            # Not through a symbolic link, and never blocking on a FIFO planted at the path.
+            fd = open_regular(self.path, os.O_RDONLY, option="--checkpoint")
         except FileNotFoundError:
             return {}
+        except OSError as error:
+            raise InputError(f"{self.path}: cannot read the checkpoint: {error}") from error
+        try:
+            with os.fdopen(fd, "rb") as handle:
+                raw = handle.read()
         except OSError as error:
             raise InputError(f"{self.path}: cannot read the checkpoint: {error}") from error
         try:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any, Literal, Protocol
 
-from cdpcli.destinations.base import Endpoint, HttpRequest
-from cdpcli.jsonio import dumps_bytes
-from cdpcli.send.batching import Batch, Batcher, EncodedItems
+from cdpcli.destinations.base import Destination, Endpoint, HttpRequest
+from cdpcli.send.batching import Batch, Batcher
 
 Status = Literal["delivered", "duplicate", "rejected"]
 
@@ -45,26 +43,29 @@ class DestinationStats:
 
 @dataclass
 class DestinationRuntime:
-    """One configured destination, ready to map and batch: its module, options and endpoints.
+    """One configured destination in a run: the `Destination` (which maps, builds requests and
+    reads answers), the batcher over its endpoints, and its counts."""
 
-    `secrets` is None in a dry run (every secret shows as `***`).
-    """
-
-    name: str
-    kind: str
-    module: ModuleType
-    options: Any
-    endpoints: Mapping[str, Endpoint]
-    secrets: Mapping[str, str] | None
-    token: str
+    destination: Destination[Any]
     batcher: Batcher
     stats: DestinationStats
 
+    @property
+    def name(self) -> str:
+        return self.destination.name
+
+    @property
+    def kind(self) -> str:
+        return self.destination.kind
+
+    @property
+    def endpoints(self) -> Mapping[str, Endpoint]:
+        return self.destination.endpoints()
+
     def build_request(self, batch: Batch) -> HttpRequest:
-        request: HttpRequest = self.module.build_request(
-            self.options, self.endpoints[batch.endpoint], batch.items, self.secrets
-        )
-        return request
+        """The request for `batch`: its body built around the items' bytes, serialized once,
+        when they were batched."""
+        return self.destination.build_request(batch.endpoint, batch.array_json())
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,26 +108,3 @@ class Deliverer(Protocol):
     def abort(self) -> list[DeliveryResult]:
         """Stop at once; returns the results that had completed (they still count)."""
         ...
-
-
-_ITEMS_MARK = "@@cdpcli-items@@"
-
-
-def encode_body(body: Any, batch: Batch) -> bytes:
-    """The request body as bytes, reusing the items' serialization when the body holds them
-    (as a bare array, or as one value of an object, like Lago's `{"events": [...]}`)."""
-    items = batch.items
-    if _holds_items(body, items):
-        return batch.array_json()
-    if isinstance(body, dict) and any(_holds_items(value, items) for value in body.values()):
-        parts = {
-            key: (_ITEMS_MARK if _holds_items(value, items) else value)
-            for key, value in body.items()
-        }
-        return dumps_bytes(parts).replace(b'"' + _ITEMS_MARK.encode() + b'"', batch.array_json(), 1)
-    return dumps_bytes(body)
-
-
-def _holds_items(value: Any, items: EncodedItems) -> bool:
-    """Whether `value` is the batch's items (as `build_request` passes them through)."""
-    return value is items

@@ -7,23 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cdpcli.jsonio import dumps_bytes
+from cdpcli.jsonio import Fragment, dumps_bytes
 from cdpcli.send.batching import Batch
-from cdpcli.send.delivery import (
-    _ITEMS_MARK,
-    DELIVERED,
-    Delivery,
-    DeliveryResult,
-    DestinationRuntime,
-    encode_body,
-)
+from cdpcli.send.delivery import DELIVERED, Delivery, DeliveryResult, DestinationRuntime
 
 
 def request_line(destination: DestinationRuntime, batch: Batch) -> bytes:
     """The dry-run line of PRODUCT.md §6 for one batch: destination, kind, method, full URL,
     headers (secrets as `***`) and the JSON body as sent before gzip.
 
-    The items were serialized once when batched; they are spliced in rather than encoded again.
+    The items were serialized once when batched; the body's bytes are embedded as they are,
+    not parsed and encoded again.
     """
     request = destination.build_request(batch)
     line = {
@@ -32,10 +26,9 @@ def request_line(destination: DestinationRuntime, batch: Batch) -> bytes:
         "method": request.method,
         "url": request.url,
         "headers": request.headers,
-        "body": _ITEMS_MARK,
+        "body": Fragment(request.content),
     }
-    encoded = dumps_bytes(line)
-    return encoded.replace(b'"' + _ITEMS_MARK.encode() + b'"', encode_body(request.body, batch), 1)
+    return dumps_bytes(line)
 
 
 @dataclass

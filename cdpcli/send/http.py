@@ -15,11 +15,8 @@ stopped, dropped) are added to its destination's `requests` here, as no result c
 
 from __future__ import annotations
 
-import gc
-import os
 import random
 import threading
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -34,10 +31,6 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 CLOSE_GRACE = 2.0  # seconds a request on the wire may take to end after an abort
 INTERRUPT_POLL = 0.1  # seconds between checks for a stop request while waiting on batches
-GC_EVERY_SECONDS = 30.0  # a safety net for reference cycles (see `_collect_garbage`)
-
-RETRY_BASE_ENV = "CDPCLI_TEST_RETRY_BASE_SECONDS"
-"""Hidden, for tests only: the first backoff ceiling in seconds (default 2 s, PRODUCT.md §6)."""
 
 
 def make_client(concurrency: int) -> httpx.Client:
@@ -89,27 +82,23 @@ class HttpDeliverer:
             sleep=sleep if sleep is not None else self._sleep,
         )
         self._closed = False
-        self._last_gc = time.monotonic()
 
     @classmethod
     def create(
         cls,
         *,
         concurrency: int = 4,
-        max_retries: int = 8,
+        retry: RetryPolicy | None = None,
         secrets: Mapping[str, Mapping[str, str]] | None = None,
         interrupt: threading.Event | None = None,
     ) -> HttpDeliverer:
         """The deliverer of a real run: `secrets` is `{destination: {field: value}}`, every
-        value of which is masked in messages. `max_retries` counts attempts per request."""
-        base = _retry_base()
-        policy = RetryPolicy(max_attempts=max_retries)
-        if base is not None:
-            policy = RetryPolicy(max_attempts=max_retries, base=base, cap=base * 30)
+        value of which is masked in messages; `retry` (default `RetryPolicy()`) says how many
+        attempts a request gets and how long to wait between them."""
         return cls(
             make_client(concurrency),
             concurrency=concurrency,
-            policy=policy,
+            policy=retry,
             redactor=Redactor.from_resolved(secrets or {}),
             interrupt=interrupt,
         )
@@ -176,17 +165,6 @@ class HttpDeliverer:
 
     # --- internals --------------------------------------------------------------------------
 
-    def _collect_garbage(self) -> None:
-        """A full collection now and then. The CLI tunes the cyclic collector down (events are
-        trees: `cdpcli.cli.app.main`), so any reference cycle the HTTP stack leaves behind
-        would wait long for it. The cycle httpx leaves with every exchange is broken where it
-        is made (`sender_batch._release`); this catches any other, at 30 ms a collection.
-        """
-        now = time.monotonic()
-        if now - self._last_gc >= GC_EVERY_SECONDS:
-            self._last_gc = now
-            gc.collect()
-
     def _wait(self, return_when: str) -> bool:
         """Wait for the batches in flight as `return_when` says; False if interrupted first."""
         while not self._interrupt.is_set():
@@ -206,7 +184,6 @@ class HttpDeliverer:
 
     def _collect(self) -> list[DeliveryResult]:
         """Results of completed batches; the first worker error is raised here instead."""
-        self._collect_garbage()
         done = [f for f in self._inflight if f.done()]
         results: list[DeliveryResult] = []
         error: BaseException | None = None
@@ -232,14 +209,3 @@ def _count_unfinished(delivery: Delivery, tally: Tally) -> None:
     """Count the requests of a batch that ends without a result (in the caller's thread, which
     alone updates the counts)."""
     delivery.destination.stats.requests += tally.requests
-
-
-def _retry_base() -> float | None:
-    raw = os.environ.get(RETRY_BASE_ENV)
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value if value > 0 else None

@@ -1,11 +1,12 @@
-"""Delivering one batch completely: retries, splits, Lago's resends (PRODUCT.md §6 "Retries").
+"""Delivering one batch completely: retries, splits, resends (PRODUCT.md §6 "Retries").
 
 `BatchSender.deliver` runs in a worker thread of `cdpcli.send.http.HttpDeliverer`. It sends the
-batch, reads the destination module's `Verdict` for each answer and acts on it until every item
+batch, reads the destination's `Verdict` for each answer and acts on it until every item
 has a result:
 
 - settled: named items get their status, the others are delivered;
-- resend (Lago 422): named items are settled, the rest is sent again as a new batch;
+- resend (an all-or-nothing refusal naming some items): named items are settled, the rest is
+  sent again as a new batch;
 - split (413, too_many_events): the halves are sent, recursively; a lone item is rejected;
 - retry (429, 5xx) and transport errors: the same body again after a backoff, at most
   `policy.max_attempts` attempts, then `DeliveryError`;
@@ -30,23 +31,16 @@ from cdpcli.errors import CredentialsError, DeliveryError
 from cdpcli.secrets.redact import Redactor
 from cdpcli.secrets.store import env_var_name
 from cdpcli.send.batching import Batch, endpoint_label, split, subset
-from cdpcli.send.delivery import (
-    DELIVERED,
-    Delivery,
-    DeliveryResult,
-    DestinationRuntime,
-    ItemResult,
-    encode_body,
-)
+from cdpcli.send.delivery import DELIVERED, Delivery, DeliveryResult, DestinationRuntime, ItemResult
 from cdpcli.send.retry import RetryPolicy
 
 USER_AGENT = f"cdpcli/{__version__}"
 
 GZIP_LEVEL = 1
-"""zlib level for /import bodies. Measured on bench/generate.py's records: level 1 compresses
-290 MB/s to 1/9.5, level 5 152 MB/s to 1/11.1, the default 9 slower still. Mixpanel's rate limit
-counts uncompressed bytes, and at its 30k events/s level 1 sends about 18 Mbit/s: CPU, not the
-uplink, is what a faster level saves."""
+"""zlib level for the bodies of endpoints that take gzip. Measured on bench/generate.py's event
+records: level 1 compresses 290 MB/s to 1/9.5, level 5 152 MB/s to 1/11.1, the default 9 slower
+still. Rate limits count uncompressed bytes, and at 30k events/s level 1 sends about 18 Mbit/s:
+CPU, not the uplink, is what a faster level saves."""
 
 RETRYABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 """Transport failures worth another attempt (timeouts, refused/reset connections, an answer cut
@@ -56,7 +50,8 @@ short). Others (an unsupported URL scheme, a proxy error) will not heal by thems
 def _release(response: httpx.Response) -> None:
     """`client.request` has read and closed the response, but its stream still refers back to
     it: a reference cycle that keeps the exchange (request, body and all) until the cyclic
-    collector runs, which the CLI runs rarely. Dropping the stream frees it at once."""
+    collector runs, which the CLI has run rarely (`cdpcli.cli.app.main`). Dropping the stream
+    frees it at once. (A real send leaves no other cycle behind but its thread pool's, once.)"""
     response.stream = httpx.ByteStream(b"")
 
 
@@ -114,7 +109,7 @@ class BatchSender:
                         results[position] = DELIVERED
                     else:
                         rest.append(index)
-                if rest:  # Lago is all-or-nothing: what it did not name must go again
+                if rest:  # all-or-nothing: what the answer did not name must go again
                     work.appendleft((subset(current, rest), [positions[i] for i in rest]))
             elif kind == "split" and len(current) > 1:
                 first, second = split(current)
@@ -135,11 +130,12 @@ class BatchSender:
 
     def _send(self, destination: DestinationRuntime, batch: Batch, tally: Tally) -> Verdict:
         request = destination.build_request(batch)
-        body = encode_body(request.body, batch)
-        if request.gzip:
-            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        method, url, body = request.method, request.url, request.content
         headers = {**request.headers, "User-Agent": USER_AGENT}
-        endpoint = destination.endpoints[batch.endpoint]
+        if request.gzip:
+            del request  # the body before gzip is not kept while the batch is in flight
+            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        parse_response = destination.destination.parse_response
         attempt = 0
         while True:
             if self.stop.is_set():
@@ -148,9 +144,7 @@ class BatchSender:
             tally.requests += 1
             hint: float | None = None
             try:
-                response = self.client.request(
-                    request.method, request.url, headers=headers, content=body
-                )
+                response = self.client.request(method, url, headers=headers, content=body)
             except RETRYABLE as error:
                 failure = self._clean(f"{type(error).__name__}: {error}".rstrip(": "))
             except httpx.HTTPError as error:
@@ -159,8 +153,12 @@ class BatchSender:
                 ) from None
             else:
                 _release(response)
-                verdict: Verdict = destination.module.parse_response(
-                    endpoint, batch.items, response.status_code, response.headers, response.content
+                verdict = parse_response(
+                    batch.endpoint,
+                    batch.items,
+                    response.status_code,
+                    response.headers,
+                    response.content,
                 )
                 if verdict.kind != "retry":
                     return verdict
@@ -194,13 +192,11 @@ class BatchSender:
         self, destination: DestinationRuntime, batch: Batch, verdict: Verdict
     ) -> CredentialsError:
         label = endpoint_label(destination.endpoints[batch.endpoint])
-        fields = sorted(destination.secrets or {})
-        if destination.kind == "mixpanel":  # /import: the Basic credentials; profiles: token
-            profiles = batch.endpoint != "import"
-            fields = [f for f in fields if (f == "project_token") == profiles] or fields
+        fields = destination.destination.credential_fields(batch.endpoint)
         check = f"the secret{'s' if len(fields) > 1 else ''} {', '.join(fields)}"
-        if destination.kind == "mixpanel" and batch.endpoint == "import":
-            check += " (and `project_id` in the config, for a service account)"
+        note = destination.destination.credential_note(batch.endpoint)
+        if note:
+            check += f" ({note})"
         name = destination.name
         return CredentialsError(
             self._clean(

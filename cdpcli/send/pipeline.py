@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cdpcli.errors import CdpError, Interrupted
+from cdpcli.events.model import Origin
 from cdpcli.events.reader import InputFile
 from cdpcli.routing.config import Config, Route
 from cdpcli.send import rejected as rejected_records
@@ -45,11 +46,10 @@ from cdpcli.send.prepare import (
     RESUMED,
     SKIP,
     SKIPPED,
+    EncodedRecord,
     Explained,
-    Mapper,
     Prepared,
     Preparer,
-    origin_of,
 )
 from cdpcli.send.prepare_parallel import (
     Parallelism,
@@ -200,7 +200,7 @@ class Pipeline:
         self.parallelism = parallelism or Parallelism()
         self.preparer = Preparer(
             config,
-            {name: Mapper(d.module, d.options, d.token) for name, d in destinations.items()},
+            {name: d.destination for name, d in destinations.items()},
             strict=options.strict,
             to=options.to,
             since_ms=options.since_ms,
@@ -313,9 +313,9 @@ class Pipeline:
             for prepared in items:
                 if stopped():
                     raise KeyboardInterrupt
-                if limit is not None and summary.events_read >= limit:
-                    break
                 apply(source, prepared)
+                if limit is not None and summary.events_read >= limit:
+                    break  # before asking for more input: the rest may never come (/dev/zero)
         finally:
             items.close()  # stops any worker processes at once
         if self._watermarks:
@@ -324,7 +324,7 @@ class Pipeline:
 
     def _apply(self, source: str, prepared: Prepared) -> None:
         """The bookkeeping of one prepared item: count it, and batch what it became."""
-        kind, line, _, _, data, reason, outcomes, explained = prepared
+        kind, line = prepared.kind, prepared.line
         summary = self.summary
         summary.events_read += 1
         state = self.watermarks.open_line(source, line) if self._watermarks else None
@@ -337,13 +337,16 @@ class Pipeline:
             if self.rejected is not None:
                 self.rejected.write(
                     rejected_records.record(
-                        event=data, origin=origin_of(source, prepared), reason=f"invalid: {reason}"
+                        event=prepared.data,
+                        origin=Origin(source, line, prepared.item_index, prepared.in_batch),
+                        reason=f"invalid: {prepared.reason}",
                     )
                 )
         elif kind == SKIPPED:
             summary.skipped += 1
         else:
             routes = self._routes
+            outcomes = prepared.routes
             done = 0
             try:
                 for position, status, why, records in outcomes:
@@ -376,6 +379,7 @@ class Pipeline:
                     later.stats.routed += 1
                     self._pending_routes += 1
                 raise
+        explained = prepared.explained
         if explained is not None and self.explain is not None:
             self.explain(explained)
 
@@ -386,7 +390,7 @@ class Pipeline:
         state: Any,
         route: Route,
         destination: DestinationRuntime,
-        records: tuple[tuple[str, bytes], ...],
+        records: tuple[EncodedRecord, ...],
     ) -> None:
         settlement = _Settlement(prepared, route, destination, source, state, len(records))
         if state is not None:
@@ -465,10 +469,13 @@ class Pipeline:
         else:
             if self.rejected is not None:
                 prepared = settlement.prepared
+                origin = Origin(
+                    settlement.source, prepared.line, prepared.item_index, prepared.in_batch
+                )
                 self.rejected.write(
                     rejected_records.record(
-                        event=quoted(prepared[4], prepared[1]),
-                        origin=origin_of(settlement.source, prepared),
+                        event=quoted(prepared.data, prepared.line),
+                        origin=origin,
                         reason=settlement.reason or "rejected",
                         destination=settlement.destination.name,
                         route=settlement.route.name,

@@ -23,8 +23,9 @@ from typing import Any, BinaryIO
 from cdpcli.errors import InputError
 from cdpcli.events.chunks import Chunk, cut
 from cdpcli.events.decode import BOM
+from cdpcli.events.lines import ReadFailure, split_lines
 from cdpcli.events.reader import InputFile, is_plain_lines, read_input
-from cdpcli.send.prepare import Prepared, Preparer
+from cdpcli.send.prepare import Prepared, Preparer, named
 from cdpcli.workers.pool import WorkerPool, can_fork, cannot_fork_note
 
 PIECE_BYTES = 128 * 1024  # small pieces keep the results in flight (and each worker) small
@@ -43,7 +44,7 @@ class Parallelism:
 
 
 # The preparer of the run, set in this process just before the workers are forked: they inherit
-# it (it holds modules and compiled routes, which do not pickle).
+# it (it holds compiled routes, which do not pickle).
 _inherited: dict[str, Preparer] = {}
 
 
@@ -133,8 +134,11 @@ def prepared_items(
     )
     try:
         for end, prepared in pieces:
-            # From a worker, marshalled; from this process, the items themselves.
-            yield from marshal.loads(prepared) if isinstance(prepared, bytes) else prepared
+            # From a worker, marshalled plain tuples; from this process, the items themselves.
+            if isinstance(prepared, bytes):
+                yield from map(named, marshal.loads(prepared))
+            else:
+                yield from prepared
             position.offset = end
     finally:
         pieces.close()
@@ -145,8 +149,8 @@ Piece = tuple[int, bytes | list[Prepared]]
 
 
 def _prepare_piece(task: tuple[Chunk, int]) -> Piece:
-    """In a worker process: the prepared items of one piece (plain tuples, strings, bytes and
-    numbers, so `marshal`, faster than pickle both ways, carries them), and where it ends.
+    """In a worker process: the prepared items of one piece (as plain tuples, strings, bytes
+    and numbers, so `marshal`, faster than pickle both ways, carries them), and where it ends.
 
     A routed event that is a whole input line does not carry that line back (most never need
     it): its `data` is the piece's locator, one tuple that marshal writes once per piece."""
@@ -156,7 +160,9 @@ def _prepare_piece(task: tuple[Chunk, int]) -> Piece:
     preparer.piece = (str(chunk.input.path), chunk.start, chunk.end, chunk.first_line)
     prepare = preparer.prepare
     try:
-        return chunk.end, marshal.dumps([prepare(item, resume_below) for item in chunk.items()])
+        return chunk.end, marshal.dumps(
+            [tuple(prepare(item, resume_below)) for item in chunk.items()]
+        )
     finally:
         preparer.piece = None
 
@@ -179,10 +185,11 @@ def quoted(data: Any, line: int) -> Any:
     path, start, end, first_line = data
     try:
         lines = _piece_lines(path, start, end)
-    except OSError as error:
+    except (OSError, ReadFailure) as failed:
+        error = failed.error if isinstance(failed, ReadFailure) else failed
+        reason = (error.strerror if isinstance(error, OSError) else None) or error
         raise InputError(
-            f"{path}:{line}: cannot read the line back for the rejected file: "
-            f"{error.strerror or error}",
+            f"{path}:{line}: cannot read the line back for the rejected file: {reason}",
             hint="the input must stay in place until the run ends; re-run "
             "(with --checkpoint the run resumes where it stopped)",
         ) from error
@@ -201,6 +208,8 @@ def quoted(data: Any, line: int) -> Any:
 
 @functools.lru_cache(maxsize=4)  # the rejections of one batch come from a few pieces in a row
 def _piece_lines(path: str, start: int, end: int) -> list[bytes]:
+    """The lines of a piece, a line over the bound as a marker (its problem quotes no text): a
+    piece ends after the line its size reached, which may be a line of gigabytes."""
     with open(path, "rb") as handle:
         handle.seek(start)
-        return handle.read(end - start).split(b"\n")
+        return list(split_lines(handle.read, end - start))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,6 +18,7 @@ import orjson
 from cdpcli import jsonio
 from cdpcli.errors import InputError
 from cdpcli.events.model import Origin
+from cdpcli.send.outputs import open_regular
 
 KIND = "rejected"
 VERSION = 1
@@ -54,7 +54,8 @@ def record(
 
 
 class RejectedFile:
-    """Appends records to FILE, created 0600. Opened lazily: no rejection, no file."""
+    """Appends records to FILE, created 0600. Opened lazily: no rejection, no file. One run at a
+    time writes it: `cdpcli.send.outputs` locks it before the run starts."""
 
     def __init__(self, path: Path, *, append: bool) -> None:
         self.path = path
@@ -76,16 +77,25 @@ class RejectedFile:
             ) from error
 
     def _open(self) -> IO[bytes]:
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if self._append else os.O_TRUNC)
-        fd = os.open(self.path, flags, 0o600)
-        info = os.fstat(fd)
-        if stat.S_ISREG(info.st_mode):  # never chmod a device (`--rejected /dev/stdout`)
-            if hasattr(os, "fchmod"):  # not on Windows before Python 3.13 (no POSIX modes there)
+        # Never through a symbolic link planted at the path (a dangling one must not create a file
+        # elsewhere, one to a file must not truncate it), never a FIFO or device: `open_regular`
+        # opens without following or blocking and refuses what is not a regular file. Truncated
+        # only once it is known to be one.
+        flags = os.O_RDWR | os.O_CREAT | (os.O_APPEND if self._append else 0)
+        fd = open_regular(self.path, flags, 0o600, option="--rejected")
+        try:
+            if not self._append:
+                os.ftruncate(fd, 0)
+            if hasattr(os, "fchmod"):  # events carry personal data (not on Windows)
                 os.fchmod(fd, 0o600)
-            if self._append and info.st_size and _last_byte(self.path) != b"\n":
+            size = os.fstat(fd).st_size
+            if self._append and size and _last_byte(fd, size) != b"\n":
                 # A run killed mid-write left half a record: end that line, so the next record
                 # (the resumed run's first) stays whole and replayable.
                 os.write(fd, b"\n")
+        except BaseException:
+            os.close(fd)
+            raise
         return os.fdopen(fd, "ab" if self._append else "wb")
 
     def flush(self) -> None:
@@ -108,7 +118,6 @@ class RejectedFile:
                     handle.close()
 
 
-def _last_byte(path: Path) -> bytes:
-    with open(path, "rb") as handle:
-        handle.seek(-1, os.SEEK_END)
-        return handle.read(1)
+def _last_byte(fd: int, size: int) -> bytes:
+    os.lseek(fd, size - 1, os.SEEK_SET)
+    return os.read(fd, 1)

@@ -6,7 +6,7 @@ randomness (`rand`) and does the sleeping itself, so tests take no real time.
 Backoff is exponential with **full jitter**: after the attempt numbered `attempt` (1-based) fails,
 wait a uniform random time in `0 .. min(cap, base * 2 ** (attempt - 1))`, i.e. up to 2 s, 4 s,
 8 s, ... 60 s with the defaults (PRODUCT.md §6 "Pinned details": starts at 2 s, doubles to 60 s).
-A server hint (`Retry-After`, or Lago's `X-RateLimit-Reset`, reference/lago.md §7) is a floor: the
+A server hint (`Retry-After` or `X-RateLimit-Reset`, `cdpcli.destinations.headers`) is a floor: the
 wait is never shorter than the hint, and the hint itself is capped at `max_hint` seconds so that a
 bogus header cannot stall a run for hours.
 """

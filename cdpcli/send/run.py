@@ -10,19 +10,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cdpcli.destinations.base import REDACTED, Endpoint
 from cdpcli.destinations.registry import get_kind
 from cdpcli.errors import UsageError
-from cdpcli.events.reader import InputFile, resolve_inputs
+from cdpcli.events.reader import resolve_inputs
 from cdpcli.routing.config import Config, load_config
 from cdpcli.send.batching import Batcher
 from cdpcli.send.checkpoint import Checkpoint, fingerprint
 from cdpcli.send.delivery import Deliverer, DestinationRuntime, DestinationStats
 from cdpcli.send.dry_run import DryRunDeliverer
+from cdpcli.send.outputs import OutputFiles
 from cdpcli.send.pipeline import Pipeline, SendOptions, SendResult, SendSummary
 from cdpcli.send.prepare import Explained
 from cdpcli.send.prepare_parallel import Parallelism
 from cdpcli.send.rejected import RejectedFile
+from cdpcli.send.retry import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,10 @@ class SendRequest:
     options: SendOptions = field(default_factory=SendOptions)
     rejected_path: Path | None = None
     checkpoint_path: Path | None = None
+    output_path: Path | None = None  # dry run: the request lines go to this file
     concurrency: int = 4
     jobs: int = 1  # processes preparing events (see cdpcli.send.prepare_parallel)
-    max_retries: int = 8
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # attempts and backoff per request
     allow_insecure_http: bool = False
 
 
@@ -53,11 +55,49 @@ def send(
     deliverer_factory: Callable[[Config, Mapping[str, DestinationRuntime]], Deliverer]
     | None = None,
 ) -> SendResult:
-    """Run one send. `write_request` receives each dry-run request line (dry run only)."""
+    """Run one send. `write_request` receives each dry-run request line (dry run only), unless
+    `request.output_path` names a file for them. The checkpoint and rejected file are checked and
+    locked before anything is read or sent, and released when the run ends
+    (`cdpcli.send.outputs`)."""
+    with OutputFiles() as outputs:
+        return _send(
+            request,
+            outputs,
+            write_request=write_request,
+            explain=explain,
+            progress=progress,
+            environ=environ,
+            stdin=stdin,
+            stop=stop,
+            deliverer_factory=deliverer_factory,
+        )
+
+
+def _send(
+    request: SendRequest,
+    outputs: OutputFiles,
+    *,
+    write_request: Callable[[bytes], None] | None = None,
+    explain: Callable[[Explained], None] | None = None,
+    progress: Callable[[SendSummary], None] | None = None,
+    environ: Mapping[str, str] | None = None,
+    stdin: BinaryIO | None = None,
+    stop: threading.Event | None = None,
+    deliverer_factory: Callable[[Config, Mapping[str, DestinationRuntime]], Deliverer]
+    | None = None,
+) -> SendResult:
+    """`send`, with the files of the run claimed through `outputs`."""
     config = load_config(request.config_path)
     inputs = resolve_inputs(request.paths)
     selected = _selected(config, request.options.to)
-    _check_paths(request, inputs)
+    write_request = outputs.claim(
+        [i.path for i in inputs],
+        checkpoint=request.checkpoint_path,
+        rejected=request.rejected_path,
+        output=request.output_path,
+        dry_run=request.dry_run,
+        write_request=write_request,
+    )
     secrets: dict[str, dict[str, str]] | None = None
     if not request.dry_run:
         from cdpcli.secrets.store import SecretStore
@@ -96,7 +136,7 @@ def send(
 
         deliverer = HttpDeliverer.create(
             concurrency=request.concurrency,
-            max_retries=request.max_retries,
+            retry=request.retry,
             secrets=secrets or {},
             interrupt=stop,
         )
@@ -134,46 +174,15 @@ def _selected(config: Config, to: frozenset[str] | None) -> list[str]:
 
 
 def _runtime(config: Config, name: str, secrets: Mapping[str, str] | None) -> DestinationRuntime:
-    destination = config.destinations[name]
-    module = get_kind(destination.kind)
-    endpoints: Mapping[str, Endpoint] = module.endpoints(destination.options)
-    token = REDACTED if secrets is None else secrets.get("project_token", "")
-    overhead = {
-        endpoint_name: _overhead(module, destination.options, endpoint)
-        for endpoint_name, endpoint in endpoints.items()
-    }
+    configured = config.destinations[name]
+    destination = get_kind(configured.kind)(name, configured.options, secrets)
+    endpoints = destination.endpoints()
+    overhead = {endpoint: destination.body_overhead(endpoint) for endpoint in endpoints}
     return DestinationRuntime(
-        name=name,
-        kind=destination.kind,
-        module=module,
-        options=destination.options,
-        endpoints=endpoints,
-        secrets=secrets,
-        token=token,
+        destination=destination,
         batcher=Batcher(endpoints, overhead=overhead),
-        stats=DestinationStats(kind=destination.kind),
+        stats=DestinationStats(kind=configured.kind),
     )
-
-
-def _overhead(module: Any, options: Any, endpoint: Endpoint) -> int:
-    """Bytes a request body adds around the JSON array of items (`{"events":…}` for Lago)."""
-    from cdpcli.jsonio import dumps_bytes
-
-    body = module.build_request(options, endpoint, [{}], None).body
-    return len(dumps_bytes(body)) - len(b"[{}]")
-
-
-def _check_paths(request: SendRequest, inputs: list[InputFile]) -> None:
-    """The rejected file must not be one of the inputs (a replay would read what it writes)."""
-    if request.rejected_path is None:
-        return
-    target = os.path.realpath(request.rejected_path)
-    for input_file in inputs:
-        if input_file.path is not None and os.path.realpath(input_file.path) == target:
-            raise UsageError(
-                f"--rejected {request.rejected_path} is also an input",
-                hint="write the rejections of a replay to another file",
-            )
 
 
 def _bound_options(request: SendRequest) -> dict[str, Any]:

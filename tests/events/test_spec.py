@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdpcli.events.model import Event, Origin
-from cdpcli.events.spec import check, clean_event_time, derive_message_id, id_string
+from cdpcli.events.spec import check, derive_message_id, find_problems, id_string
 
 T = "2024-05-14T09:21:07.312Z"
 
@@ -133,8 +133,8 @@ def test_missing_message_id_is_derived_deterministically() -> None:
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
-        ({"writeKey": "wk"}, "writeKey"),
-        ({"_metadata": {}}, "_metadata"),
+        ({"write_key": "wk"}, "write_key"),
+        ({"metadata": {}}, "metadata"),
         ({"traits": {}}, "traits"),
         ({"properties": {"revenue": "19.99"}}, "properties.revenue"),
         ({"properties": {"currency": 978}}, "properties.currency"),
@@ -144,6 +144,31 @@ def test_warnings(fields: dict[str, Any], field: str) -> None:
     checked = check(ev(**fields))
     assert checked.ok
     assert [(p.severity, p.field) for p in checked.problems] == [("warning", field)]
+
+
+# Segment's own additions (reference/segment-spec.md §1): analytics.js, analytics-node, archives.
+NON_SPEC = {
+    "writeKey": "3AbCdEfGhIjKlMnOpQrStUvWxYz01234",
+    "_metadata": {"bundled": ["Segment.io"], "unbundled": [], "nodeVersion": "20.11.1"},
+    "projectId": "qw3rTy",
+}
+BY_TYPE: dict[str, dict[str, Any]] = {
+    "track": {"event": "A"},
+    "identify": {"traits": {"email": "a@example.com"}},
+    "page": {"name": "Home"},
+    "screen": {"name": "Home"},
+    "group": {"groupId": "g"},
+    "alias": {"previousId": "p"},
+}
+
+
+@pytest.mark.parametrize("kind", BY_TYPE)
+@pytest.mark.parametrize("strict", [False, True])
+def test_segments_own_fields_are_known(kind: str, strict: bool) -> None:
+    data = {"type": kind, "userId": "u", "messageId": "m", "timestamp": T, **BY_TYPE[kind]}
+    checked = check(Event({**data, **NON_SPEC}, Origin("f", 1), 300), strict=strict)
+    assert checked.problems == []
+    assert checked.ok
 
 
 @pytest.mark.parametrize(
@@ -205,7 +230,84 @@ def test_envelope_item_fields_are_paths_inside_the_line() -> None:
     assert "batch[2].event" in fields
 
 
-# --- the fast path never disagrees with the full check ------------------------------------
+def test_every_problem_is_reported_in_rule_order() -> None:
+    """One event breaking many rules: every problem, in the order `validate` prints them."""
+    data = {
+        "zeta": 1,
+        "type": "identify",
+        "alpha": 2,
+        "previousId": 3,
+        "groupId": 1.5,
+        "anonymousId": True,
+        "userId": 42,
+        "messageId": "",
+        "context": [],
+        "properties": "p",
+        "sentAt": T,
+        "timestamp": "bad",
+        "traits": {"website": 1, "email": 5, "age": "34", "address": "Berlin", "name": None},
+    }
+    event = Event(data, Origin("f", 1), 40_000)
+    assert problems(event) == [
+        (
+            "error",
+            None,
+            "event is 40,000 bytes serialized, over Segment's 32 KB (32,768 bytes) limit",
+        ),
+        ("warning", "userId", 'numeric id 42; sent as the string "42"'),
+        ("warning", "anonymousId", "a boolean is not an id; treated as absent"),
+        ("warning", "groupId", 'numeric id 1.5; sent as the string "1.5"'),
+        ("warning", "previousId", 'numeric id 3; sent as the string "3"'),
+        ("error", "messageId", "must not be empty"),
+        ("error", "properties", "must be an object, got string"),
+        ("error", "context", "must be an object, got array"),
+        ("error", "timestamp", 'not an ISO-8601 time: "bad"'),
+        ("warning", "alpha", "unknown top-level field for a identify event; it is not forwarded"),
+        ("warning", "groupId", "unknown top-level field for a identify event; it is not forwarded"),
+        (
+            "warning",
+            "previousId",
+            "unknown top-level field for a identify event; it is not forwarded",
+        ),
+        (
+            "warning",
+            "properties",
+            "unknown top-level field for a identify event; it is not forwarded",
+        ),
+        ("warning", "zeta", "unknown top-level field for a identify event; it is not forwarded"),
+        ("warning", "traits.address", 'reserved field should be a object, got "Berlin"'),
+        ("warning", "traits.age", 'reserved field should be a number, got "34"'),
+        ("warning", "traits.email", "reserved field should be a string, got 5"),
+        ("warning", "traits.website", "reserved field should be a string, got 1"),
+    ]
+    assert [p[0] for p in problems(event, strict=True)] == ["error"] * 18
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {"type": "page", "name": 5, "category": 6, "properties": {"keywords": ["a", 1]}},
+            [("warning", "properties.keywords"), ("warning", "name"), ("warning", "category")],
+        ),
+        (
+            {"type": "alias", "previousId": "", "userId": ""},
+            [("error", "previousId"), ("error", "userId")],
+        ),
+        ({"type": None, "unknownKey": 1}, [("error", "type")]),
+        ({"type": "group", "userId": None}, [("error", "userId"), ("error", "groupId")]),
+    ],
+)
+def test_per_type_rules_in_order(
+    data: dict[str, Any], expected: list[tuple[str, str | None]]
+) -> None:
+    """Reserved properties before the event's own name and category; alias's previousId before
+    its userId; identity before groupId; no type, no check of the keys."""
+    event = Event({"messageId": "m", "timestamp": T, "userId": "u", **data}, Origin("f", 1), 9)
+    assert [(p.severity, p.field) for p in check(event).problems] == expected
+
+
+# --- the verdict on any event ------------------------------------------------------------
 
 ids = st.one_of(st.none(), st.text(max_size=3), st.integers(-5, 5), st.booleans(), st.floats())
 times = st.one_of(
@@ -216,8 +318,8 @@ times = st.one_of(
 objects = st.one_of(
     st.none(),
     st.dictionaries(
-        st.sampled_from(["revenue", "email", "name", "x", "employees", "createdAt"]),
-        st.one_of(st.text(max_size=3), st.integers(), st.none()),
+        st.sampled_from(["revenue", "email", "name", "x", "employees", "createdAt", "keywords"]),
+        st.one_of(st.text(max_size=3), st.integers(), st.none(), st.lists(st.text(max_size=1))),
     ),
     st.lists(st.integers(), max_size=1),
     st.text(max_size=2),
@@ -228,13 +330,15 @@ events = st.fixed_dictionaries(
         "type": st.sampled_from(["track", "identify", "page", "screen", "group", "alias", "x", ""]),
         "event": st.one_of(st.text(max_size=3), st.integers(), st.none()),
         "name": st.one_of(st.text(max_size=3), st.integers()),
+        "category": st.one_of(st.text(max_size=3), st.integers()),
         "userId": ids,
         "anonymousId": ids,
         "groupId": ids,
         "previousId": ids,
-        "messageId": st.one_of(st.text(max_size=3), st.integers(), st.just("m" * 101)),
+        "messageId": st.one_of(st.text(max_size=3), st.integers(), st.none(), st.just("m" * 101)),
         "timestamp": times,
         "originalTimestamp": times,
+        "receivedAt": times,
         "sentAt": times,
         "properties": objects,
         "traits": objects,
@@ -246,26 +350,27 @@ events = st.fixed_dictionaries(
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(events, st.sampled_from([100, 40_000]))
-def test_fast_path_agrees_with_full_check(data: dict[str, Any], size: int) -> None:
+@given(events, st.sampled_from([100, 40_000]), st.booleans())
+def test_verdict_follows_the_problems(data: dict[str, Any], size: int, strict: bool) -> None:
+    """No problem: sent as it is, with its time. An error: not sent. Warnings only: sent
+    normalized (ids as strings, a messageId set). `validate` sees the same problems."""
     event = Event(data, Origin("f", 1), size)
-    fast = clean_event_time(data, size)
-    full = check(event)  # uses the fast path first; recompute the full verdict without it
-    if fast is not None:
-        assert full.problems == []
-        assert full.data is data
-        assert full.time_ms == fast
-    # and the full check alone agrees: an event it finds clean is clean on the fast path too
-    from cdpcli.events import spec
-
-    collector_event = Event(dict(data), Origin("f", 1), size)
-    original = spec.clean_event_time
-    try:
-        spec.clean_event_time = lambda *_: None  # type: ignore[assignment]
-        slow = check(collector_event)
-    finally:
-        spec.clean_event_time = original
-    if slow.ok and not slow.problems and "messageId" in data:
-        assert fast == slow.time_ms
-    if fast is not None:
-        assert slow.problems == [] and slow.time_ms == fast
+    checked = check(event, strict=strict)
+    assert find_problems(event, strict=strict) == checked.problems
+    severities = {p.severity for p in checked.problems}
+    if strict:
+        assert severities <= {"error"}
+    if not checked.problems:
+        assert checked.data is data
+        assert checked.time_ms is not None
+    elif "error" in severities:
+        assert checked.data is None
+    else:
+        assert checked.data is not None
+        assert type(checked.data["messageId"]) is str
+        for name in ("userId", "anonymousId", "groupId", "previousId"):
+            assert type(checked.data.get(name, "")) in (str, type(None))
+    # without a required time, an event lacking one is judged on the other rules alone
+    relaxed = check(event, strict=strict, require_time=False)
+    expected = [p for p in checked.problems if not p.message.startswith("no usable event time")]
+    assert relaxed.problems == expected

@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 from cdpcli import jsonio
 from cdpcli.cli.app import app
-from cdpcli.send.http import RETRY_BASE_ENV
 from tests.fakes.servers import (
     LAGO_API_KEY,
     MIXPANEL_SA_SECRET,
@@ -26,6 +25,7 @@ from tests.fakes.servers import (
     FakeMixpanel,
     FakeServer,
 )
+from tests.fast_cli import fast_policy
 from tests.paths import REPO
 
 SECRETS = {
@@ -102,10 +102,10 @@ def cli(*args: str, env: Mapping[str, str] = SECRETS) -> tuple[int, dict[str, An
 
 
 def spawn(config: Path, inputs: Path, checkpoint: Path) -> subprocess.Popen[bytes]:
-    """`python -m cdpcli send INPUTS --checkpoint CHECKPOINT --format json --quiet`, tiny
-    backoff, secrets in its environment."""
-    env = {**os.environ, **SECRETS, RETRY_BASE_ENV: "0.001"}
-    argv = [sys.executable, "-m", "cdpcli", "send", str(inputs), "-c", str(config)]
+    """`cdpcli send INPUTS --checkpoint CHECKPOINT --format json --quiet` in a subprocess, tiny
+    backoff (`tests.fast_cli`), secrets in its environment."""
+    env = {**os.environ, **SECRETS}
+    argv = [sys.executable, "-m", "tests.fast_cli", "send", str(inputs), "-c", str(config)]
     argv += ["--checkpoint", str(checkpoint), "--format", "json", "--quiet"]
     return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -124,8 +124,11 @@ def wait_for_requests(fake: FakeServer, process: subprocess.Popen[bytes], count:
 
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Backoff of milliseconds, for tests that drive the CLI or a subprocess."""
-    monkeypatch.setenv(RETRY_BASE_ENV, "0.001")
+    """Backoff of milliseconds, for tests that drive the CLI in this process (a subprocess runs
+    `tests.fast_cli`)."""
+    from cdpcli.cli import send_cmd
+
+    monkeypatch.setattr(send_cmd, "retry_policy", fast_policy)
 
 
 @pytest.fixture

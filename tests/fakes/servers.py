@@ -49,7 +49,7 @@ LAGO_API_KEY = "lago-api-key"
 # --- Faults ---------------------------------------------------------------------------------
 
 FaultKind = Literal[
-    "http", "drop_before_body", "drop_after_body", "slow", "truncated", "invalid_json"
+    "http", "drop_before_body", "drop_after_body", "slow", "held", "truncated", "invalid_json"
 ]
 
 
@@ -63,6 +63,7 @@ class Fault:
     body: bytes | None = None
     processed: bool = False
     seconds: float = 0.0
+    gate: threading.Event | None = None
 
     @classmethod
     def http(
@@ -104,6 +105,12 @@ class Fault:
     def slow(cls, seconds: float) -> Fault:
         """Process the request at once, then wait `seconds` before answering normally."""
         return cls("slow", seconds=seconds, processed=True)
+
+    @classmethod
+    def held(cls, gate: threading.Event) -> Fault:
+        """Process the request at once, then answer normally once `gate` is set (or the fake
+        stops): keeps a run going, mid-request, for as long as a test needs."""
+        return cls("held", processed=True, gate=gate)
 
     @classmethod
     def truncated(cls, *, processed: bool = True) -> Fault:
@@ -402,6 +409,9 @@ class FakeServer:
                 return
             if fault.kind == "slow":
                 self._stopping.wait(fault.seconds)
+            elif fault.kind == "held" and fault.gate is not None:
+                while not fault.gate.wait(0.01) and not self._stopping.is_set():
+                    pass
             elif fault.kind == "invalid_json":
                 reply = Reply(200, b"<html>502 Bad Gateway</html>", content_type="text/html")
         with self._lock:

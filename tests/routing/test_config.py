@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,6 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cdpcli.destinations import registry
 from cdpcli.destinations.base import Locator
 from cdpcli.errors import ConfigError, ExitCode
 from cdpcli.routing.config import (
@@ -21,6 +19,7 @@ from cdpcli.routing.config import (
     parse_config,
     resolve_config_path,
 )
+from tests.fakes.kinds import use_loose_kinds
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config.example.yaml"
@@ -41,21 +40,9 @@ def _fake_parse_options(raw: Mapping[str, Any], where: Locator) -> dict[str, Any
     return dict(raw)
 
 
-def _fake_endpoints(options: Mapping[str, Any]) -> dict[str, Any]:
-    return {}
-
-
-FAKE = types.SimpleNamespace(parse_options=_fake_parse_options, endpoints=_fake_endpoints)
-
-
 @pytest.fixture
 def fake_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
-    def get_kind(kind: str) -> Any:
-        if kind not in registry.KINDS:
-            raise KeyError(kind)
-        return FAKE
-
-    monkeypatch.setattr(registry, "get_kind", get_kind)
+    use_loose_kinds(monkeypatch, _fake_parse_options)
 
 
 GOOD = """\
@@ -555,8 +542,7 @@ def test_packaged_example_is_the_root_example() -> None:
 
 
 def test_example_loads_with_fake_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
-    accepting = types.SimpleNamespace(parse_options=lambda raw, where: dict(raw))
-    monkeypatch.setattr(registry, "get_kind", lambda kind: accepting)
+    use_loose_kinds(monkeypatch, lambda raw, where: dict(raw))
     config = load_config(EXAMPLE)
     assert [r.name for r in config.routes] == ["analytics", "api-usage", "storage-usage"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,17 +10,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cdpcli.destinations import registry
 from cdpcli.errors import ConfigError
 from cdpcli.routing.conditions import compile_condition
 from cdpcli.routing.config import Config, parse_config
 from cdpcli.routing.router import (
-    integration_keys,
     integrations_opt_out,
     matching_routes,
     route_info,
 )
 from cdpcli.routing.yamlloader import dotted
+from tests.fakes.kinds import use_loose_kinds
 
 
 def _locate(rel: tuple[str | int, ...]) -> str:
@@ -243,17 +241,9 @@ def _fake_parse_options(raw: Mapping[str, Any], where: Any) -> dict[str, Any]:
     return dict(raw)
 
 
-_FAKE = types.SimpleNamespace(parse_options=_fake_parse_options)
-
-
 @pytest.fixture
 def fake_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
-    def get_kind(kind: str) -> Any:
-        if kind not in registry.KINDS:
-            raise KeyError(kind)
-        return _FAKE
-
-    monkeypatch.setattr(registry, "get_kind", get_kind)
+    use_loose_kinds(monkeypatch, _fake_parse_options)
 
 
 CONFIG = """\
@@ -448,11 +438,13 @@ def test_integrations_that_are_not_an_object_are_ignored(config: Config) -> None
     [
         ("mixpanel", ("prod", "Mixpanel", "Mixpanel (Actions)")),
         ("lago", ("prod", "Lago")),
-        ("other", ("prod",)),
     ],
 )
-def test_integration_keys(kind: str, keys: tuple[str, ...]) -> None:
-    assert integration_keys("prod", kind) == keys
+def test_integration_keys(fake_kinds: None, kind: str, keys: tuple[str, ...]) -> None:
+    text = (
+        f"version: 1\ndestinations:\n  prod: {{kind: {kind}}}\nroutes:\n  - {{name: r, to: prod}}\n"
+    )
+    assert parse_config(text, "c.yaml").destinations["prod"].integration_keys == keys
 
 
 def test_integrations_opt_out_directly() -> None:

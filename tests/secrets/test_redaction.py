@@ -42,11 +42,10 @@ def fakes() -> Iterator[tuple[FakeMixpanel, FakeLago]]:
 
 
 @pytest.fixture
-def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+def secrets(monkeypatch: pytest.MonkeyPatch, fast_retries: None) -> None:
     monkeypatch.setenv("CDPCLI_MIXPANEL_SERVICE_ACCOUNT_USERNAME", SA_USER)
     monkeypatch.setenv("CDPCLI_MIXPANEL_SERVICE_ACCOUNT_SECRET", SA_SECRET)
     monkeypatch.setenv("CDPCLI_MIXPANEL_PROJECT_TOKEN", TOKEN)
-    monkeypatch.setenv("CDPCLI_TEST_RETRY_BASE_SECONDS", "0.001")
     keyring.set_password("cdpcli", "billing.api_key", LAGO_KEY)
 
 

@@ -395,28 +395,34 @@ def test_progress_reports_bytes_read_for_an_eta(tmp_path: Path) -> None:
 def test_request_bodies_reuse_the_items_serialization(
     kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each record is serialized once, when batched: the body splices those bytes."""
+    """Each record is serialized once, when batched: the body and the dry-run line embed those
+    bytes, nothing serializes the items again."""
     from cdpcli.destinations.registry import get_kind
-    from cdpcli.send import delivery
+    from cdpcli.send import dry_run
     from cdpcli.send.batching import Batcher
+    from cdpcli.send.delivery import DestinationRuntime, DestinationStats
 
-    module = get_kind(kind)
-    options = module.parse_options({"project_id": "1"} if kind == "mixpanel" else {}, str)
-    endpoints = module.endpoints(options)
+    destination_kind = get_kind(kind)
+    options = destination_kind.parse_options({"project_id": "1"} if kind == "mixpanel" else {}, str)
+    destination = destination_kind("d", options, None)
     name = "import" if kind == "mixpanel" else "batch"
-    batcher = Batcher(endpoints)
+    batcher = Batcher(destination.endpoints())
     items = [{"event": f"e{n}", "properties": {"n": n, "s": "é"}} for n in range(3)]
     for n, item in enumerate(items):
         batcher.add(name, item, n)
     (batch,) = batcher.flush()
-    body = module.build_request(options, endpoints[name], batch.items, None).body
-    assert body is batch.items or body["events"] is batch.items  # passed through, not copied
+    content = destination.build_request(name, batch.array_json()).content
+    assert batch.array_json() in content  # the items' own bytes, spliced in
+    assert json.loads(content) == (items if kind == "mixpanel" else {"events": items})
 
-    def no_second_serialization(value: Any, **_kw: Any) -> bytes:
-        if value is body or isinstance(value, list) or isinstance(value.get("events"), list):
+    real_dumps = dry_run.dumps_bytes
+
+    def no_second_serialization(value: Any, **kw: Any) -> bytes:
+        if any(isinstance(v, list | dict) and v != value["headers"] for v in value.values()):
             raise AssertionError("the items were serialized a second time")
-        return json.dumps(value, separators=(",", ":")).encode()
+        return real_dumps(value, **kw)
 
-    monkeypatch.setattr(delivery, "dumps_bytes", no_second_serialization)
-    encoded = delivery.encode_body(body, batch)
-    assert json.loads(encoded) == (items if kind == "mixpanel" else {"events": items})
+    monkeypatch.setattr(dry_run, "dumps_bytes", no_second_serialization)
+    runtime = DestinationRuntime(destination, batcher, DestinationStats(kind=kind))
+    line = json.loads(dry_run.request_line(runtime, batch))
+    assert line["body"] == json.loads(content)

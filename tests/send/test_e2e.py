@@ -1,7 +1,8 @@
 """Real sends against the Mixpanel and Lago fakes on 127.0.0.1 (PRODUCT.md §6): through
 `cdpcli.send.run.send`, through the CLI, and as a subprocess killed mid-way and resumed.
 
-Retry backoff is shrunk with the hidden `CDPCLI_TEST_RETRY_BASE_SECONDS` (tests only)."""
+Retry backoff is shrunk to milliseconds: `fast_retries` (the CLI in this process), `tests.fast_cli`
+(a subprocess), or a `RetryPolicy` in the `SendRequest`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ import pytest
 
 from bench.generate import write as write_events
 from cdpcli import jsonio
+from cdpcli.cli.send_cmd import retry_policy
+from cdpcli.errors import DeliveryError
 from cdpcli.send.pipeline import SendSummary
+from cdpcli.send.retry import RetryPolicy
 from cdpcli.send.run import SendRequest, send
 from tests.fakes import (
     LAGO_BATCH,
@@ -109,6 +113,31 @@ def test_real_send_delivers_what_the_dry_run_shows(
     for name, stats in summary["destinations"].items():
         assert stats["requests"] == dry.destinations[name].requests
     assert len(mixpanel.events) == len(expected[f"mixpanel:{MIXPANEL_IMPORT}"])  # no repeats
+
+
+def test_the_request_s_retry_policy_is_the_one_used(
+    tmp_path: Path, fakes: tuple[FakeMixpanel, FakeLago]
+) -> None:
+    mixpanel, lago = fakes
+    config = write_config(tmp_path, mixpanel, lago)
+    events = tmp_path / "events.jsonl"
+    with open(events, "wb") as handle:
+        write_events(20, handle)
+    mixpanel.fail(MIXPANEL_IMPORT, *[Fault.http(503)] * 5)
+    retry = RetryPolicy(max_attempts=3, base=0.001, cap=0.001)
+
+    result = send(
+        SendRequest(paths=[str(events)], config_path=config, retry=retry), environ=SECRETS
+    )
+
+    assert isinstance(result.error, DeliveryError)
+    assert "still failing after 3 attempts" in result.error.message
+    assert len(mixpanel.requests_to(MIXPANEL_IMPORT)) == 3
+    assert mixpanel.pending_faults(MIXPANEL_IMPORT) == 2
+
+
+def test_the_cli_retries_max_retries_times_backing_off_from_2_to_60_seconds() -> None:
+    assert retry_policy(5) == RetryPolicy(max_attempts=5, base=2.0, cap=60.0)
 
 
 def test_cli_send_with_faults_delivers_every_event_once(

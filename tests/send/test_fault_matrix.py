@@ -37,6 +37,7 @@ from cdpcli.errors import InputError
 from cdpcli.routing.config import Config
 from cdpcli.send import checkpoint as checkpoint_module
 from cdpcli.send import pipeline as pipeline_module
+from cdpcli.send import rejected as rejected_module
 from cdpcli.send.delivery import Deliverer, DestinationRuntime
 from cdpcli.send.http import HttpDeliverer
 from cdpcli.send.pipeline import SendResult
@@ -389,11 +390,16 @@ def test_disk_full_on_the_rejected_file_exits_4_and_keeps_the_checkpoint_before_
     mixpanel.poison.add(ids[10])
     checkpoint = tmp_path / "run.checkpoint"
     args = (str(events), "-c", str(config), "--checkpoint", str(checkpoint))
-
-    code, summary, stderr = cli(*args, "--rejected", "/dev/full")
+    # A full disk, as fsync reports it (`/dev/full` is a device, refused as --rejected since
+    # PRODUCT.md §3.2: tests/send/test_output_files.py).
+    full = tmp_path / "full.jsonl"
+    with monkeypatch.context() as disk:
+        disk.setattr(rejected_module, "os", _DiskFull())
+        code, summary, stderr = cli(*args, "--rejected", str(full))
 
     assert code == 4
-    assert "Error: /dev/full: cannot write the rejected file: No space left on device" in stderr
+    message = f"Error: {full}: cannot write the rejected file: No space left on device"
+    assert message in " ".join(stderr.split())
     check_accounting(summary, complete=False)  # the summary is printed and adds up
     assert summary["rejected"] == 1
     # The rejection never reached the disk: the checkpoint does not pass its line (11).
@@ -411,7 +417,7 @@ def test_disk_full_on_the_rejected_file_exits_4_and_keeps_the_checkpoint_before_
 
 
 class _DiskFull:
-    """`os` for `cdpcli.send.checkpoint`, where fsync fails as on a full disk."""
+    """`os` for `cdpcli.send.checkpoint` or `.rejected`, where fsync fails as on a full disk."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(os, name)

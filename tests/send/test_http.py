@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from cdpcli import jsonio
-from cdpcli.destinations.lago import destination as lago
-from cdpcli.destinations.mixpanel import destination as mixpanel
+from cdpcli.destinations.lago.destination import LagoDestination
+from cdpcli.destinations.mixpanel.destination import MixpanelDestination
 from cdpcli.errors import CredentialsError, DeliveryError, ExitCode
 from cdpcli.secrets.redact import Redactor
 from cdpcli.send.batching import Batch, Batcher, array_bytes
@@ -48,33 +48,21 @@ def _where(key: str) -> str:
 
 
 def mixpanel_runtime() -> DestinationRuntime:
-    options = mixpanel.parse_options({"project_id": "42", "api_url": MP_URL}, _where)
-    endpoints = mixpanel.endpoints(options)
+    options = MixpanelDestination.parse_options({"project_id": "42", "api_url": MP_URL}, _where)
+    destination = MixpanelDestination("mp", options, MP_SECRETS)
     return DestinationRuntime(
-        name="mp",
-        kind="mixpanel",
-        module=mixpanel,
-        options=options,
-        endpoints=endpoints,
-        secrets=MP_SECRETS,
-        token=MP_SECRETS["project_token"],
-        batcher=Batcher(endpoints),
+        destination=destination,
+        batcher=Batcher(destination.endpoints()),
         stats=DestinationStats(kind="mixpanel"),
     )
 
 
 def lago_runtime() -> DestinationRuntime:
-    options = lago.parse_options({"api_url": LAGO_URL}, _where)
-    endpoints = lago.endpoints(options)
+    options = LagoDestination.parse_options({"api_url": LAGO_URL}, _where)
+    destination = LagoDestination("billing", options, LAGO_SECRETS)
     return DestinationRuntime(
-        name="billing",
-        kind="lago",
-        module=lago,
-        options=options,
-        endpoints=endpoints,
-        secrets=LAGO_SECRETS,
-        token="",
-        batcher=Batcher(endpoints, overhead={"batch": 11}),
+        destination=destination,
+        batcher=Batcher(destination.endpoints(), overhead={"batch": 11}),
         stats=DestinationStats(kind="lago"),
     )
 

@@ -14,7 +14,6 @@ import pytest
 from bench.generate import write as write_events
 from cdpcli import jsonio
 from cdpcli.destinations.base import Endpoint
-from cdpcli.send import http as sender
 from cdpcli.send.batching import Batcher
 from cdpcli.send.run import SendRequest, send
 from tests.fakes import FakeLago, FakeMixpanel
@@ -76,12 +75,9 @@ def test_finished_exchanges_do_not_pile_up(
     tmp_path: Path,
     fakes: tuple[FakeMixpanel, FakeLago],
     tuned_gc: None,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """httpx leaves every exchange in a reference cycle (with its body); with the collector
-    tuned down for a run, the sender must break it (the periodic collection is only a safety
-    net, off here)."""
-    monkeypatch.setattr(sender, "GC_EVERY_SECONDS", 1e9)
+    tuned down for a run, the sender must break it."""
     mixpanel, lago = fakes
     config = write_config(tmp_path, mixpanel, lago)
     events = tmp_path / "events.jsonl"

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import marshal
 import os
 import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +30,13 @@ from bench.generate import write as write_events
 from cdpcli import jsonio
 from cdpcli.cli.app import app
 from cdpcli.destinations.mixpanel.properties import insert_id
+from cdpcli.destinations.registry import get_kind
 from cdpcli.errors import InputError
+from cdpcli.events.reader import read_input, resolve_inputs
 from cdpcli.jsonio import dumps_bytes
+from cdpcli.routing.config import load_config
 from cdpcli.send import prepare_parallel
-from cdpcli.send.http import RETRY_BASE_ENV
+from cdpcli.send.prepare import INVALID, REJECT, ROUTED, SKIP, Prepared, Preparer, named
 from cdpcli.send.prepare_parallel import Parallelism
 from cdpcli.send.run import SendRequest, send
 from cdpcli.workers.pool import WorkerPool
@@ -387,7 +392,7 @@ def real_send(directory: Path, path: Path, jobs: int, poison_every: int) -> Sent
         code, out = run_cli(
             str(path), "-c", str(config), "--format", "json", "-j", str(jobs),
             "--concurrency", "1", "--rejected", str(rejected),
-            env={**SECRETS, RETRY_BASE_ENV: "0.001"},
+            env=SECRETS,
         )  # fmt: skip
         assert code == 1
         assert mixpanel.pending_faults(MIXPANEL_IMPORT) == lago.pending_faults(LAGO_BATCH) == 0
@@ -468,6 +473,8 @@ import functools, sys
 import cdpcli.send.run
 from cdpcli.send.prepare_parallel import Parallelism
 cdpcli.send.run.Parallelism = functools.partial(Parallelism, min_bytes=1, piece_bytes={PIECE_BYTES})
+from tests.fast_cli import use_fast_retries
+use_fast_retries()
 from cdpcli.cli.app import main
 sys.argv = ["cdpcli", *sys.argv[1:]]
 main()
@@ -477,7 +484,7 @@ main()
 def spawn_parallel(config: Path, inputs: Path, checkpoint: Path) -> subprocess.Popen[bytes]:
     """`cdpcli send INPUTS --checkpoint CHECKPOINT -j 3` (two workers beside this process) in
     a subprocess, with small pieces."""
-    env = {**os.environ, **SECRETS, RETRY_BASE_ENV: "0.001"}
+    env = {**os.environ, **SECRETS}
     argv = [sys.executable, "-c", WRAPPER, "send", str(inputs), "-c", str(config), "-j", "3"]
     argv += ["--checkpoint", str(checkpoint), "--format", "json", "--quiet"]
     return subprocess.Popen(
@@ -649,6 +656,29 @@ def test_a_rejected_line_that_cannot_be_read_back_is_an_input_error(tmp_path: Pa
     assert raised.value.hint is not None and "stay in place" in raised.value.hint
 
 
+def test_a_line_read_back_from_a_piece_with_a_huge_line_does_not_read_the_huge_one(
+    tmp_path: Path,
+) -> None:
+    """A piece ends after the line its size reached, which may be a line of gigabytes (reported
+    too long, PRODUCT.md §3.2): reading back another line of the piece never holds that one."""
+    path = tmp_path / "huge.jsonl"
+    with open(path, "wb") as handle:
+        handle.write(b'{"a":1}\n')
+        handle.seek(32 << 20, os.SEEK_CUR)  # a 32 MiB line of NULs (a hole)
+        handle.write(b'\n  {"b":2}  \n')
+    piece = (str(path), 0, path.stat().st_size, 1)
+    prepare_parallel._piece_lines.cache_clear()
+    tracemalloc.start()
+    try:
+        assert prepare_parallel.quoted(piece, 3) == b'{"b":2}'
+        assert prepare_parallel.quoted(piece, 1) == b'{"a":1}'
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        prepare_parallel._piece_lines.cache_clear()
+    assert peak < 8 << 20, f"{peak:,} bytes held at once"
+
+
 class _Vanished:
     """`prepare_parallel._piece_lines` as it reads an input that is gone."""
 
@@ -719,3 +749,24 @@ def test_a_server_rejection_whose_line_vanished_leaves_the_counts_whole(
     assert imported > 0 and summary["destinations"]["mixpanel"]["delivered"] > 0
     assert summary["not_sent"] > 0
     check_accounting(summary, complete=False)
+
+
+def test_a_prepared_item_crosses_from_a_worker_as_its_plain_tuple(tmp_path: Path) -> None:
+    """What a worker sends back (`tuple(prepared)`, marshalled) is rebuilt into the same
+    `Prepared`, for every kind of item and route outcome."""
+    config_path = tmp_path / "cdpcli.yaml"
+    config_path.write_text(DRY_CONFIG)
+    config = load_config(config_path)
+    destinations = {
+        name: get_kind(d.kind)(name, d.options, None) for name, d in config.destinations.items()
+    }
+    preparer = Preparer(config, destinations)
+    preparer.portable = True  # as in a worker
+    (input_file,) = resolve_inputs([str(write_input(tmp_path / "events.jsonl", 300))])
+    prepared = [preparer.prepare(item) for item in read_input(input_file)]
+    statuses = {status for p in prepared for _, status, _, _ in p.routes}
+    assert {p.kind for p in prepared} == {INVALID, ROUTED}
+    assert statuses == {None, SKIP, REJECT}
+    back = [named(values) for values in marshal.loads(marshal.dumps(list(map(tuple, prepared))))]
+    assert back == prepared
+    assert {type(p) for p in back} == {Prepared}

@@ -16,7 +16,6 @@ from typing import Any, Final
 
 from cdpcli import jsonio
 from cdpcli.destinations.base import Mapped, Record, RouteInfo
-from cdpcli.destinations.lago.settings import LagoOptions
 from cdpcli.events.spec import parse_time, to_ms
 
 ENDPOINT_NAME: Final = "batch"
@@ -52,20 +51,11 @@ class _Unmappable(Exception):
     """Internal: the event cannot become a Lago item; `args[0]` is the reason."""
 
 
-def map_event(
-    event: Mapping[str, Any],
-    *,
-    time_ms: int,
-    route: RouteInfo,
-    options: LagoOptions,
-    token: str | None = None,
-) -> Mapped:
+def map_event(event: Mapping[str, Any], *, time_ms: int, route: RouteInfo) -> Mapped:
     """One validated event (its JSON object) to one Lago item, or a rejection reason.
 
-    `time_ms` is the event time in integer milliseconds (reference/segment-spec.md §6). `token`
-    is unused for Lago; it is part of the shared signature.
+    `time_ms` is the event time in integer milliseconds (reference/segment-spec.md §6).
     """
-    del options, token
     try:
         item = _build_item(event, time_ms, route)
     except _Unmappable as reason:

@@ -6,8 +6,7 @@ Pure: no I/O. Backoff *policy* lives with the sender; this module only reads wha
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
 from cdpcli.destinations.base import REDACTED, Endpoint, HttpRequest
 from cdpcli.destinations.mixpanel.mapping import ENGAGE, GROUPS, IMPORT
@@ -99,11 +98,11 @@ def authorization(options: MixpanelOptions, secrets: Mapping[str, str] | None) -
 def build_request(
     options: MixpanelOptions,
     endpoint: Endpoint | str,
-    items: Sequence[Mapping[str, Any]],
+    items_json: bytes,
     secrets: Mapping[str, str] | None,
 ) -> HttpRequest:
-    """The POST for one batch: a JSON array body (gzip applied by the sender when `gzip`).
-    The body is `items` itself, not a copy: the sender splices in the items' serialized bytes."""
+    """The POST for one batch: the body is `items_json` itself, the batch's JSON array (gzip
+    applied by the sender when `gzip`)."""
     target = endpoint if isinstance(endpoint, Endpoint) else endpoints(options)[endpoint]
     headers: dict[str, str] = {}
     if target.name == IMPORT:
@@ -111,4 +110,6 @@ def build_request(
     headers["Content-Type"] = "application/json"
     if target.gzip:
         headers["Content-Encoding"] = "gzip"
-    return HttpRequest(method="POST", url=target.url, headers=headers, body=items, gzip=target.gzip)
+    return HttpRequest(
+        method="POST", url=target.url, headers=headers, content=items_json, gzip=target.gzip
+    )

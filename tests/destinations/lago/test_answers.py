@@ -8,9 +8,9 @@ import pytest
 
 from cdpcli import jsonio
 from cdpcli.destinations.base import Verdict
-from cdpcli.destinations.lago import destination as lago
+from cdpcli.destinations.lago import answers, http, settings
 
-ENDPOINT = lago.endpoints(lago.LagoOptions())["batch"]
+ENDPOINT = http.endpoints(settings.LagoOptions())["batch"]
 NOW = 1_700_000_000.0  # the clock the responses are read at
 
 
@@ -32,7 +32,7 @@ def body_422(details: Any) -> bytes:
 def parse(
     status: int, body: bytes = b"", count: int = 3, headers: dict[str, str] | None = None
 ) -> Verdict:
-    return lago.parse_response(ENDPOINT, items(count), status, headers or {}, body, now=NOW)
+    return answers.parse_response(ENDPOINT, items(count), status, headers or {}, body, now=NOW)
 
 
 # --------------------------------------------------------------------------------------------
@@ -50,7 +50,7 @@ def test_l4_batch_fails_twice_then_settles() -> None:
     sent: list[list[str]] = []
     for status, body in responses:
         sent.append([item["transaction_id"] for item in batch])
-        verdict = lago.parse_response(ENDPOINT, batch, status, {}, body)
+        verdict = answers.parse_response(ENDPOINT, batch, status, {}, body)
         for index, outcome in verdict.items.items():
             outcomes[batch[index]["transaction_id"]] = outcome
         named = set(verdict.items)

@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 
 from cdpcli import jsonio
 from cdpcli.destinations.base import REDACTED, Endpoint, Mapped, Record, RouteInfo, SecretField
-from cdpcli.destinations.lago import destination as lago
+from cdpcli.destinations.lago import http, mapping, settings
+from cdpcli.destinations.lago.destination import LagoDestination
 from cdpcli.errors import ConfigError, CredentialsError
+from cdpcli.send.batching import Batcher
 
-OPTIONS = lago.LagoOptions()
+OPTIONS = settings.LagoOptions()
 FIRST = RouteInfo(name="billing-route")
 
 
@@ -33,9 +35,7 @@ def event_ms(text: str) -> int:
 
 
 def map_one(event: dict[str, Any], route: RouteInfo = FIRST) -> Mapped:
-    return lago.map_event(
-        event, time_ms=event_ms(event["timestamp"]), route=route, options=OPTIONS, token=None
-    )
+    return mapping.map_event(event, time_ms=event_ms(event["timestamp"]), route=route)
 
 
 def item_of(mapped: Mapped) -> dict[str, Any]:
@@ -61,31 +61,34 @@ BASE = {
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ({}, lago.LagoOptions("https://api.getlago.com", 100)),
-        ({"api_url": "https://api.eu.getlago.com"}, lago.LagoOptions("https://api.eu.getlago.com")),
-        ({"api_url": "https://api.getlago.com/"}, lago.LagoOptions("https://api.getlago.com")),
+        ({}, settings.LagoOptions("https://api.getlago.com", 100)),
+        (
+            {"api_url": "https://api.eu.getlago.com"},
+            settings.LagoOptions("https://api.eu.getlago.com"),
+        ),
+        ({"api_url": "https://api.getlago.com/"}, settings.LagoOptions("https://api.getlago.com")),
         (
             {"api_url": "https://api.getlago.com/api/v1"},
-            lago.LagoOptions("https://api.getlago.com"),
+            settings.LagoOptions("https://api.getlago.com"),
         ),
         (
             {"api_url": "https://api.getlago.com/api/v1/"},
-            lago.LagoOptions("https://api.getlago.com"),
+            settings.LagoOptions("https://api.getlago.com"),
         ),
         (
             {"api_url": "http://localhost:3000", "batch_size": 25},
-            lago.LagoOptions("http://localhost:3000", 25),
+            settings.LagoOptions("http://localhost:3000", 25),
         ),
         (
             {"api_url": "https://proxy.example/lago/"},
-            lago.LagoOptions("https://proxy.example/lago"),
+            settings.LagoOptions("https://proxy.example/lago"),
         ),
-        ({"batch_size": 1}, lago.LagoOptions(batch_size=1)),
-        ({"batch_size": 100}, lago.LagoOptions(batch_size=100)),
+        ({"batch_size": 1}, settings.LagoOptions(batch_size=1)),
+        ({"batch_size": 100}, settings.LagoOptions(batch_size=100)),
     ],
 )
-def test_parse_options(raw: dict[str, Any], expected: lago.LagoOptions) -> None:
-    assert lago.parse_options(raw, where) == expected
+def test_parse_options(raw: dict[str, Any], expected: settings.LagoOptions) -> None:
+    assert settings.parse_options(raw, where) == expected
 
 
 @pytest.mark.parametrize(
@@ -113,7 +116,7 @@ def test_parse_options(raw: dict[str, Any], expected: lago.LagoOptions) -> None:
 )
 def test_parse_options_errors(raw: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        lago.parse_options(raw, where)
+        settings.parse_options(raw, where)
     assert message in caught.value.message
     assert caught.value.message.startswith("cdpcli.yaml:7: key `destinations.billing.")
 
@@ -131,16 +134,16 @@ def test_parse_options_errors(raw: dict[str, Any], message: str) -> None:
 )
 def test_unknown_key_hint(key: str, hint: str | None) -> None:
     with pytest.raises(ConfigError) as caught:
-        lago.parse_options({key: "x"}, where)
+        settings.parse_options({key: "x"}, where)
     assert caught.value.hint == hint
 
 
 def test_secret_fields_and_endpoint() -> None:
-    assert lago.KIND == "lago"
-    fields = lago.secret_fields(OPTIONS, frozenset({"track"}))
+    assert LagoDestination.kind == "lago"
+    fields = LagoDestination.secret_fields(OPTIONS, frozenset({"track"}))
     assert [f.field for f in fields] == ["api_key"]
     assert isinstance(fields[0], SecretField)
-    assert lago.endpoints(lago.LagoOptions("http://localhost:3000", 10)) == {
+    assert http.endpoints(settings.LagoOptions("http://localhost:3000", 10)) == {
         "batch": Endpoint(
             name="batch",
             url="http://localhost:3000/api/v1/events/batch",
@@ -172,21 +175,21 @@ L1_LINE = (
 
 
 def test_l1_default_mapping_dry_run_line() -> None:
-    options = lago.parse_options({"api_url": "https://api.getlago.com"}, where)
+    options = settings.parse_options({"api_url": "https://api.getlago.com"}, where)
     mapped = map_one(jsonio.loads(L1_EVENT))
-    endpoint = lago.endpoints(options)[mapped.records[0].endpoint]
-    request = lago.build_request(options, endpoint, [item_of(mapped)], None)
+    endpoint = http.endpoints(options)[mapped.records[0].endpoint]
+    request = http.build_request(options, endpoint, jsonio.dumps_bytes([item_of(mapped)]), None)
     assert request.method == "POST"
     assert request.url == "https://api.getlago.com/api/v1/events/batch"
     assert request.headers == {"Authorization": REDACTED, "Content-Type": "application/json"}
     assert request.gzip is False
     line = {
         "destination": "billing",
-        "kind": lago.KIND,
+        "kind": LagoDestination.kind,
         "method": request.method,
         "url": request.url,
         "headers": request.headers,
-        "body": request.body,
+        "body": jsonio.Fragment(request.content),
     }
     # Exact text, key order included: that is what the dry run prints.
     assert jsonio.dumps(line) == L1_LINE
@@ -234,7 +237,7 @@ def test_l3_timestamps(event_time: str, expected: str) -> None:
     [(0, "0.000"), (5, "0.005"), (1000, "1.000"), (-1, "-0.001"), (-1500, "-1.500")],
 )
 def test_format_timestamp_edges(time_ms: int, expected: str) -> None:
-    assert lago.format_timestamp(time_ms) == expected
+    assert mapping.format_timestamp(time_ms) == expected
 
 
 def test_l5_no_user_id_rejected_and_no_request() -> None:
@@ -479,12 +482,12 @@ def test_map_properties_null_omits_key() -> None:
     ],
 )
 def test_stringify_value(value: Any, expected: str) -> None:
-    assert lago.stringify_value(value) == expected
+    assert mapping.stringify_value(value) == expected
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_stringify_float_round_trips_without_exponent(value: float) -> None:
-    text = lago.stringify_value(value)
+    text = mapping.stringify_value(value)
     assert "e" not in text.lower()
     assert float(text) == value
     assert math.copysign(1.0, float(text)) == math.copysign(1.0, value)
@@ -495,29 +498,35 @@ def test_stringify_float_round_trips_without_exponent(value: float) -> None:
 
 
 def test_build_request_with_secret() -> None:
-    endpoint = lago.endpoints(OPTIONS)["batch"]
+    endpoint = http.endpoints(OPTIONS)["batch"]
     items = [{"transaction_id": "a"}, {"transaction_id": "b"}]
-    request = lago.build_request(OPTIONS, endpoint, items, {"api_key": "k-123"})
+    request = http.build_request(OPTIONS, endpoint, jsonio.dumps_bytes(items), {"api_key": "k-123"})
     assert request.headers == {
         "Authorization": "Bearer k-123",
         "Content-Type": "application/json",
     }
-    assert request.body == {"events": items}
+    assert request.content == jsonio.dumps_bytes({"events": items})
     assert request.method == "POST"
 
 
 def test_build_request_refusals() -> None:
-    endpoint = lago.endpoints(lago.LagoOptions(batch_size=2))["batch"]
+    endpoints = http.endpoints(settings.LagoOptions(batch_size=2))
+    endpoint = endpoints["batch"]
     with pytest.raises(CredentialsError, match="api_key"):
-        lago.build_request(OPTIONS, endpoint, [{"code": "c"}], {})
+        http.build_request(OPTIONS, endpoint, b'[{"code":"c"}]', {})
     with pytest.raises(ValueError, match="no_events"):
-        lago.build_request(OPTIONS, endpoint, [], None)
-    with pytest.raises(ValueError, match="exceed the batch limit of 2"):
-        lago.build_request(OPTIONS, endpoint, [{}, {}, {}], None)
+        http.build_request(OPTIONS, endpoint, b"[]", None)
+    # `batch_size` bounds every batch the sender builds for this endpoint
+    batcher = Batcher(endpoints)
+    added = [batcher.add("batch", {}, n).batches for n in range(3)]
+    assert [[len(b) for b in batches] for batches in added] == [[], [2], []]
+    assert [len(b) for b in batcher.flush()] == [1]
 
 
 def test_dry_run_request_never_contains_the_key() -> None:
-    endpoint = lago.endpoints(OPTIONS)["batch"]
-    request = lago.build_request(OPTIONS, endpoint, [item_of(map_one(BASE))], None)
+    endpoint = http.endpoints(OPTIONS)["batch"]
+    request = http.build_request(
+        OPTIONS, endpoint, jsonio.dumps_bytes([item_of(map_one(BASE))]), None
+    )
     assert "Bearer" not in jsonio.dumps(request.headers)
     assert request.headers["Authorization"] == "***"

@@ -9,7 +9,7 @@ import pytest
 
 from cdpcli import jsonio
 from cdpcli.destinations.base import Endpoint, Verdict
-from cdpcli.destinations.mixpanel import destination as mixpanel
+from cdpcli.destinations.mixpanel import answers, http
 from cdpcli.destinations.mixpanel.answers import SIMPLIFIED_HINT
 from cdpcli.destinations.mixpanel.settings import MixpanelOptions
 from cdpcli.errors import CredentialsError
@@ -64,7 +64,7 @@ def basic(user: str, password: str) -> str:
 def test_m15_endpoint_urls(
     options: MixpanelOptions, import_url: str, engage_url: str, groups_url: str
 ) -> None:
-    eps = mixpanel.endpoints(options)
+    eps = http.endpoints(options)
     assert {name: ep.url for name, ep in eps.items()} == {
         "import": import_url,
         "engage": engage_url,
@@ -73,7 +73,7 @@ def test_m15_endpoint_urls(
 
 
 def test_endpoint_limits() -> None:
-    eps = mixpanel.endpoints(SA)
+    eps = http.endpoints(SA)
     mb = 1024 * 1024
     assert eps["import"] == Endpoint("import", eps["import"].url, 2000, 10 * mb, 1 * mb, gzip=True)
     for name in ("engage", "groups"):
@@ -95,16 +95,16 @@ ITEMS = [{"event": "E", "properties": {"time": 1, "distinct_id": "u", "$insert_i
 def test_m15_import_request(
     options: MixpanelOptions, secrets: dict[str, str] | None, authorization: str
 ) -> None:
-    for endpoint in ("import", mixpanel.endpoints(options)["import"]):
-        request = mixpanel.build_request(options, endpoint, ITEMS, secrets)
+    for endpoint in ("import", http.endpoints(options)["import"]):
+        request = http.build_request(options, endpoint, jsonio.dumps_bytes(ITEMS), secrets)
         assert request.method == "POST"
-        assert request.url == mixpanel.endpoints(options)["import"].url
+        assert request.url == http.endpoints(options)["import"].url
         assert request.headers == {
             "Authorization": authorization,
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",
         }
-        assert request.body == ITEMS
+        assert request.content == jsonio.dumps_bytes(ITEMS)
         assert request.gzip is True
 
 
@@ -114,10 +114,10 @@ def test_m15_profile_requests_have_no_authorization(
     endpoint: str, secrets: dict[str, str] | None
 ) -> None:
     items = [{"$token": "***", "$distinct_id": "u", "$set": {"a": 1}}]
-    request = mixpanel.build_request(SA, endpoint, items, secrets)
+    request = http.build_request(SA, endpoint, jsonio.dumps_bytes(items), secrets)
     assert request.url == f"https://api.mixpanel.com/{endpoint}?verbose=1"
     assert request.headers == {"Content-Type": "application/json"}
-    assert request.body == items
+    assert request.content == jsonio.dumps_bytes(items)
     assert request.gzip is False
 
 
@@ -133,12 +133,12 @@ def test_missing_secret_is_a_credentials_error(
     options: MixpanelOptions, secrets: dict[str, str], field: str
 ) -> None:
     with pytest.raises(CredentialsError) as info:
-        mixpanel.build_request(options, "import", ITEMS, secrets)
+        http.build_request(options, "import", jsonio.dumps_bytes(ITEMS), secrets)
     assert f"`{field}`" in info.value.message
 
 
 def test_secret_never_in_dry_run_request() -> None:
-    request = mixpanel.build_request(SA, "import", ITEMS, None)
+    request = http.build_request(SA, "import", jsonio.dumps_bytes(ITEMS), None)
     assert "s3cret" not in jsonio.dumps(request.headers)
 
 
@@ -193,7 +193,7 @@ def failed(entries: list[Any], imported: int | None) -> bytes:
 
 
 def test_m16_partial_success_index_keyed_both_spellings() -> None:
-    verdict = mixpanel.parse_response("import", records(4), 400, {}, M16_PARTIAL)
+    verdict = answers.parse_response("import", records(4), 400, {}, M16_PARTIAL)
     assert verdict == Verdict(
         "settled",
         items={
@@ -212,7 +212,7 @@ def test_m16_partial_success_index_keyed_both_spellings() -> None:
 
 
 def test_m16_plain_string_with_nothing_imported_rejects_all_with_hint() -> None:
-    verdict = mixpanel.parse_response("import", records(4), 400, {}, failed([SIMPLIFIED_MSG], 0))
+    verdict = answers.parse_response("import", records(4), 400, {}, failed([SIMPLIFIED_MSG], 0))
     expected = ("rejected", f"{SIMPLIFIED_MSG} (hint: {SIMPLIFIED_HINT})")
     assert verdict == Verdict("settled", items=dict.fromkeys(range(4), expected))
     assert "identity: simplified" in SIMPLIFIED_HINT
@@ -261,7 +261,7 @@ def test_m16_plain_string_with_nothing_imported_rejects_all_with_hint() -> None:
 def test_unattributable_failed_records(
     entries: list[Any], imported: int | None, expected: dict[int, tuple[str, str]]
 ) -> None:
-    verdict = mixpanel.parse_response("import", records(3), 400, {}, failed(entries, imported))
+    verdict = answers.parse_response("import", records(3), 400, {}, failed(entries, imported))
     assert verdict.kind == "settled"
     assert dict(verdict.items) == expected
 
@@ -324,7 +324,7 @@ def test_unattributable_failed_records(
 def test_import_responses(
     status: int, headers: dict[str, str], raw: bytes, expected: Verdict
 ) -> None:
-    assert mixpanel.parse_response("import", records(3), status, headers, raw, now=NOW) == expected
+    assert answers.parse_response("import", records(3), status, headers, raw, now=NOW) == expected
 
 
 @pytest.mark.parametrize(
@@ -342,7 +342,7 @@ def test_import_responses(
     ],
 )
 def test_retry_after(headers: dict[str, str], expected: float | None) -> None:
-    verdict = mixpanel.parse_response("import", records(3), 429, headers, b"", now=NOW)
+    verdict = answers.parse_response("import", records(3), 429, headers, b"", now=NOW)
     assert verdict.kind == "retry"
     assert verdict.retry_after == expected
 
@@ -387,4 +387,4 @@ PROFILE_ITEMS = [{"$token": "t", "$distinct_id": "u", "$set": {}}] * 2
     ],
 )  # fmt: skip
 def test_profile_responses(endpoint: str, status: int, raw: bytes, expected: Verdict) -> None:
-    assert mixpanel.parse_response(endpoint, PROFILE_ITEMS, status, {}, raw, now=NOW) == expected
+    assert answers.parse_response(endpoint, PROFILE_ITEMS, status, {}, raw, now=NOW) == expected
