@@ -12,13 +12,16 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, NoReturn, TextIO
+from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from cdpcli.errors import CdpError, ExitCode, NoInputError
+
+if TYPE_CHECKING:
+    from cdpcli.events.objects import ObjectStores
 
 LOG_WIDTH = 120  # columns for human output when stderr is not a terminal
 
@@ -84,6 +87,15 @@ def streams(*, quiet: bool = False) -> Streams:
         width=None if sys.stderr.isatty() or "COLUMNS" in os.environ else LOG_WIDTH,
     )
     return Streams(out=sys.stdout, err_console=err_console, quiet=quiet)
+
+
+def object_stores() -> ObjectStores:
+    """The object stores of a command that reads `s3://` / `gs://` inputs: transient failures
+    retried with the deliveries' backoff (PRODUCT.md §3.1)."""
+    from cdpcli.events.objects import ObjectStores
+    from cdpcli.send.retry import RetryPolicy
+
+    return ObjectStores(retry=RetryPolicy())
 
 
 def fail(error: CdpError) -> NoReturn:

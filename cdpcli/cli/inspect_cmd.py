@@ -14,12 +14,13 @@ from cdpcli.cli.common import (
     QuietOption,
     handle_errors,
     no_input_example,
+    object_stores,
     streams,
 )
 from cdpcli.cli.validate_cmd import PathsArgument
 from cdpcli.events.distinct import DistinctCounter
 from cdpcli.events.profile import TOP_EVENTS, Profile, profile
-from cdpcli.events.reader import read_inputs, resolve_inputs
+from cdpcli.events.reader import find_inputs, read_inputs
 
 BAR_WIDTH = 40
 
@@ -35,7 +36,9 @@ def inspect(
     nothing piped in), 4 if input is unreadable."""
     out = streams(quiet=quiet)
     with handle_errors(no_input=no_input_example("inspect")):
-        result = profile(read_inputs(resolve_inputs(paths or [])))
+        found = find_inputs(paths or [], objects=object_stores())
+        result = profile(read_inputs(found.files))
+    out.notes(found.notes)
     if output_format is OutputFormat.json:
         out.write_line(jsonio.dumps(result.as_dict()))
         return

@@ -17,11 +17,12 @@ from cdpcli.cli.common import (
     exit_with,
     handle_errors,
     no_input_example,
+    object_stores,
     streams,
 )
 from cdpcli.errors import ExitCode
 from cdpcli.events.grouping import ProblemGroups
-from cdpcli.events.reader import resolve_inputs
+from cdpcli.events.reader import find_inputs
 from cdpcli.events.validate import render_json, render_text
 from cdpcli.events.validate_parallel import plan, validate_chunks
 from cdpcli.workers.pool import default_jobs
@@ -29,7 +30,8 @@ from cdpcli.workers.pool import default_jobs
 PathsArgument = Annotated[
     list[str] | None,
     typer.Argument(
-        help="Event files or directories (walked recursively); `-` reads stdin, and so does "
+        help="Event files or directories (walked recursively), `s3://BUCKET/PREFIX` or "
+        "`gs://BUCKET/PREFIX` (objects or prefixes, streamed); `-` reads stdin, and so does "
         "nothing when events are piped in.",
         show_default=False,
     ),
@@ -58,15 +60,16 @@ def validate(
         as_json = output_format is OutputFormat.json
         workers = jobs if jobs is not None else default_jobs()
         groups = None if as_json else ProblemGroups()
+        found = find_inputs(paths or [], objects=object_stores())
         summary = validate_chunks(
-            plan(resolve_inputs(paths or []), workers),
+            plan(found.files, workers),
             strict=strict,
             jobs=workers,
             render=render_json if as_json else render_text,
             write=out.write_line,
             groups=groups,
         )
-        out.notes(summary.notes)
+        out.notes([*found.notes, *summary.notes])
         if as_json:
             out.write_line(jsonio.dumps(summary.as_dict()))
         else:

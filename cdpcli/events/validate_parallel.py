@@ -10,7 +10,9 @@ counts) those of a kind it already sent `groups.shown` times from its chunk.
 
 Gzipped files, `.json` documents and stdin cannot be cut: each is one chunk. With one chunk, or one
 job, or no `fork` start method on the platform, everything runs in this process (in the last case
-the summary's `notes` say so).
+the summary's `notes` say so). Stdin and objects in S3 or GCS are always validated in this
+process, in their turn: a worker's stdin is not this process's, and the object-store client is
+not fork-safe (`cdpcli.events.objects`).
 """
 
 from __future__ import annotations
@@ -68,9 +70,10 @@ def validate_chunks(
 
     With `groups`, only the problems it admits are written; the rest are counted in it (its
     `repeated()` and `other_kinds` are complete on return)."""
-    if jobs < 2 or len(chunks) < 2 or not can_fork():
+    forkable = [chunk for chunk in chunks if not _read_here(chunk)]
+    if jobs < 2 or len(forkable) < 2 or not can_fork():
         summary = ValidationSummary()
-        if jobs > 1 and len(chunks) > 1:  # workers would run it, but none can be forked
+        if jobs > 1 and len(forkable) > 1:  # workers would run it, but none can be forked
             summary.notes.append(cannot_fork_note(jobs))
         for chunk in chunks:
             _merge(summary, _validate(chunk, strict, render, write, stdin, groups=groups))
@@ -84,24 +87,45 @@ def validate_chunks(
             render=render,
             grouped=None if groups is None else (groups.shown, groups.max_kinds),
         )
-        tasks = [(chunk, workdir / f"{n}.txt") for n, chunk in enumerate(chunks)]
-        for report, counts, held in ordered_map(work, tasks, jobs=jobs, window=len(tasks)):
-            _merge(summary, counts)
-            with open(report, encoding="utf-8") as lines:
-                if groups is None:
-                    for line in lines:
-                        write(line.rstrip("\n"))
-                else:
-                    for line in lines:
-                        severity, field, message, place, rendered = jsonio.loads(line)
-                        if groups.admit_kind(ProblemKind(severity, field, message), place):
-                            write(rendered)
-                    for kind, count, last in held:
-                        groups.add_unlisted(kind, count, last)
-            os.unlink(report)
+        tasks = [(chunk, workdir / f"{n}.txt") for n, chunk in enumerate(forkable)]
+        reports = ordered_map(work, tasks, jobs=jobs, window=len(tasks))
+        try:
+            for chunk in chunks:
+                if _read_here(chunk):  # in its turn
+                    _merge(summary, _validate(chunk, strict, render, write, stdin, groups=groups))
+                    continue
+                report, counts, held = next(reports)
+                _merge(summary, counts)
+                _copy_report(report, held, write, groups)
+                os.unlink(report)
+        finally:
+            reports.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return summary
+
+
+def _read_here(chunk: Chunk) -> bool:
+    """Stdin and objects are read by this process, never by a worker."""
+    return chunk.input.path is None
+
+
+def _copy_report(
+    report: Path, held: Held, write: Callable[[str], None], groups: ProblemGroups | None
+) -> None:
+    """A worker's report lines, in order: written as they are, or (with `groups`) each problem
+    the groups admit, and the held-back ones counted."""
+    with open(report, encoding="utf-8") as lines:
+        if groups is None:
+            for line in lines:
+                write(line.rstrip("\n"))
+            return
+        for line in lines:
+            severity, field, message, place, rendered = jsonio.loads(line)
+            if groups.admit_kind(ProblemKind(severity, field, message), place):
+                write(rendered)
+    for kind, count, last in held:
+        groups.add_unlisted(kind, count, last)
 
 
 def _validate(

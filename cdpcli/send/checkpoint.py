@@ -3,7 +3,9 @@
 Per input, the checkpoint records the line below which every event is settled (delivered,
 duplicate, rejected or skipped). It is written atomically (temporary file in the same directory,
 fsync, rename, fsync of the directory), versioned, and bound to the inputs and config it was made
-for: a checkpoint of another run is refused rather than silently skipping the wrong lines.
+for: a checkpoint of another run is refused rather than silently skipping the wrong lines. An
+input in object storage is bound to its ETag (or generation) and size as well
+(`cdpcli.send.object_binding`): an object that changed since is refused, like a changed config.
 One run at a time writes it: `cdpcli.send.outputs` locks it (through a sidecar `FILE.lock`, since
 every save replaces the file) before the run starts.
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 from cdpcli import jsonio
 from cdpcli.errors import InputError, UsageError
+from cdpcli.send.object_binding import check_objects
 from cdpcli.send.outputs import open_regular
 
 FORMAT = "cdpcli-checkpoint"
@@ -104,9 +107,18 @@ class Watermarks:
 class Checkpoint:
     """A checkpoint file: load, validate the binding, save atomically."""
 
-    def __init__(self, path: Path, fingerprint: str, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fingerprint: str,
+        *,
+        read_only: bool = False,
+        objects: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.path = path
         self.fingerprint = fingerprint
+        # Per object input (by URL), what it was when read: its ETag or generation, and size.
+        self.objects = dict(objects or {})
         # A dry run reads a checkpoint (to show what a resume would send) but never writes one:
         # nothing it "delivered" was sent, and a real run must not skip it.
         self.read_only = read_only
@@ -151,6 +163,7 @@ class Checkpoint:
         inputs = data.get("inputs")
         if not isinstance(inputs, dict):
             raise UsageError(f"{self.path}: checkpoint has no `inputs`")
+        check_objects(self.path, data.get("objects"), self.objects)
         return {str(k): int(v) for k, v in inputs.items() if isinstance(v, int)}
 
     def save(self, watermarks: Mapping[str, int]) -> None:
@@ -164,6 +177,7 @@ class Checkpoint:
                 "version": VERSION,
                 "fingerprint": self.fingerprint,
                 "inputs": dict(sorted(watermarks.items())),
+                **({"objects": dict(sorted(self.objects.items()))} if self.objects else {}),
             }
         )
         directory = self.path.parent if str(self.path.parent) else Path(".")

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from cdpcli.destinations.registry import get_kind
 from cdpcli.errors import UsageError
-from cdpcli.events.reader import resolve_inputs
+from cdpcli.events.objects import ObjectStores
+from cdpcli.events.reader import find_inputs
 from cdpcli.routing.config import Config, load_config
 from cdpcli.send.batching import Batcher
 from cdpcli.send.checkpoint import Checkpoint, fingerprint
@@ -54,11 +55,13 @@ def send(
     stop: threading.Event | None = None,
     deliverer_factory: Callable[[Config, Mapping[str, DestinationRuntime]], Deliverer]
     | None = None,
+    objects: ObjectStores | None = None,
 ) -> SendResult:
     """Run one send. `write_request` receives each dry-run request line (dry run only), unless
     `request.output_path` names a file for them. The checkpoint and rejected file are checked and
     locked before anything is read or sent, and released when the run ends
-    (`cdpcli.send.outputs`)."""
+    (`cdpcli.send.outputs`). `objects` reads `s3://` / `gs://` inputs (default: retried like
+    deliveries, with the request's retry policy)."""
     with OutputFiles() as outputs:
         return _send(
             request,
@@ -70,6 +73,7 @@ def send(
             stdin=stdin,
             stop=stop,
             deliverer_factory=deliverer_factory,
+            objects=objects,
         )
 
 
@@ -85,10 +89,14 @@ def _send(
     stop: threading.Event | None = None,
     deliverer_factory: Callable[[Config, Mapping[str, DestinationRuntime]], Deliverer]
     | None = None,
+    objects: ObjectStores | None = None,
 ) -> SendResult:
     """`send`, with the files of the run claimed through `outputs`."""
     config = load_config(request.config_path)
-    inputs = resolve_inputs(request.paths)
+    if objects is None:
+        objects = ObjectStores(retry=request.retry, stop=stop)
+    found = find_inputs(request.paths, objects=objects)
+    inputs = found.files
     selected = _selected(config, request.options.to)
     write_request = outputs.claim(
         [i.path for i in inputs],
@@ -119,6 +127,7 @@ def _send(
                 options=_bound_options(request),
             ),
             read_only=request.dry_run,
+            objects={f.name: f.object.binding for f in inputs if f.object is not None},
         )
     resuming = checkpoint is not None and checkpoint.path.exists()
     rejected = (
@@ -154,7 +163,8 @@ def _send(
     )
     pipeline.summary.dry_run = request.dry_run
     try:
-        return pipeline.run(inputs, stdin=stdin)
+        result = pipeline.run(inputs, stdin=stdin)
+        return replace(result, notes=found.notes + result.notes) if found.notes else result
     finally:
         close = getattr(deliverer, "close", None)
         if close is not None:

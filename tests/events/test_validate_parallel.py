@@ -184,3 +184,21 @@ def test_cli_jobs_gives_identical_output(tmp_path: Path) -> None:
     blank = [n for n in range(0, 90_000, 1001) if BAD[n % len(BAD)] == ""]
     assert summary["events_read"] == 90_000 - len(blank)
     assert summary["invalid"] == len(range(0, 90_000, 1001)) - len(blank)
+
+
+def test_stdin_beside_files_is_read_by_this_process_with_jobs(tmp_path: Path) -> None:
+    """A worker's stdin is not the command's: `validate FILE -` with -j 2 read nothing of stdin
+    (its events were lost without a word)."""
+    path = tmp_path / "events.jsonl"
+    write_events(path, bad_every=7, count=70)
+    stdin_events = "".join(GOOD % (n, n) + "\n" for n in range(5))
+    for jobs in ("1", "2"):
+        done = subprocess.run(
+            [sys.executable, "-m", "cdpcli", "validate", str(path), "-", "-j", jobs, "-f", "json"],
+            input=stdin_events.encode(),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        summary = json.loads(done.stdout.splitlines()[-1])
+        assert summary["events_read"] == 70 - 2 + 5, jobs  # two blank lines are no events
