@@ -70,7 +70,9 @@ def check(
 ) -> None:
     """Validate the config; list destinations, routes, and which secrets are found and where.
 
-    Exit 0 when the config is valid (even with secrets missing), 3 when it is not.
+    Every error of the config is reported at once, each with its line and key, and a "did you
+    mean" for a near miss. Exit 0 when the config is valid (even with secrets missing), 3 when it
+    is not.
     """
     from cdpcli.routing.config import load_config, resolve_config_path
 
@@ -88,6 +90,9 @@ def check(
                             "valid": False,
                             "error": error.message,
                             "hint": error.hint,
+                            "errors": [
+                                {"error": one.message, "hint": one.hint} for one in error.errors
+                            ],
                         }
                     )
                 )

@@ -13,6 +13,7 @@ from cdpcli.cli.common import (
     OutputFormat,
     QuietOption,
     handle_errors,
+    no_input_example,
     object_stores,
     streams,
 )
@@ -31,9 +32,10 @@ def inspect(
     quiet: QuietOption = False,
 ) -> None:
     """Profile event files: counts by type and event, events per day, time range, users, and
-    invalid lines. Exit 0 (even with invalid lines: `validate` judges), 4 if input is unreadable."""
+    invalid lines. Exit 0 (even with invalid lines: `validate` judges), 2 with no input (no PATH,
+    nothing piped in), 4 if input is unreadable."""
     out = streams(quiet=quiet)
-    with handle_errors():
+    with handle_errors(no_input=no_input_example("inspect")):
         found = find_inputs(paths or [], objects=object_stores())
         result = profile(read_inputs(found.files))
     out.notes(found.notes)

@@ -23,6 +23,7 @@ from cdpcli.cli.common import (
     exit_with,
     fail,
     handle_errors,
+    no_input_example,
     streams,
 )
 from cdpcli.cli.validate_cmd import PathsArgument
@@ -146,7 +147,7 @@ def send_command(
     from cdpcli.send.run import SendRequest, send
 
     out = streams(quiet=quiet)
-    with handle_errors():
+    with handle_errors(no_input=no_input_example("send", "-c cdpcli.yaml")):
         if explain and not dry_run:
             raise typer.BadParameter("--explain needs --dry-run", param_hint="--explain")
         if output is not None and not dry_run:

@@ -150,8 +150,9 @@ class Destination(ABC, Generic[OptionsT]):
     @abstractmethod
     def parse_options(cls, raw: Mapping[str, Any], where: Locator) -> OptionsT:
         """Validate the destination's config keys (everything under it except `kind`); raise
-        `ConfigError` naming file, line and key (via `where(key)`) and the allowed keys or
-        values."""
+        one `ConfigError` holding every error found (`cdpcli.errors.ConfigErrors`), each naming
+        file, line and key (via `where(key)`) and the allowed keys or values, with a "did you
+        mean" for a near miss (`cdpcli.errors.did_you_mean`)."""
 
     @classmethod
     @abstractmethod

@@ -62,6 +62,10 @@ class Problem:
     # The input line, when the problem is the whole line (not JSON, or not an object): the
     # rejected file keeps its text, so nothing read is lost.
     raw: bytes | None = None
+    # The message without the values of this event it quotes ("numeric id; sent as a string"
+    # for "numeric id 7; sent as the string \"7\""), when it quotes any: a human report groups
+    # problems alike but for those values by it (`cdpcli.events.grouping`).
+    like: str | None = None
 
     @property
     def path(self) -> str | None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import IO, Any, BinaryIO, cast
 
-from cdpcli.errors import InputError
+from cdpcli.errors import InputError, NoInputError
 from cdpcli.events.decode import Item, read_lines
 from cdpcli.events.lines import BLOCK_BYTES, ReadFailure, split_lines
 from cdpcli.events.model import Origin, Problem
@@ -117,15 +117,16 @@ def find_inputs(
     `s3://` or `gs://` URL an object or a prefix (through `objects`, which holds the retry
     policy; one without retries is made when none is given).
 
-    Raises InputError when a named path does not exist or a directory holds no event files.
+    Raises InputError when a named path does not exist or a directory holds no event files, and
+    NoInputError (a usage error) when no path is given and stdin is a terminal.
     """
     names = list(paths)
     if not names:
         tty = sys.stdin.isatty() if stdin_is_tty is None else stdin_is_tty
         if tty:
-            raise InputError(
+            raise NoInputError(
                 "no input: give one or more PATHs (files or directories), or pipe events on stdin",
-                hint="e.g. `cdpcli validate events.jsonl` or `cat events.jsonl | cdpcli validate`",
+                hint="name an event file or directory, or pipe events on stdin",
             )
         return FoundInputs([InputFile(STDIN_NAME, None)])
     inputs: list[InputFile] = []

@@ -203,15 +203,16 @@ def _has_type(value: Any, expected: str) -> bool:
 
 
 # The problems of one event as the rules find them: severity (before `--strict`), field, message.
-_Found = list[tuple[Severity, str | None, str]]
+# The last is the message without the event's values it quotes (`Problem.like`), or None.
+_Found = list[tuple[Severity, str | None, str, str | None]]
 
 
-def _error(found: _Found, field: str | None, message: str) -> None:
-    found.append(("error", field, message))
+def _error(found: _Found, field: str | None, message: str, like: str | None = None) -> None:
+    found.append(("error", field, message, like))
 
 
-def _warn(found: _Found, field: str | None, message: str) -> None:
-    found.append(("warning", field, message))
+def _warn(found: _Found, field: str | None, message: str, like: str | None = None) -> None:
+    found.append(("warning", field, message, like))
 
 
 def check(event: Event, *, strict: bool = False, require_time: bool = True) -> Checked:
@@ -241,8 +242,13 @@ def find_problems(event: Event, *, strict: bool = False) -> list[Problem]:
 def _problems(event: Event, found: _Found, strict: bool) -> list[Problem]:
     origin = event.origin
     if strict:
-        return [Problem(origin, "error", field, message) for _, field, message in found]
-    return [Problem(origin, severity, field, message) for severity, field, message in found]
+        return [
+            Problem(origin, "error", field, message, like=like) for _, field, message, like in found
+        ]
+    return [
+        Problem(origin, severity, field, message, like=like)
+        for severity, field, message, like in found
+    ]
 
 
 def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then its report
@@ -260,6 +266,7 @@ def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then i
             None,
             f"event is {size:,} bytes serialized, over Segment's 32 KB "
             f"({MAX_EVENT_BYTES:,} bytes) limit",
+            f"event over Segment's 32 KB ({MAX_EVENT_BYTES:,} bytes) limit serialized",
         )
     get = data.get
 
@@ -314,7 +321,7 @@ def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then i
             continue
         parsed = parse_time(value)
         if parsed is None:
-            _error(found, name, f"not an ISO-8601 time: {_show(value)}")
+            _error(found, name, f"not an ISO-8601 time: {_show(value)}", "not an ISO-8601 time")
         elif not time_set:
             time_ms = to_ms(parsed)
         time_set = True
@@ -352,7 +359,12 @@ def _type_problem(kind: Any, found: _Found) -> None:
     if kind is None:
         _error(found, "type", f"missing; must be one of {', '.join(TYPES)}")
     else:
-        _error(found, "type", f"must be one of {', '.join(TYPES)}, got {_show(kind)}")
+        _error(
+            found,
+            "type",
+            f"must be one of {', '.join(TYPES)}, got {_show(kind)}",
+            f"must be one of {', '.join(TYPES)}",
+        )
 
 
 def _message_id_problem(message_id: Any, found: _Found) -> None:
@@ -365,6 +377,7 @@ def _message_id_problem(message_id: Any, found: _Found) -> None:
             found,
             "messageId",
             f"{len(message_id)} characters, over the limit of {MAX_MESSAGE_ID_CHARS}",
+            f"over the limit of {MAX_MESSAGE_ID_CHARS} characters",
         )
     else:
         _error(found, "messageId", "must not be empty")
@@ -376,7 +389,12 @@ def _as_id(name: str, value: Any, found: _Found) -> str | None:
     if text is None:
         _warn(found, name, f"a {jsonio.json_type(value)} is not an id; treated as absent")
     else:
-        _warn(found, name, f"numeric id {_show(value)}; sent as the string {_show(text)}")
+        _warn(
+            found,
+            name,
+            f"numeric id {_show(value)}; sent as the string {_show(text)}",
+            "numeric id; sent as a string",
+        )
     return text
 
 
@@ -422,7 +440,12 @@ def _reserved_problems(
             continue
         field = f"{prefix}.{key}" if prefix else key
         expected_text = "an ISO-8601 date" if expected == _DATE else f"a {expected}"
-        _warn(found, field, f"reserved field should be {expected_text}, got {_show(value)}")
+        _warn(
+            found,
+            field,
+            f"reserved field should be {expected_text}, got {_show(value)}",
+            f"reserved field should be {expected_text}",
+        )
 
 
 def _normalize(data: dict[str, Any]) -> dict[str, Any]:

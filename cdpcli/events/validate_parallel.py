@@ -3,6 +3,11 @@ chunks, each chunk is validated by a worker process that writes its rendered pro
 temporary file, and the chunks' reports are copied out in input order. The output is the same,
 byte for byte, as a run in one process; memory stays flat (problems go to disk, not to a list).
 
+With `groups` (the text report), repeated problems are grouped (`cdpcli.events.grouping`): the
+parent decides what is listed, over the problems in input order, so the report is the same as in
+one process. A worker writes each problem it sends with its kind and place, and holds back (and
+counts) those of a kind it already sent `groups.shown` times from its chunk.
+
 Gzipped files, `.json` documents and stdin cannot be cut: each is one chunk. With one chunk, or one
 job, or no `fork` start method on the platform, everything runs in this process (in the last case
 the summary's `notes` say so). Stdin and objects in S3 or GCS are always validated in this
@@ -20,7 +25,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, BinaryIO
 
+from cdpcli import jsonio
 from cdpcli.events.chunks import Chunk, cut
+from cdpcli.events.grouping import ChunkGroups, ProblemGroups, ProblemKind, kind_of, place_of
 from cdpcli.events.model import Problem
 from cdpcli.events.reader import InputFile, is_plain_lines
 from cdpcli.events.validate import Validation, ValidationSummary
@@ -55,34 +62,41 @@ def validate_chunks(
     render: Render,
     write: Callable[[str], None],
     stdin: BinaryIO | None = None,
+    groups: ProblemGroups | None = None,
 ) -> ValidationSummary:
     """Validate every chunk, writing each problem's rendered line through `write`, in input
     order; returns the merged summary (with a note when `jobs` processes were asked for and the
-    platform cannot fork them)."""
+    platform cannot fork them).
+
+    With `groups`, only the problems it admits are written; the rest are counted in it (its
+    `repeated()` and `other_kinds` are complete on return)."""
     forkable = [chunk for chunk in chunks if not _read_here(chunk)]
     if jobs < 2 or len(forkable) < 2 or not can_fork():
         summary = ValidationSummary()
         if jobs > 1 and len(forkable) > 1:  # workers would run it, but none can be forked
             summary.notes.append(cannot_fork_note(jobs))
         for chunk in chunks:
-            _merge(summary, _validate(chunk, strict, render, write, stdin))
+            _merge(summary, _validate(chunk, strict, render, write, stdin, groups=groups))
         return summary
     summary = ValidationSummary()
     workdir = Path(tempfile.mkdtemp(prefix="cdpcli-validate-"))
     try:
-        work = functools.partial(_validate_to_file, strict=strict, render=render)
+        work = functools.partial(
+            _validate_to_file,
+            strict=strict,
+            render=render,
+            grouped=None if groups is None else (groups.shown, groups.max_kinds),
+        )
         tasks = [(chunk, workdir / f"{n}.txt") for n, chunk in enumerate(forkable)]
         reports = ordered_map(work, tasks, jobs=jobs, window=len(tasks))
         try:
             for chunk in chunks:
                 if _read_here(chunk):  # in its turn
-                    _merge(summary, _validate(chunk, strict, render, write, stdin))
+                    _merge(summary, _validate(chunk, strict, render, write, stdin, groups=groups))
                     continue
-                report, counts = next(reports)
+                report, counts, held = next(reports)
                 _merge(summary, counts)
-                with open(report, encoding="utf-8") as lines:
-                    for line in lines:
-                        write(line.rstrip("\n"))
+                _copy_report(report, held, write, groups)
                 os.unlink(report)
         finally:
             reports.close()
@@ -96,32 +110,71 @@ def _read_here(chunk: Chunk) -> bool:
     return chunk.input.path is None
 
 
+def _copy_report(
+    report: Path, held: Held, write: Callable[[str], None], groups: ProblemGroups | None
+) -> None:
+    """A worker's report lines, in order: written as they are, or (with `groups`) each problem
+    the groups admit, and the held-back ones counted."""
+    with open(report, encoding="utf-8") as lines:
+        if groups is None:
+            for line in lines:
+                write(line.rstrip("\n"))
+            return
+        for line in lines:
+            severity, field, message, place, rendered = jsonio.loads(line)
+            if groups.admit_kind(ProblemKind(severity, field, message), place):
+                write(rendered)
+    for kind, count, last in held:
+        groups.add_unlisted(kind, count, last)
+
+
 def _validate(
     chunk: Chunk,
     strict: bool,
     render: Render,
     write: Callable[[str], None],
     stdin: BinaryIO | None,
+    *,
+    groups: ProblemGroups | None = None,
 ) -> ValidationSummary:
     run = Validation(chunk.items(stdin), strict=strict)
-    for problem in run.problems():
-        write(render(problem))
+    if groups is None:
+        for problem in run.problems():
+            write(render(problem))
+    else:
+        admit = groups.admit
+        for problem in run.problems():
+            if admit(problem):
+                write(render(problem))
     return run.summary
 
 
+Held = list[tuple[ProblemKind, int, str]]
+
+
 def _validate_to_file(
-    task: tuple[Chunk, Path], *, strict: bool, render: Render
-) -> tuple[Path, ValidationSummary]:
-    """In a worker process: validate one chunk, its report lines into the task's file."""
+    task: tuple[Chunk, Path], *, strict: bool, render: Render, grouped: tuple[int, int] | None
+) -> tuple[Path, ValidationSummary, Held]:
+    """In a worker process: validate one chunk, its report lines into the task's file.
+
+    `grouped` (`shown`, `max_kinds`): each line is `[severity, field, message, place, rendered]`
+    instead, and the problems a `ChunkGroups` holds back are returned as counts."""
     chunk, report = task
     out: IO[str]
     with open(report, "w", encoding="utf-8") as out:
-
-        def write(line: str) -> None:
-            out.write(line + "\n")
-
-        summary = _validate(chunk, strict, render, write, None)
-    return report, summary
+        if grouped is None:
+            run = Validation(chunk.items(None), strict=strict)
+            for problem in run.problems():
+                out.write(render(problem) + "\n")
+            return report, run.summary, []
+        shown, max_kinds = grouped
+        sent = ChunkGroups(shown=shown, max_kinds=max_kinds)
+        run = Validation(chunk.items(None), strict=strict)
+        for problem in run.problems():
+            kind, place = kind_of(problem), place_of(problem)
+            if sent.send(kind, place):
+                out.write(jsonio.dumps([*kind, place, render(problem)]) + "\n")
+    return report, run.summary, sent.held()
 
 
 def _merge(total: ValidationSummary, part: ValidationSummary) -> None:
