@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from cdpcli import jsonio
 from cdpcli.events.model import Event, Problem, Severity
+from cdpcli.jsonio import dumps, dumps_bytes, json_type
 
 TYPES: Final = ("track", "identify", "page", "screen", "group", "alias")
 TYPE_SET: Final = frozenset(TYPES)
@@ -166,7 +166,7 @@ def derive_message_id(data: Mapping[str, Any]) -> str:
     first 36 hex characters of SHA-256 over the canonical JSON (keys sorted, compact, UTF-8) of the
     event without `messageId`."""
     body = {key: value for key, value in data.items() if key != "messageId"}
-    canonical = jsonio.dumps_bytes(body, sort_keys=True)
+    canonical = dumps_bytes(body, sort_keys=True)
     return hashlib.sha256(canonical).hexdigest()[:36]
 
 
@@ -298,7 +298,7 @@ def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then i
     for name in OBJECT_FIELDS:
         value = get(name, _ABSENT)
         if value is not _ABSENT and type(value) is not dict:
-            _error(found, name, f"must be an object, got {jsonio.json_type(value)}")
+            _error(found, name, f"must be an object, got {json_type(value)}")
 
     if kind == "track":
         event_name = get("event")
@@ -359,7 +359,7 @@ def _message_id_problem(message_id: Any, found: _Found) -> None:
     if message_id is None:
         _warn(found, "messageId", "missing; a deterministic id is derived from the event's content")
     elif type(message_id) is not str:
-        _error(found, "messageId", f"must be a string, got {jsonio.json_type(message_id)}")
+        _error(found, "messageId", f"must be a string, got {json_type(message_id)}")
     elif message_id:
         _error(
             found,
@@ -374,14 +374,14 @@ def _as_id(name: str, value: Any, found: _Found) -> str | None:
     """A non-string id as the string it is sent as, with its warning; None when it is no id."""
     text = id_string(value)
     if text is None:
-        _warn(found, name, f"a {jsonio.json_type(value)} is not an id; treated as absent")
+        _warn(found, name, f"a {json_type(value)} is not an id; treated as absent")
     else:
         _warn(found, name, f"numeric id {_show(value)}; sent as the string {_show(text)}")
     return text
 
 
 def _show(value: Any) -> str:
-    text = jsonio.dumps(value) if jsonio.json_type(value) != "object" else "an object"
+    text = dumps(value) if json_type(value) != "object" else "an object"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -390,7 +390,7 @@ def _got(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return " (got an empty string)"
-    return f" (got {jsonio.json_type(value)})"
+    return f" (got {json_type(value)})"
 
 
 _NAMES: Final = {"name": _STRING, "category": _STRING}

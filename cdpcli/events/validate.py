@@ -7,10 +7,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdpcli import jsonio
 from cdpcli.events.decode import Item
 from cdpcli.events.model import Event, Problem
 from cdpcli.events.spec import find_problems
+from cdpcli.jsonio import dumps
 
 
 @dataclass
@@ -95,4 +95,4 @@ def render_text(problem: Problem) -> str:
 
 def render_json(problem: Problem) -> str:
     """One `--format json` problem line."""
-    return jsonio.dumps(problem_dict(problem))
+    return dumps(problem_dict(problem))

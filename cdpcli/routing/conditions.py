@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cdpcli import jsonio
 from cdpcli.errors import ConfigError
+from cdpcli.jsonio import dumps
 from cdpcli.routing.template import Getter, compile_path
 
 __all__ = [
@@ -130,7 +130,7 @@ def compile_condition(raw: Any, locate: Locate) -> Condition:
         else:
             getter = _compile_when_path(key, locate)
             checks.append((getter, _compile_spec(value, locate, (key,))))
-    summary = "; ".join(f"{key}: {jsonio.dumps(value)}" for key, value in raw.items())
+    summary = "; ".join(f"{key}: {dumps(value)}" for key, value in raw.items())
     return Condition(types, names, pattern, tuple(checks), summary or "every event", raw)
 
 
@@ -142,7 +142,7 @@ def _strings(value: Any, locate: Locate, key: str, what: str) -> list[str]:
         if not isinstance(item, str) or not item:
             at = (key, index) if isinstance(value, list) else (key,)
             raise ConfigError(
-                f"{locate(at)}: expected {what} (a non-empty string), got {jsonio.dumps(item)}"
+                f"{locate(at)}: expected {what} (a non-empty string), got {dumps(item)}"
             )
     return items
 
@@ -219,7 +219,7 @@ def _compile_any_of(values: list[Any], locate: Locate, at: tuple[str | int, ...]
         if not _is_literal(item):
             raise ConfigError(
                 f"{locate((*at, index))}: expected a literal (string, number, boolean or "
-                f"null), got {jsonio.dumps(item)}"
+                f"null), got {dumps(item)}"
             )
     keys = frozenset(_literal_key(item) for item in values)
     if len(keys) == 1:

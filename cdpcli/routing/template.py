@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cdpcli import jsonio
 from cdpcli.errors import ConfigError
+from cdpcli.jsonio import dumps
 
 __all__ = [
     "Getter",
@@ -208,7 +208,7 @@ def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     try:
-        return jsonio.dumps(value)
+        return dumps(value)
     except (TypeError, ValueError):  # not JSON (cannot come from a parsed event)
         return str(value)
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cdpcli import jsonio
 from cdpcli.errors import InputError, UsageError
+from cdpcli.jsonio import JSONDecodeError, dumps_bytes, loads
 from cdpcli.send.outputs import open_regular
 
 FORMAT = "cdpcli-checkpoint"
@@ -35,7 +35,7 @@ def fingerprint(*, config_text: str, inputs: Iterable[str], options: Mapping[str
     digest.update(b"\0inputs\0")
     for name in inputs:
         digest.update(name.encode("utf-8", "surrogateescape") + b"\0")
-    digest.update(jsonio.dumps_bytes(dict(options), sort_keys=True))
+    digest.update(dumps_bytes(dict(options), sort_keys=True))
     return digest.hexdigest()
 
 
@@ -126,8 +126,8 @@ class Checkpoint:
         except OSError as error:
             raise InputError(f"{self.path}: cannot read the checkpoint: {error}") from error
         try:
-            data = jsonio.loads(raw)
-        except jsonio.JSONDecodeError as error:
+            data = loads(raw)
+        except JSONDecodeError as error:
             raise UsageError(
                 f"{self.path}: not a cdpcli checkpoint (not JSON)",
                 hint="delete it, or pass another --checkpoint path",
@@ -158,7 +158,7 @@ class Checkpoint:
         A read-only checkpoint (a dry run's) writes nothing."""
         if self.read_only:
             return
-        body = jsonio.dumps_bytes(
+        body = dumps_bytes(
             {
                 "format": FORMAT,
                 "version": VERSION,
