@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from cdpcli.events.model import Event, Problem, Severity
+from cdpcli.events.model import EVENT_TYPES, Event, Problem, Severity
 from cdpcli.jsonio import dumps, dumps_bytes, json_type
 
-TYPES: Final = ("track", "identify", "page", "screen", "group", "alias")
-TYPE_SET: Final = frozenset(TYPES)
+TYPE_SET: Final = frozenset(EVENT_TYPES)
 
 # The event-time rule: the first of these that is set (reference/segment-spec.md §6).
 TIME_FIELDS: Final = ("timestamp", "originalTimestamp", "receivedAt", "sentAt")
@@ -350,9 +349,9 @@ _ABSENT: Final = object()
 
 def _type_problem(kind: Any, found: _Found) -> None:
     if kind is None:
-        _error(found, "type", f"missing; must be one of {', '.join(TYPES)}")
+        _error(found, "type", f"missing; must be one of {', '.join(EVENT_TYPES)}")
     else:
-        _error(found, "type", f"must be one of {', '.join(TYPES)}, got {_show(kind)}")
+        _error(found, "type", f"must be one of {', '.join(EVENT_TYPES)}, got {_show(kind)}")
 
 
 def _message_id_problem(message_id: Any, found: _Found) -> None:

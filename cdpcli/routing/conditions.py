@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cdpcli.errors import ConfigError
+from cdpcli.events.model import EVENT_TYPES
 from cdpcli.jsonio import dumps
 from cdpcli.routing.template import Getter, compile_path
 
@@ -35,7 +36,6 @@ __all__ = [
     "compile_condition",
 ]
 
-EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 OPERATORS = ("exists", "in", "not", "matches")
 PATH_ROOTS = (
     "anonymousId",
