@@ -160,6 +160,14 @@ def to_ms(moment: datetime) -> int:
     return (moment - _EPOCH) // _MS
 
 
+def parse_time_ms(value: str) -> int | None:
+    """An ISO-8601 date or time as milliseconds since the epoch, by the rules of an event's
+    timestamp (no offset = UTC; sub-millisecond digits dropped); None if it is not one. What
+    `send --since`/`--until` take (`SendOptions.since_ms`, `until_ms`)."""
+    moment = parse_time(value)
+    return None if moment is None else to_ms(moment)
+
+
 def derive_message_id(data: Mapping[str, Any]) -> str:
     """A deterministic id for an event without `messageId` (reference/segment-spec.md §11): the
     first 36 hex characters of SHA-256 over the canonical JSON (keys sorted, compact, UTF-8) of the

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from cdpcli.events.decode import Item
-from cdpcli.events.model import Event, Problem
+from cdpcli.events.model import Event, Origin, Problem
 from cdpcli.events.spec import find_problems
-from cdpcli.jsonio import dumps
+from cdpcli.jsonio import dumps, dumps_bytes
+
+EVENT_SOURCE = "<event>"
+"""The source named in the problems of an event checked on its own (`check_event`)."""
 
 
 @dataclass
@@ -30,6 +33,7 @@ class ValidationSummary:
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
+        """The summary line of `validate --format json`."""
         return {
             "kind": "summary",
             "events_read": self.events_read,
@@ -74,6 +78,16 @@ class Validation:
                 by_type[item.data["type"]] += 1
             else:
                 summary.invalid += 1
+
+
+def check_event(event: Mapping[str, Any] | Event, *, strict: bool = False) -> list[Problem]:
+    """The problems of one event under the Segment-spec rules `validate` applies: errors and
+    warnings (with `strict`, every warning is an error), in report order; empty when it is
+    clean. A mapping (parsed JSON) is checked as the event read from line 1 of `<event>`."""
+    if not isinstance(event, Event):
+        data = dict(event)
+        event = Event(data, Origin(EVENT_SOURCE, 1), len(dumps_bytes(data)))
+    return find_problems(event, strict=strict)
 
 
 def problem_dict(problem: Problem) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from typing import IO, BinaryIO
 
 from cdpcli.events.chunks import Chunk, cut
 from cdpcli.events.model import Problem
-from cdpcli.events.reader import InputFile, is_plain_lines
-from cdpcli.events.validate import Validation, ValidationSummary
+from cdpcli.events.reader import InputFile, is_plain_lines, resolve_inputs
+from cdpcli.events.validate import Validation, ValidationSummary, render_json, render_text
 from cdpcli.workers.pool import can_fork, cannot_fork_note, ordered_map
 
 MIN_CHUNK_BYTES = 4 * 1024 * 1024  # below this a process costs more than it saves
@@ -114,3 +114,28 @@ def _merge(total: ValidationSummary, part: ValidationSummary) -> None:
     total.invalid += part.invalid
     total.warnings += part.warnings
     total.by_type.update(part.by_type)
+
+
+def validate(
+    paths: Sequence[str],
+    *,
+    write: Callable[[str], None],
+    strict: bool = False,
+    jobs: int = 1,
+    as_json: bool = False,
+    stdin: BinaryIO | None = None,
+) -> ValidationSummary:
+    """`cdpcli validate`: check every event of the files, directories or `-` in `paths` against
+    the Segment spec. Each problem goes to `write` as it is found, in input order, as its report
+    line (`PATH:LINE: severity: field: message`, or with `as_json` its JSON line); the summary is
+    returned. With `jobs` > 1, large plain JSON-lines files are validated in that many processes,
+    with the same lines in the same order. Raises InputError (exit 4) when a path cannot be read.
+    """
+    return validate_chunks(
+        plan(resolve_inputs(paths), jobs),
+        strict=strict,
+        jobs=jobs,
+        render=render_json if as_json else render_text,
+        write=write,
+        stdin=stdin,
+    )
