@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cdpcli.errors import CdpError, ExitCode
+from cdpcli import CdpError, ExitCode
 
 LOG_WIDTH = 120  # columns for human output when stderr is not a terminal
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cdpcli import jsonio
+import cdpcli
 from cdpcli.cli.app import app
 from cdpcli.cli.common import (
     FormatOption,
@@ -17,11 +17,6 @@ from cdpcli.cli.common import (
     handle_errors,
     streams,
 )
-from cdpcli.errors import ExitCode
-from cdpcli.events.reader import resolve_inputs
-from cdpcli.events.validate import render_json, render_text
-from cdpcli.events.validate_parallel import plan, validate_chunks
-from cdpcli.workers.pool import default_jobs
 
 PathsArgument = Annotated[
     list[str] | None,
@@ -50,16 +45,15 @@ def validate(
     out = streams(quiet=quiet)
     with handle_errors():
         as_json = output_format is OutputFormat.json
-        workers = jobs if jobs is not None else default_jobs()
-        summary = validate_chunks(
-            plan(resolve_inputs(paths or []), workers),
+        summary = cdpcli.validate(
+            paths or [],
             strict=strict,
-            jobs=workers,
-            render=render_json if as_json else render_text,
+            jobs=jobs if jobs is not None else cdpcli.default_jobs(),
+            as_json=as_json,
             write=out.write_line,
         )
         if as_json:
-            out.write_line(jsonio.dumps(summary.as_dict()))
+            out.write_line(cdpcli.to_json(summary.as_dict()))
         out.notes(summary.notes)
         by_type = ", ".join(f"{kind} {count:,}" for kind, count in sorted(summary.by_type.items()))
         out.say(
@@ -67,4 +61,4 @@ def validate(
             f"{summary.invalid:,} invalid, {summary.warnings:,} warnings"
             + (f" ({by_type})" if by_type else "")
         )
-    exit_with(ExitCode.FAILED if summary.invalid else ExitCode.OK)
+    exit_with(cdpcli.ExitCode.FAILED if summary.invalid else cdpcli.ExitCode.OK)
