@@ -36,7 +36,6 @@ __all__ = [
     "Template",
     "compile_path",
     "compile_value",
-    "render",
 ]
 
 Getter = Callable[[Any], Any]
@@ -69,11 +68,6 @@ class Template:
         if isinstance(self.source, Mapping):
             return tuple(str(key) for key in self.source)
         return ()
-
-
-def render(template: Template, event: Mapping[str, Any]) -> Any:
-    """Evaluate `template` against `event`: the same as `template.render(event)`."""
-    return template._render(event)
 
 
 def compile_value(raw: Any, where: str | Locator = "template") -> Template:
