@@ -221,15 +221,15 @@ def _warn(found: _Found, field: str | None, message: str) -> None:
     found.append(("warning", field, message))
 
 
-def check(event: Event, *, strict: bool = False, require_time: bool = True) -> Checked:
+def check(event: Event, *, strict: bool = False) -> Checked:
     """Validate one event against the Segment spec (PRODUCT.md §4).
 
-    `strict` turns warnings into errors. `require_time` makes an event without a usable time an
-    error (a backfill must never move events to the time of sending).
+    `strict` turns warnings into errors. An event without a usable time is an error (a backfill
+    must never move events to the time of sending).
     """
     data = event.data
     found: _Found = []
-    time_ms = _rules(data, event.size, require_time, found)
+    time_ms = _rules(data, event.size, found)
     if not found:  # most events of a backfill: sent as they are
         return Checked(event, [], data, time_ms)
     problems = _problems(event, found, strict)
@@ -241,7 +241,7 @@ def check(event: Event, *, strict: bool = False, require_time: bool = True) -> C
 def find_problems(event: Event, *, strict: bool = False) -> list[Problem]:
     """The problems `check(event, strict=strict)` reports, without the normalized event."""
     found: _Found = []
-    _rules(event.data, event.size, True, found)
+    _rules(event.data, event.size, found)
     return _problems(event, found, strict) if found else []
 
 
@@ -253,7 +253,7 @@ def _problems(event: Event, found: _Found, strict: bool) -> list[Problem]:
 
 
 def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then its report
-    data: dict[str, Any], size: int, require_time: bool, found: _Found
+    data: dict[str, Any], size: int, found: _Found
 ) -> int | None:
     """Apply every rule of PRODUCT.md §4 to one event, adding each problem to `found` in the
     order `validate` prints them; returns the event time in integer ms, None if it has none.
@@ -325,7 +325,7 @@ def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then i
         elif not time_set:
             time_ms = to_ms(parsed)
         time_set = True
-    if not time_set and require_time:
+    if not time_set:
         _error(
             found,
             "timestamp",
