@@ -61,10 +61,10 @@ class Streams:
         """Write one line of data to stdout."""
         self.out.write(text + "\n")
 
-    def say(self, *objects: object, style: str | None = None) -> None:
+    def say(self, *objects: object) -> None:
         """Print to stderr for a human, unless `--quiet`."""
         if not self.quiet:
-            self.err_console.print(*objects, style=style, highlight=False)
+            self.err_console.print(*objects, highlight=False)
 
     def notes(self, notes: Iterable[str]) -> None:
         """Print a run's notes (how it ran, e.g. in one process) to stderr, unless `--quiet`."""
