@@ -1,7 +1,7 @@
 """cdpcli: move Segment-spec analytics events from files into Mixpanel and Lago.
 
-The public API (PRODUCT.md §9): what every command does, as functions that return results and
-never print. The CLI (`cdpcli.cli`) calls nothing else.
+`import cdpcli` gives the public API (`cdpcli.api`, PRODUCT.md §9): load and check a config, read
+and validate events, map one event to the requests it becomes, run a send and get its result.
 
     import cdpcli
 
@@ -9,75 +9,18 @@ never print. The CLI (`cdpcli.cli`) calls nothing else.
     requests = cdpcli.map_event(config, {"type": "track", "event": "Signed Up", "userId": "u1",
                                          "timestamp": "2024-05-01T12:00:00Z"})
 
-Names are loaded on first use (PEP 562), so `import cdpcli` imports none of the stages: a
-command's start-up pays only for the modules it runs. README's "Library API" lists every name.
+Names are loaded on first use, so `import cdpcli` imports none of the stages.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from cdpcli import api
+
 __version__ = "0.1.0"
 
-# Public name -> (module, attribute there). Keep in step with the imports below (a test checks).
-_API: dict[str, tuple[str, str]] = {
-    # config
-    "Config": ("cdpcli.routing.config", "Config"),
-    "load_config": ("cdpcli.routing.config", "load_config"),
-    "parse_config": ("cdpcli.routing.config", "parse_config"),
-    "resolve_config_path": ("cdpcli.routing.config", "resolve_config_path"),
-    "find_config": ("cdpcli.routing.config", "find_config"),
-    "ConfigCheck": ("cdpcli.routing.check", "ConfigCheck"),
-    "check_config": ("cdpcli.routing.check", "check_config"),
-    "starter_config": ("cdpcli.routing.starter", "starter_config"),
-    "write_starter_config": ("cdpcli.routing.starter", "write_starter_config"),
-    # events
-    "Event": ("cdpcli.events.model", "Event"),
-    "Problem": ("cdpcli.events.model", "Problem"),
-    "read_events": ("cdpcli.events.reader", "read_events"),
-    "parse_time_ms": ("cdpcli.events.spec", "parse_time_ms"),
-    "check_event": ("cdpcli.events.validate", "check_event"),
-    "ValidationSummary": ("cdpcli.events.validate", "ValidationSummary"),
-    "validate": ("cdpcli.events.validate_parallel", "validate"),
-    "Profile": ("cdpcli.events.profile", "Profile"),
-    "inspect": ("cdpcli.events.profile", "inspect"),
-    # send
-    "SendOptions": ("cdpcli.send.pipeline", "SendOptions"),
-    "SendResult": ("cdpcli.send.pipeline", "SendResult"),
-    "SendSummary": ("cdpcli.send.pipeline", "SendSummary"),
-    "Explained": ("cdpcli.send.prepare", "Explained"),
-    "RetryPolicy": ("cdpcli.send.retry", "RetryPolicy"),
-    "DryRunRequest": ("cdpcli.send.dry_run", "DryRunRequest"),
-    "SendRequest": ("cdpcli.send.run", "SendRequest"),
-    "run_send": ("cdpcli.send.run", "send"),
-    "map_event": ("cdpcli.send.run", "map_event"),
-    "default_jobs": ("cdpcli.workers.pool", "default_jobs"),
-    # secrets
-    "SecretList": ("cdpcli.secrets.keys", "SecretList"),
-    "SecretStored": ("cdpcli.secrets.keys", "SecretStored"),
-    "SecretDeleted": ("cdpcli.secrets.keys", "SecretDeleted"),
-    "set_secret": ("cdpcli.secrets.keys", "set_secret"),
-    "delete_secret": ("cdpcli.secrets.keys", "delete_secret"),
-    "list_secrets": ("cdpcli.secrets.keys", "list_secrets"),
-    # eligibility
-    "EligibilityReport": ("cdpcli.eligibility.evaluate", "Report"),
-    "ProgramResult": ("cdpcli.eligibility.evaluate", "ProgramResult"),
-    "CriterionResult": ("cdpcli.eligibility.evaluate", "CriterionResult"),
-    "check_eligibility": ("cdpcli.eligibility.evaluate", "check_eligibility"),
-    # errors, output
-    "ExitCode": ("cdpcli.errors", "ExitCode"),
-    "CdpError": ("cdpcli.errors", "CdpError"),
-    "UsageError": ("cdpcli.errors", "UsageError"),
-    "ConfigError": ("cdpcli.errors", "ConfigError"),
-    "InputError": ("cdpcli.errors", "InputError"),
-    "CredentialsError": ("cdpcli.errors", "CredentialsError"),
-    "DeliveryError": ("cdpcli.errors", "DeliveryError"),
-    "WorkerError": ("cdpcli.errors", "WorkerError"),
-    "Interrupted": ("cdpcli.errors", "Interrupted"),
-    "to_json": ("cdpcli.jsonio", "dumps"),
-}
-
-# Every public name, sorted (tests/test_api.py pins this list).
+# The names of `cdpcli.api`, and the version (tests/test_api.py pins this list).
 __all__ = [
     "CdpError",
     "Config",
@@ -130,65 +73,19 @@ __all__ = [
     "write_starter_config",
 ]
 
-if TYPE_CHECKING:  # what the table above loads, for mypy and readers (nothing runs here)
-    from cdpcli.eligibility.evaluate import CriterionResult, ProgramResult, check_eligibility
-    from cdpcli.eligibility.evaluate import Report as EligibilityReport
-    from cdpcli.errors import (
-        CdpError,
-        ConfigError,
-        CredentialsError,
-        DeliveryError,
-        ExitCode,
-        InputError,
-        Interrupted,
-        UsageError,
-        WorkerError,
-    )
-    from cdpcli.events.model import Event, Problem
-    from cdpcli.events.profile import Profile, inspect
-    from cdpcli.events.reader import read_events
-    from cdpcli.events.spec import parse_time_ms
-    from cdpcli.events.validate import ValidationSummary, check_event
-    from cdpcli.events.validate_parallel import validate
-    from cdpcli.jsonio import dumps as to_json
-    from cdpcli.routing.check import ConfigCheck, check_config
-    from cdpcli.routing.config import (
-        Config,
-        find_config,
-        load_config,
-        parse_config,
-        resolve_config_path,
-    )
-    from cdpcli.routing.starter import starter_config, write_starter_config
-    from cdpcli.secrets.keys import (
-        SecretDeleted,
-        SecretList,
-        SecretStored,
-        delete_secret,
-        list_secrets,
-        set_secret,
-    )
-    from cdpcli.send.dry_run import DryRunRequest
-    from cdpcli.send.pipeline import SendOptions, SendResult, SendSummary
-    from cdpcli.send.prepare import Explained
-    from cdpcli.send.retry import RetryPolicy
-    from cdpcli.send.run import SendRequest, map_event
-    from cdpcli.send.run import send as run_send
-    from cdpcli.workers.pool import default_jobs
+if TYPE_CHECKING:  # the same names, typed, for mypy (nothing runs here)
+    from cdpcli.api import *  # noqa: F403 - re-exported whole: `cdpcli.api.__all__`
 
+else:  # at run time; mypy sees only the names imported above, so a typo is an error
 
-def __getattr__(name: str) -> Any:
-    """Load a public name on first use (PEP 562) and keep it in the module."""
-    try:
-        module_name, attribute = _API[name]
-    except KeyError:
-        raise AttributeError(f"module 'cdpcli' has no attribute {name!r}") from None
-    from importlib import import_module
-
-    value = getattr(import_module(module_name), attribute)
-    globals()[name] = value
-    return value
+    def __getattr__(name: str) -> Any:
+        """A name of `cdpcli.api`, loaded on first use and kept here."""
+        if name not in api.__all__:
+            raise AttributeError(f"module 'cdpcli' has no attribute {name!r}")
+        value = getattr(api, name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_API})
+    return sorted({*globals(), *__all__})

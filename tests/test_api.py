@@ -1,6 +1,6 @@
-"""The public API (`import cdpcli`, PRODUCT.md §9): its names are pinned, each one loads and says
-what it does, and `import cdpcli` stays cheap. (That the CLI calls nothing else:
-tests/cli/test_thin_cli.py.)"""
+"""The public API (`cdpcli.api`, all of it in `import cdpcli`; PRODUCT.md §9): its names are
+pinned, each one loads and says what it does, and `import cdpcli` stays cheap. (That the CLI calls
+nothing else: tests/cli/test_thin_cli.py.)"""
 
 from __future__ import annotations
 
@@ -72,6 +72,8 @@ HEAVY = ("httpx", "yaml", "keyring", "orjson", "rich", "typer", "multiprocessing
 
 def test_the_public_names_are_pinned() -> None:
     assert cdpcli.__all__ == PUBLIC
+    assert cdpcli.api.__all__ == [name for name in PUBLIC if name != "__version__"]
+    assert sorted(cdpcli.api._API) == sorted(cdpcli.api.__all__)
 
 
 def test_each_public_name_loads() -> None:
@@ -79,6 +81,8 @@ def test_each_public_name_loads() -> None:
     exec("from cdpcli import *", namespace)
     assert sorted(name for name in namespace if name != "__builtins__") == sorted(PUBLIC)
     assert set(PUBLIC) <= set(dir(cdpcli))
+    for name in cdpcli.api.__all__:
+        assert getattr(cdpcli, name) is getattr(cdpcli.api, name)
 
 
 @pytest.mark.parametrize("name", [name for name in PUBLIC if name != "__version__"])
@@ -115,17 +119,19 @@ def test_the_version_is_a_string() -> None:
 
 
 def test_an_unknown_name_is_an_attribute_error_and_submodules_still_import() -> None:
-    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+    with pytest.raises(AttributeError, match="module 'cdpcli' has no attribute 'nothing_here'"):
         _ = cdpcli.nothing_here  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match=r"module 'cdpcli\.api' has no attribute 'jsonio'"):
+        _ = cdpcli.api.jsonio  # type: ignore[attr-defined]
     from cdpcli import jsonio  # a module of the package, not a public name
 
     assert jsonio.dumps({"a": 1}) == '{"a":1}'
 
 
 def _typing_imports() -> dict[str, tuple[str, str]]:
-    """What the `if TYPE_CHECKING:` block of cdpcli/__init__.py imports: public name ->
+    """What the `if TYPE_CHECKING:` block of cdpcli/api.py imports: public name ->
     (module, attribute)."""
-    tree = ast.parse((REPO / "cdpcli" / "__init__.py").read_text(encoding="utf-8"))
+    tree = ast.parse((REPO / "cdpcli" / "api.py").read_text(encoding="utf-8"))
     found: dict[str, tuple[str, str]] = {}
     for node in tree.body:
         if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
@@ -137,7 +143,7 @@ def _typing_imports() -> dict[str, tuple[str, str]]:
 
 
 def test_the_lazy_table_and_the_typing_imports_agree() -> None:
-    table = cdpcli._API
+    table = cdpcli.api._API
     assert _typing_imports() == table
     for name, (module, attribute) in table.items():
         imported = __import__(module, fromlist=[attribute])
@@ -154,7 +160,7 @@ def test_import_cdpcli_imports_none_of_the_stages() -> None:
     done = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
     )
-    assert json.loads(done.stdout) == ["cdpcli"]
+    assert json.loads(done.stdout) == ["cdpcli", "cdpcli.api"]
 
 
 def test_a_name_loads_only_its_own_stage() -> None:
@@ -167,4 +173,4 @@ def test_a_name_loads_only_its_own_stage() -> None:
     done = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
     )
-    assert json.loads(done.stdout) == ["cdpcli", "cdpcli.errors"]
+    assert json.loads(done.stdout) == ["cdpcli", "cdpcli.api", "cdpcli.errors"]

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cdpcli import CdpError, ExitCode
+from cdpcli.api import CdpError, ExitCode
 
 LOG_WIDTH = 120  # columns for human output when stderr is not a terminal
 

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-import cdpcli
+from cdpcli import api
 from cdpcli.cli.app import app
 from cdpcli.cli.common import (
     FormatOption,
@@ -59,13 +59,13 @@ def check(
     """
     out = streams(quiet=quiet)
     with handle_errors():
-        path = cdpcli.resolve_config_path(config_path)
+        path = api.resolve_config_path(config_path)
         try:
-            result = cdpcli.check_config(path)
-        except cdpcli.ConfigError as error:
+            result = api.check_config(path)
+        except api.ConfigError as error:
             if output_format is OutputFormat.json:
                 out.write_line(
-                    cdpcli.to_json(
+                    api.to_json(
                         {
                             "config": str(path),
                             "valid": False,
@@ -76,7 +76,7 @@ def check(
                 )
             raise
         if output_format is OutputFormat.json:
-            out.write_line(cdpcli.to_json(result.as_dict()))
+            out.write_line(api.to_json(result.as_dict()))
         else:
             for line in render_check(result):
                 out.write_line(line)
@@ -109,9 +109,9 @@ def init(
     out = streams(quiet=quiet)
     with handle_errors():
         if path is not None and str(path) == "-":
-            sys.stdout.write(cdpcli.starter_config())
+            sys.stdout.write(api.starter_config())
             return
-        target = cdpcli.write_starter_config(cdpcli.resolve_config_path(path), force=force)
+        target = api.write_starter_config(api.resolve_config_path(path), force=force)
         _next_steps(out, target)
 
 

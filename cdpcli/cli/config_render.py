@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cdpcli import ConfigCheck
+    from cdpcli.api import ConfigCheck
 
 
 def table(rows: list[tuple[str, ...]]) -> list[str]:

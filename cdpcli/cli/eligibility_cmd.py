@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-import cdpcli
+from cdpcli import api
 from cdpcli.cli.app import app
 from cdpcli.cli.common import FormatOption, OutputFormat, exit_with, handle_errors
 from cdpcli.cli.eligibility_render import print_report
@@ -113,7 +113,7 @@ def eligibility(
     date the company stays within the age limit. Exit 0 whatever the verdict (see --check).
     """
     with handle_errors():
-        report = cdpcli.check_eligibility(
+        report = api.check_eligibility(
             founded=founded,
             raised=raised,
             country=country,
@@ -124,11 +124,11 @@ def eligibility(
             terms=[n.strip() for value in terms or [] for n in value.split(",") if n.strip()],
         )
         if output_format is OutputFormat.json:
-            sys.stdout.write(cdpcli.to_json(report.as_dict()) + "\n")
+            sys.stdout.write(api.to_json(report.as_dict()) + "\n")
         else:
             print_report(report, _console())
     failed = check and not report.eligible_for_an_open_program
-    exit_with(cdpcli.ExitCode.FAILED if failed else cdpcli.ExitCode.OK)
+    exit_with(api.ExitCode.FAILED if failed else api.ExitCode.OK)
 
 
 def _console() -> Console:

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from cdpcli import CriterionResult, EligibilityReport, ProgramResult
+    from cdpcli.api import CriterionResult, EligibilityReport, ProgramResult
 
 VERDICT_TEXT = {
     "eligible": ("ELIGIBLE", "bold green"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-import cdpcli
+from cdpcli import api
 from cdpcli.cli.app import app
 from cdpcli.cli.common import FormatOption, OutputFormat, QuietOption, handle_errors, streams
 from cdpcli.cli.inspect_render import render_profile
@@ -21,8 +21,8 @@ def inspect(
     invalid lines. Exit 0 (even with invalid lines: `validate` judges), 4 if input is unreadable."""
     out = streams(quiet=quiet)
     with handle_errors():
-        result = cdpcli.inspect(paths or [])
+        result = api.inspect(paths or [])
     if output_format is OutputFormat.json:
-        out.write_line(cdpcli.to_json(result.as_dict()))
+        out.write_line(api.to_json(result.as_dict()))
         return
     render_profile(result, Console(file=out.out, no_color=out.err_console.no_color, soft_wrap=True))

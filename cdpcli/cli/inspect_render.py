@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from cdpcli import Profile
+    from cdpcli.api import Profile
 
 BAR_WIDTH = 40
 

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-import cdpcli
+from cdpcli import api
 from cdpcli.cli.app import app
 from cdpcli.cli.common import (
     FormatOption,
@@ -80,12 +80,12 @@ def _read_secret(destination: str, field: str, from_stdin: bool) -> str:
     elif _stdin_is_terminal():
         value = typer.prompt(f"Secret for {destination}.{field}", hide_input=True)
     else:
-        raise cdpcli.UsageError(
+        raise api.UsageError(
             "stdin is not a terminal, so the secret cannot be prompted for",
             hint=f"pipe it in with --stdin: `... | cdpcli keys set {destination} {field} --stdin`",
         )
     if not value:
-        raise cdpcli.UsageError(f"empty secret for {destination}.{field}: nothing stored")
+        raise api.UsageError(f"empty secret for {destination}.{field}: nothing stored")
     return value
 
 
@@ -107,11 +107,11 @@ def set_secret(
     """
     out = streams(quiet=quiet)
     with handle_errors():
-        stored = cdpcli.set_secret(
+        stored = api.set_secret(
             destination,
             field,
             lambda: _read_secret(destination, field, from_stdin),  # after the names are checked
-            config=cdpcli.find_config(config_path),
+            config=api.find_config(config_path),
         )
         _say(out, f"Stored {destination}.{field} in the OS keyring ({stored.backend}).")
         if stored.env_var_set:
@@ -131,7 +131,7 @@ def delete_secret(
     """
     out = streams(quiet=quiet)
     with handle_errors():
-        deleted = cdpcli.delete_secret(destination, field, config=cdpcli.find_config(config_path))
+        deleted = api.delete_secret(destination, field, config=api.find_config(config_path))
         _say(out, f"Deleted {destination}.{field} from the OS keyring.")
         if deleted.env_var_set:
             _say(out, f"Note: {deleted.env_var} is still set in the environment and will be used.")
@@ -150,9 +150,9 @@ def list_secrets(
     """
     out = streams(quiet=quiet)
     with handle_errors():
-        listing = cdpcli.list_secrets(cdpcli.find_config(config_path, required=True))
+        listing = api.list_secrets(api.find_config(config_path, required=True))
         if output_format is OutputFormat.json:
-            out.write_line(cdpcli.to_json(listing.as_dict()))
+            out.write_line(api.to_json(listing.as_dict()))
         else:
             for line in render_secrets(listing):
                 out.write_line(line)

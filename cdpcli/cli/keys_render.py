@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cdpcli import SecretList
+    from cdpcli.api import SecretList
 
 
 def render_secrets(listing: SecretList) -> list[str]:

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-import cdpcli
+from cdpcli import api
 from cdpcli.cli.common import Streams
 
 if TYPE_CHECKING:
-    from cdpcli import Explained, SendSummary
+    from cdpcli.api import Explained, SendSummary
 
 
 @dataclass
@@ -124,5 +124,5 @@ def render_explained(explained: Explained, out: Streams) -> None:
             elif outcome.rejected:
                 out.write_line(f"{prefix}: rejected ({outcome.rejected})")
             for record in outcome.records:
-                out.write_line(f"{prefix} /{record.endpoint}: {cdpcli.to_json(record.item)}")
+                out.write_line(f"{prefix} /{record.endpoint}: {api.to_json(record.item)}")
     out.write_line("")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-import cdpcli
+from cdpcli import api
 from cdpcli.cli.app import app
 from cdpcli.cli.common import (
     FormatOption,
@@ -45,15 +45,15 @@ def validate(
     out = streams(quiet=quiet)
     with handle_errors():
         as_json = output_format is OutputFormat.json
-        summary = cdpcli.validate(
+        summary = api.validate(
             paths or [],
             strict=strict,
-            jobs=jobs if jobs is not None else cdpcli.default_jobs(),
+            jobs=jobs if jobs is not None else api.default_jobs(),
             as_json=as_json,
             write=out.write_line,
         )
         if as_json:
-            out.write_line(cdpcli.to_json(summary.as_dict()))
+            out.write_line(api.to_json(summary.as_dict()))
         out.notes(summary.notes)
         by_type = ", ".join(f"{kind} {count:,}" for kind, count in sorted(summary.by_type.items()))
         out.say(
@@ -61,4 +61,4 @@ def validate(
             f"{summary.invalid:,} invalid, {summary.warnings:,} warnings"
             + (f" ({by_type})" if by_type else "")
         )
-    exit_with(cdpcli.ExitCode.FAILED if summary.invalid else cdpcli.ExitCode.OK)
+    exit_with(api.ExitCode.FAILED if summary.invalid else api.ExitCode.OK)

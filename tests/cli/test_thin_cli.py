@@ -1,6 +1,6 @@
-"""The CLI calls only the public API (PRODUCT.md §9): its modules import `cdpcli`'s public names,
-the CLI's own modules, and typer/rich, never a stage of the library (`cdpcli.send`,
-`cdpcli.events`, ...), not even for types."""
+"""The CLI calls only the public API (PRODUCT.md §9): its modules import `cdpcli.api` (or its
+names, from it or from `cdpcli`), the CLI's own modules, and typer and rich; never a stage of the
+library (`cdpcli.send`, `cdpcli.events`, ...), not even for types."""
 
 from __future__ import annotations
 
@@ -43,8 +43,10 @@ def _not_public(path: Path) -> list[str]:
             continue
         if module.startswith("cdpcli.cli."):
             continue
-        if module == "cdpcli" and all(name in cdpcli.__all__ for name in names):
-            continue  # `import cdpcli`, or public names from it
+        if module in ("cdpcli", "cdpcli.api") and all(
+            name in cdpcli.__all__ or (module, name) == ("cdpcli", "api") for name in names
+        ):
+            continue  # `from cdpcli import api`, or public names from either
         wrong.append(f"{path.name}:{line}: {module} {names}")
     return wrong
 
@@ -73,6 +75,8 @@ def test_the_import_rule_catches_what_it_is_for(tmp_path: Path) -> None:
         "    from cdpcli.routing.config import Config\n"
         "import httpx\n"
         "from rich.table import Table\n"
+        "from cdpcli import api, __version__\n"
+        "from cdpcli.api import SendSummary, _API\n"
     )
     assert _not_public(module) == [
         "bad.py:3: cdpcli ['ExitCode', 'jsonio']",
@@ -80,4 +84,5 @@ def test_the_import_rule_catches_what_it_is_for(tmp_path: Path) -> None:
         "bad.py:7: cdpcli.send.run ['send']",
         "bad.py:9: cdpcli.routing.config ['Config']",
         "bad.py:10: httpx []",
+        "bad.py:13: cdpcli.api ['SendSummary', '_API']",
     ]
