@@ -12,16 +12,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
+from typing import Annotated, NoReturn, TextIO
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cdpcli.errors import CdpError, ExitCode, NoInputError
-
-if TYPE_CHECKING:
-    from cdpcli.events.objects import ObjectStores
+from cdpcli.api import CdpError, ExitCode, NoInputError
 
 LOG_WIDTH = 120  # columns for human output when stderr is not a terminal
 
@@ -64,10 +61,10 @@ class Streams:
         """Write one line of data to stdout."""
         self.out.write(text + "\n")
 
-    def say(self, *objects: object, style: str | None = None) -> None:
+    def say(self, *objects: object) -> None:
         """Print to stderr for a human, unless `--quiet`."""
         if not self.quiet:
-            self.err_console.print(*objects, style=style, highlight=False)
+            self.err_console.print(*objects, highlight=False)
 
     def notes(self, notes: Iterable[str]) -> None:
         """Print a run's notes (how it ran, e.g. in one process) to stderr, unless `--quiet`."""
@@ -87,15 +84,6 @@ def streams(*, quiet: bool = False) -> Streams:
         width=None if sys.stderr.isatty() or "COLUMNS" in os.environ else LOG_WIDTH,
     )
     return Streams(out=sys.stdout, err_console=err_console, quiet=quiet)
-
-
-def object_stores() -> ObjectStores:
-    """The object stores of a command that reads `s3://` / `gs://` inputs: transient failures
-    retried with the deliveries' backoff (PRODUCT.md §3.1)."""
-    from cdpcli.events.objects import ObjectStores
-    from cdpcli.send.retry import RetryPolicy
-
-    return ObjectStores(retry=RetryPolicy())
 
 
 def fail(error: CdpError) -> NoReturn:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cdpcli import jsonio
+from cdpcli import api
 from cdpcli.cli.app import app
 from cdpcli.cli.common import (
     FormatOption,
@@ -17,15 +17,8 @@ from cdpcli.cli.common import (
     exit_with,
     handle_errors,
     no_input_example,
-    object_stores,
     streams,
 )
-from cdpcli.errors import ExitCode
-from cdpcli.events.grouping import ProblemGroups
-from cdpcli.events.reader import find_inputs
-from cdpcli.events.validate import render_json, render_text
-from cdpcli.events.validate_parallel import plan, validate_chunks
-from cdpcli.workers.pool import default_jobs
 
 PathsArgument = Annotated[
     list[str] | None,
@@ -58,33 +51,29 @@ def validate(
     out = streams(quiet=quiet)
     with handle_errors(no_input=no_input_example("validate")):
         as_json = output_format is OutputFormat.json
-        workers = jobs if jobs is not None else default_jobs()
-        groups = None if as_json else ProblemGroups()
-        found = find_inputs(paths or [], objects=object_stores())
-        summary = validate_chunks(
-            plan(found.files, workers),
+        summary = api.validate(
+            paths or [],
             strict=strict,
-            jobs=workers,
-            render=render_json if as_json else render_text,
+            jobs=jobs if jobs is not None else api.default_jobs(),
+            as_json=as_json,
             write=out.write_line,
-            groups=groups,
+            grouped=True,
         )
-        out.notes([*found.notes, *summary.notes])
+        out.notes(summary.notes)
         if as_json:
-            out.write_line(jsonio.dumps(summary.as_dict()))
-        else:
-            assert groups is not None
-            _render_unlisted(groups, out)
+            out.write_line(api.to_json(summary.as_dict()))
+        elif summary.groups is not None:
+            _render_unlisted(summary.groups, out)
         by_type = ", ".join(f"{kind} {count:,}" for kind, count in sorted(summary.by_type.items()))
         out.say(
             f"{summary.events_read:,} events read: {summary.valid:,} valid, "
             f"{summary.invalid:,} invalid, {summary.warnings:,} warnings"
             + (f" ({by_type})" if by_type else "")
         )
-    exit_with(ExitCode.FAILED if summary.invalid else ExitCode.OK)
+    exit_with(api.ExitCode.FAILED if summary.invalid else api.ExitCode.OK)
 
 
-def _render_unlisted(groups: ProblemGroups, out: Streams) -> None:
+def _render_unlisted(groups: api.ProblemGroups, out: Streams) -> None:
     """The report's last lines: what was not listed, one line per kind of problem; a pointer to
     the complete report on stderr."""
     for repeated in groups.repeated():

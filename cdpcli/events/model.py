@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
+
+EVENT_TYPES: Final = ("track", "identify", "page", "screen", "group", "alias")
+"""The six Segment event types, in the spec's order (reference/segment-spec.md §2)."""
 
 Severity = Literal["error", "warning"]
 

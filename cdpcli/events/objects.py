@@ -10,7 +10,7 @@
   it, the GCS generation) are checked on every answer, sent as `If-Match` (S3) or `generation`
   (GCS): an object that changes while it is read is an error, never two versions spliced.
 - A transient failure (a refused or dropped connection, a timeout, a 5xx, a 429) is retried
-  with the injected backoff (the deliveries' `cdpcli.send.retry.RetryPolicy`, given by the
+  with the injected backoff (the deliveries' `cdpcli.retry.RetryPolicy`, given by the
   caller), and a read resumes at the byte it stopped at; after the last attempt it is an
   `InputError` (exit 4). Missing bucket or key: exit 4; access denied or no credentials: exit 5,
   naming the variables the cloud reads. Every message names the URL.
@@ -34,11 +34,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from cdpcli.errors import CdpError, CredentialsError, InputError, UsageError
 from cdpcli.events import cloud
 from cdpcli.events.object_errors import Kind, classify
+from cdpcli.retry import RetryPolicy
 
 SCHEMES = ("s3://", "gs://")
 CHUNK_BYTES = 1 << 20
@@ -51,26 +52,6 @@ T = TypeVar("T")
 def is_object_url(name: str) -> bool:
     """Whether a PATH argument names object storage."""
     return name.startswith(SCHEMES)
-
-
-class Backoff(Protocol):
-    """How often and how long to retry (`cdpcli.send.retry.RetryPolicy` is one)."""
-
-    def should_retry(self, attempt: int) -> bool: ...
-
-    def delay(
-        self, attempt: int, *, server_hint: float | None, rand: Callable[[], float]
-    ) -> float: ...
-
-
-class OneAttempt:
-    """No retries: what a library caller gets unless it passes a policy."""
-
-    def should_retry(self, attempt: int) -> bool:
-        return False
-
-    def delay(self, attempt: int, *, server_hint: float | None, rand: Callable[[], float]) -> float:
-        return 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,14 +130,14 @@ class ObjectStores:
     def __init__(
         self,
         *,
-        retry: Backoff | None = None,
+        retry: RetryPolicy | None = None,
         stop: threading.Event | None = None,
         environ: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] | None = None,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
-        self.retry: Backoff = retry if retry is not None else OneAttempt()
+        self.retry = retry if retry is not None else RetryPolicy()
         self.stop = stop
         self.environ = os.environ if environ is None else environ
         self.chunk_bytes = chunk_bytes

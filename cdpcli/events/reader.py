@@ -216,6 +216,14 @@ def read_inputs(inputs: Iterable[InputFile], *, stdin: BinaryIO | None = None) -
         yield from read_input(input_file, stdin=stdin)
 
 
+def read_events(paths: Iterable[str], *, stdin: BinaryIO | None = None) -> Iterator[Item]:
+    """Stream what the files, directories or `-` (stdin, or `stdin` when given) in `paths` hold,
+    in order: an `Event` per event read, a `Problem` per line that is not one, each with its
+    origin (`path:line`). The paths are resolved at once: a path that does not exist raises
+    InputError (exit 4) here, and so does a read that fails later while iterating."""
+    return read_inputs(resolve_inputs(paths), stdin=stdin)
+
+
 def read_input(
     input_file: InputFile,
     *,

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from cdpcli import jsonio
-from cdpcli.events.model import Event, Problem, Severity
+from cdpcli.events.model import EVENT_TYPES, Event, Problem, Severity
+from cdpcli.jsonio import dumps, dumps_bytes, json_type
 
-TYPES: Final = ("track", "identify", "page", "screen", "group", "alias")
-TYPE_SET: Final = frozenset(TYPES)
+TYPE_SET: Final = frozenset(EVENT_TYPES)
 
 # The event-time rule: the first of these that is set (reference/segment-spec.md §6).
 TIME_FIELDS: Final = ("timestamp", "originalTimestamp", "receivedAt", "sentAt")
@@ -161,12 +160,20 @@ def to_ms(moment: datetime) -> int:
     return (moment - _EPOCH) // _MS
 
 
+def parse_time_ms(value: str) -> int | None:
+    """An ISO-8601 date or time as milliseconds since the epoch, by the rules of an event's
+    timestamp (no offset = UTC; sub-millisecond digits dropped); None if it is not one. What
+    `send --since`/`--until` take (`SendOptions.since_ms`, `until_ms`)."""
+    moment = parse_time(value)
+    return None if moment is None else to_ms(moment)
+
+
 def derive_message_id(data: Mapping[str, Any]) -> str:
     """A deterministic id for an event without `messageId` (reference/segment-spec.md §11): the
     first 36 hex characters of SHA-256 over the canonical JSON (keys sorted, compact, UTF-8) of the
     event without `messageId`."""
     body = {key: value for key, value in data.items() if key != "messageId"}
-    canonical = jsonio.dumps_bytes(body, sort_keys=True)
+    canonical = dumps_bytes(body, sort_keys=True)
     return hashlib.sha256(canonical).hexdigest()[:36]
 
 
@@ -215,15 +222,15 @@ def _warn(found: _Found, field: str | None, message: str, like: str | None = Non
     found.append(("warning", field, message, like))
 
 
-def check(event: Event, *, strict: bool = False, require_time: bool = True) -> Checked:
+def check(event: Event, *, strict: bool = False) -> Checked:
     """Validate one event against the Segment spec (PRODUCT.md §4).
 
-    `strict` turns warnings into errors. `require_time` makes an event without a usable time an
-    error (a backfill must never move events to the time of sending).
+    `strict` turns warnings into errors. An event without a usable time is an error (a backfill
+    must never move events to the time of sending).
     """
     data = event.data
     found: _Found = []
-    time_ms = _rules(data, event.size, require_time, found)
+    time_ms = _rules(data, event.size, found)
     if not found:  # most events of a backfill: sent as they are
         return Checked(event, [], data, time_ms)
     problems = _problems(event, found, strict)
@@ -235,7 +242,7 @@ def check(event: Event, *, strict: bool = False, require_time: bool = True) -> C
 def find_problems(event: Event, *, strict: bool = False) -> list[Problem]:
     """The problems `check(event, strict=strict)` reports, without the normalized event."""
     found: _Found = []
-    _rules(event.data, event.size, True, found)
+    _rules(event.data, event.size, found)
     return _problems(event, found, strict) if found else []
 
 
@@ -252,7 +259,7 @@ def _problems(event: Event, found: _Found, strict: bool) -> list[Problem]:
 
 
 def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then its report
-    data: dict[str, Any], size: int, require_time: bool, found: _Found
+    data: dict[str, Any], size: int, found: _Found
 ) -> int | None:
     """Apply every rule of PRODUCT.md §4 to one event, adding each problem to `found` in the
     order `validate` prints them; returns the event time in integer ms, None if it has none.
@@ -305,7 +312,7 @@ def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then i
     for name in OBJECT_FIELDS:
         value = get(name, _ABSENT)
         if value is not _ABSENT and type(value) is not dict:
-            _error(found, name, f"must be an object, got {jsonio.json_type(value)}")
+            _error(found, name, f"must be an object, got {json_type(value)}")
 
     if kind == "track":
         event_name = get("event")
@@ -325,7 +332,7 @@ def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then i
         elif not time_set:
             time_ms = to_ms(parsed)
         time_set = True
-    if not time_set and require_time:
+    if not time_set:
         _error(
             found,
             "timestamp",
@@ -357,13 +364,13 @@ _ABSENT: Final = object()
 
 def _type_problem(kind: Any, found: _Found) -> None:
     if kind is None:
-        _error(found, "type", f"missing; must be one of {', '.join(TYPES)}")
+        _error(found, "type", f"missing; must be one of {', '.join(EVENT_TYPES)}")
     else:
         _error(
             found,
             "type",
-            f"must be one of {', '.join(TYPES)}, got {_show(kind)}",
-            f"must be one of {', '.join(TYPES)}",
+            f"must be one of {', '.join(EVENT_TYPES)}, got {_show(kind)}",
+            f"must be one of {', '.join(EVENT_TYPES)}",
         )
 
 
@@ -371,7 +378,7 @@ def _message_id_problem(message_id: Any, found: _Found) -> None:
     if message_id is None:
         _warn(found, "messageId", "missing; a deterministic id is derived from the event's content")
     elif type(message_id) is not str:
-        _error(found, "messageId", f"must be a string, got {jsonio.json_type(message_id)}")
+        _error(found, "messageId", f"must be a string, got {json_type(message_id)}")
     elif message_id:
         _error(
             found,
@@ -387,7 +394,7 @@ def _as_id(name: str, value: Any, found: _Found) -> str | None:
     """A non-string id as the string it is sent as, with its warning; None when it is no id."""
     text = id_string(value)
     if text is None:
-        _warn(found, name, f"a {jsonio.json_type(value)} is not an id; treated as absent")
+        _warn(found, name, f"a {json_type(value)} is not an id; treated as absent")
     else:
         _warn(
             found,
@@ -399,7 +406,7 @@ def _as_id(name: str, value: Any, found: _Found) -> str | None:
 
 
 def _show(value: Any) -> str:
-    text = jsonio.dumps(value) if jsonio.json_type(value) != "object" else "an object"
+    text = dumps(value) if json_type(value) != "object" else "an object"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -408,7 +415,7 @@ def _got(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return " (got an empty string)"
-    return f" (got {jsonio.json_type(value)})"
+    return f" (got {json_type(value)})"
 
 
 _NAMES: Final = {"name": _STRING, "category": _STRING}

@@ -29,8 +29,9 @@ from cdpcli import jsonio
 from cdpcli.events.chunks import Chunk, cut
 from cdpcli.events.grouping import ChunkGroups, ProblemGroups, ProblemKind, kind_of, place_of
 from cdpcli.events.model import Problem
-from cdpcli.events.reader import InputFile, is_plain_lines
-from cdpcli.events.validate import Validation, ValidationSummary
+from cdpcli.events.objects import ObjectStores
+from cdpcli.events.reader import InputFile, find_inputs, is_plain_lines
+from cdpcli.events.validate import Validation, ValidationSummary, render_json, render_text
 from cdpcli.workers.pool import can_fork, cannot_fork_note, ordered_map
 
 MIN_CHUNK_BYTES = 4 * 1024 * 1024  # below this a process costs more than it saves
@@ -183,3 +184,40 @@ def _merge(total: ValidationSummary, part: ValidationSummary) -> None:
     total.invalid += part.invalid
     total.warnings += part.warnings
     total.by_type.update(part.by_type)
+
+
+def validate(
+    paths: Sequence[str],
+    *,
+    write: Callable[[str], None],
+    strict: bool = False,
+    jobs: int = 1,
+    as_json: bool = False,
+    grouped: bool = False,
+    stdin: BinaryIO | None = None,
+    objects: ObjectStores | None = None,
+) -> ValidationSummary:
+    """`cdpcli validate`: check every event of the files, directories, `s3://`/`gs://` URLs or
+    `-` in `paths` against the Segment spec. Each problem goes to `write` as it is found, in input
+    order, as its report line (`PATH:LINE: severity: field: message`, or with `as_json` its JSON
+    line); the summary is returned. With `grouped`, a problem repeated at many places is written
+    at its first few and the rest counted in `summary.groups` (the text report; `as_json` always
+    writes every problem). With `jobs` > 1, large plain JSON-lines files are validated in that
+    many processes, with the same lines in the same order. `summary.notes` says what the user
+    should know about the run (files a walk skipped, a `--jobs` that could not fork). Raises
+    InputError (exit 4) when a path cannot be read, NoInputError (exit 2) when there is none.
+    """
+    found = find_inputs(paths, objects=objects)
+    groups = ProblemGroups() if grouped and not as_json else None
+    summary = validate_chunks(
+        plan(found.files, jobs),
+        strict=strict,
+        jobs=jobs,
+        render=render_json if as_json else render_text,
+        write=write,
+        stdin=stdin,
+        groups=groups,
+    )
+    summary.notes[:0] = found.notes
+    summary.groups = groups
+    return summary

@@ -24,8 +24,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cdpcli import jsonio
 from cdpcli.errors import ConfigError, ConfigErrors, closest, unknown
+from cdpcli.events.model import EVENT_TYPES
+from cdpcli.jsonio import dumps
 from cdpcli.routing.template import Getter, compile_path
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "compile_condition",
 ]
 
-EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 OPERATORS = ("exists", "in", "not", "matches")
 PATH_ROOTS = (
     "anonymousId",
@@ -140,7 +140,7 @@ def compile_condition(raw: Any, locate: Locate) -> Condition:
                 if getter is not None:
                     checks.append((getter, predicate))
     errors.check()
-    summary = "; ".join(f"{key}: {jsonio.dumps(value)}" for key, value in raw.items())
+    summary = "; ".join(f"{key}: {dumps(value)}" for key, value in raw.items())
     return Condition(types, names, pattern, tuple(checks), summary or "every event", raw)
 
 
@@ -155,7 +155,7 @@ def _strings(value: Any, locate: Locate, key: str, what: str, errors: ConfigErro
             good.append(item)
             continue
         at = (key, index) if isinstance(value, list) else (key,)
-        errors.add(locate(at), f"expected {what} (a non-empty string), got {jsonio.dumps(item)}")
+        errors.add(locate(at), f"expected {what} (a non-empty string), got {dumps(item)}")
         good.append("")
     return good
 
@@ -241,7 +241,7 @@ def _compile_any_of(values: list[Any], locate: Locate, at: tuple[str | int, ...]
         if not _is_literal(item):
             raise ConfigError(
                 f"{locate((*at, index))}: expected a literal (string, number, boolean or "
-                f"null), got {jsonio.dumps(item)}"
+                f"null), got {dumps(item)}"
             )
     keys = frozenset(_literal_key(item) for item in values)
     if len(keys) == 1:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, overload
 
 from cdpcli.destinations import registry
 from cdpcli.errors import ConfigError, ConfigErrors, unknown
@@ -32,6 +32,7 @@ __all__ = [
     "DestinationConfig",
     "Route",
     "config_from_document",
+    "find_config",
     "load_config",
     "parse_config",
     "resolve_config_path",
@@ -104,6 +105,49 @@ def resolve_config_path(option: str | Path | None, env: Mapping[str, str] | None
     if from_env:
         return Path(from_env)
     return Path(DEFAULT_CONFIG)
+
+
+@overload
+def find_config(
+    option: str | Path | None = None,
+    *,
+    required: Literal[True],
+    env: Mapping[str, str] | None = None,
+) -> Config: ...
+
+
+@overload
+def find_config(
+    option: str | Path | None = None,
+    *,
+    required: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Config | None: ...
+
+
+def find_config(
+    option: str | Path | None = None,
+    *,
+    required: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Config | None:
+    """The config of a command that can work without one (`keys`): `option`, else
+    `$CDPCLI_CONFIG`, else `./cdpcli.yaml` when that file exists, loaded.
+
+    With neither `option` nor `$CDPCLI_CONFIG` and no `./cdpcli.yaml`: None, or a ConfigError
+    when `required`. A config that is named but missing or invalid is always a ConfigError.
+    """
+    environ = os.environ if env is None else env
+    path = resolve_config_path(option, environ)
+    chosen = option is not None or bool(environ.get(CONFIG_ENV))
+    if not chosen and not path.exists():
+        if required:
+            raise ConfigError(
+                f"no config file: none given and no {path} here",
+                hint=f"pass --config FILE or set {CONFIG_ENV}",
+            )
+        return None
+    return load_config(path)
 
 
 def load_config(path: str | Path) -> Config:

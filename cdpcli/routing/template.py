@@ -28,15 +28,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cdpcli import jsonio
 from cdpcli.errors import ConfigError, ConfigErrors
+from cdpcli.jsonio import dumps
 
 __all__ = [
     "Getter",
     "Template",
     "compile_path",
     "compile_value",
-    "render",
 ]
 
 Getter = Callable[[Any], Any]
@@ -69,11 +68,6 @@ class Template:
         if isinstance(self.source, Mapping):
             return tuple(str(key) for key in self.source)
         return ()
-
-
-def render(template: Template, event: Mapping[str, Any]) -> Any:
-    """Evaluate `template` against `event`: the same as `template.render(event)`."""
-    return template._render(event)
 
 
 def compile_value(raw: Any, where: str | Locator = "template") -> Template:
@@ -224,7 +218,7 @@ def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     try:
-        return jsonio.dumps(value)
+        return dumps(value)
     except (TypeError, ValueError):  # not JSON (cannot come from a parsed event)
         return str(value)
 

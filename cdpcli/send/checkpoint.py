@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cdpcli import jsonio
 from cdpcli.errors import InputError, UsageError
+from cdpcli.jsonio import JSONDecodeError, dumps_bytes, loads
 from cdpcli.send.object_binding import check_objects
 from cdpcli.send.outputs import open_regular
 
@@ -38,7 +38,7 @@ def fingerprint(*, config_text: str, inputs: Iterable[str], options: Mapping[str
     digest.update(b"\0inputs\0")
     for name in inputs:
         digest.update(name.encode("utf-8", "surrogateescape") + b"\0")
-    digest.update(jsonio.dumps_bytes(dict(options), sort_keys=True))
+    digest.update(dumps_bytes(dict(options), sort_keys=True))
     return digest.hexdigest()
 
 
@@ -138,8 +138,8 @@ class Checkpoint:
         except OSError as error:
             raise InputError(f"{self.path}: cannot read the checkpoint: {error}") from error
         try:
-            data = jsonio.loads(raw)
-        except jsonio.JSONDecodeError as error:
+            data = loads(raw)
+        except JSONDecodeError as error:
             raise UsageError(
                 f"{self.path}: not a cdpcli checkpoint (not JSON)",
                 hint="delete it, or pass another --checkpoint path",
@@ -171,7 +171,7 @@ class Checkpoint:
         A read-only checkpoint (a dry run's) writes nothing."""
         if self.read_only:
             return
-        body = jsonio.dumps_bytes(
+        body = dumps_bytes(
             {
                 "format": FORMAT,
                 "version": VERSION,

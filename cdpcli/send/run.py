@@ -3,6 +3,7 @@ run the pipeline with the dry-run or the HTTP deliverer, and return the result."
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -13,18 +14,20 @@ from typing import Any, BinaryIO
 from cdpcli.destinations.registry import get_kind
 from cdpcli.errors import UsageError
 from cdpcli.events.objects import ObjectStores
-from cdpcli.events.reader import find_inputs
+from cdpcli.events.reader import InputFile, find_inputs
+from cdpcli.events.validate import EVENT_SOURCE
+from cdpcli.jsonio import dumps_bytes
+from cdpcli.retry import RetryPolicy
 from cdpcli.routing.config import Config, load_config
 from cdpcli.send.batching import Batcher
 from cdpcli.send.checkpoint import Checkpoint, fingerprint
 from cdpcli.send.delivery import Deliverer, DestinationRuntime, DestinationStats
-from cdpcli.send.dry_run import DryRunDeliverer
+from cdpcli.send.dry_run import DryRunDeliverer, DryRunRequest
 from cdpcli.send.outputs import OutputFiles
 from cdpcli.send.pipeline import Pipeline, SendOptions, SendResult, SendSummary
 from cdpcli.send.prepare import Explained
 from cdpcli.send.prepare_parallel import Parallelism
 from cdpcli.send.rejected import RejectedFile
-from cdpcli.send.retry import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -220,3 +223,37 @@ def _check_transport(destinations: Mapping[str, DestinationRuntime], allow_http:
                     hint="secrets are only sent over https to hosts other than loopback; "
                     "pass --allow-insecure-http to override",
                 )
+
+
+def map_event(
+    config: Config,
+    event: Mapping[str, Any],
+    *,
+    options: SendOptions | None = None,
+    explain: Callable[[Explained], None] | None = None,
+) -> list[DryRunRequest]:
+    """The requests one event (parsed JSON; a batch envelope gives those of its items) becomes
+    under `config`, exactly as `send --dry-run` prints them: it is a dry run over an input of
+    this one line (`<event>:1`), through the same pipeline, needing no secret and opening no
+    connection.
+
+    An event that is invalid, matches no route, or is skipped or rejected by every route it
+    matched becomes no request: `explain` receives what each route made of it (as
+    `send --explain` shows it), and `check_event` says why an event is invalid.
+    """
+    run_options = options if options is not None else SendOptions()
+    lines: list[bytes] = []
+    pipeline = Pipeline(
+        config,
+        {name: _runtime(config, name, None) for name in _selected(config, run_options.to)},
+        DryRunDeliverer(lines.append),
+        options=run_options,
+        explain=explain,
+    )
+    pipeline.summary.dry_run = True
+    result = pipeline.run(
+        [InputFile(EVENT_SOURCE, None)], stdin=io.BytesIO(dumps_bytes(dict(event)) + b"\n")
+    )
+    if result.error is not None:
+        raise result.error
+    return [DryRunRequest.from_line(line) for line in lines]

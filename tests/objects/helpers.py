@@ -112,7 +112,7 @@ from cdpcli.errors import CdpError
 from cdpcli.events.objects import ObjectStores
 from cdpcli.events.reader import find_inputs, read_inputs
 from cdpcli.jsonio import dumps_bytes
-from cdpcli.send.retry import RetryPolicy
+from cdpcli.retry import RetryPolicy
 attempts, pause, paths = int(sys.argv[1]), sys.argv[2] == "pause", sys.argv[3:]
 stores = ObjectStores(retry=RetryPolicy(max_attempts=attempts, base=0.001, cap=0.002))
 try:

@@ -34,6 +34,7 @@ from cdpcli import jsonio
 from cdpcli.cli.common import OutputFormat, Streams
 from cdpcli.cli.send_cmd import _finish
 from cdpcli.errors import InputError
+from cdpcli.retry import RetryPolicy
 from cdpcli.routing.config import Config
 from cdpcli.send import checkpoint as checkpoint_module
 from cdpcli.send import pipeline as pipeline_module
@@ -41,7 +42,6 @@ from cdpcli.send import rejected as rejected_module
 from cdpcli.send.delivery import Deliverer, DestinationRuntime
 from cdpcli.send.http import HttpDeliverer
 from cdpcli.send.pipeline import SendResult
-from cdpcli.send.retry import RetryPolicy
 from cdpcli.send.run import SendRequest, send
 from tests.fakes import LAGO_BATCH, MIXPANEL_IMPORT, FakeLago, FakeMixpanel, Fault
 from tests.fakes.sends import (
