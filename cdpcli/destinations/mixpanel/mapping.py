@@ -9,14 +9,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from cdpcli.destinations.base import Mapped, Record, RouteInfo
+from cdpcli.destinations.mixpanel.fields import as_object
 from cdpcli.destinations.mixpanel.properties import (
-    as_object,
+    add_properties,
     distinct_id,
+    distinct_id_of,
     insert_id,
     is_banned,
     present,
     segment_id,
-    track_properties,
+    track_fields,
 )
 from cdpcli.destinations.mixpanel.settings import MixpanelOptions, render_template
 
@@ -166,13 +168,16 @@ def map_track(
     name = _event_name(event, options)
     if name is None:
         return Mapped(rejected="track event has no event name")
-    did = distinct_id(event, options)
+    user_id, anon_id = segment_id(event.get("userId")), segment_id(event.get("anonymousId"))
+    did = distinct_id_of(user_id, anon_id, options)
     if did and is_banned(did):
         return Mapped(rejected=_banned_reason(did))
     insert = insert_id(str(event["messageId"]), route.qualifier)
-    props = track_properties(
-        event, time_ms=time_ms, options=options, insert=insert, extra=extra, did=did
-    )
+    properties = as_object(event.get("properties"))
+    if extra:
+        properties = {**properties, **extra}
+    props = track_fields(event, time_ms, did, insert, user_id, anon_id, properties)
+    add_properties(props, properties)
     record: dict[str, Any] = {"event": overrides.get("event", name) if overrides else name}
     record["properties"] = props
     if name != ORDER_COMPLETED or not options.product_events or event.get("type") != "track":
