@@ -196,42 +196,51 @@ def map_track(
     return Mapped(records=tuple([Record(IMPORT, r) for r in records]))
 
 
+# A trait that is not there (JavaScript's undefined, which JSON.stringify leaves out), as against
+# one that is null (sent as null: traits are an untyped object, §2.6).
+_ABSENT: Any = object()
+_CREATED = ("created", "createdAt", "created_at")
+
+
 def engage_set(traits: Mapping[str, Any]) -> dict[str, Any]:
-    """`$set` of an identify: traits minus reserved ones, then their `$` names (§2.4)."""
+    """`$set` of an identify: traits minus reserved ones, then their `$` names (§2.4). A reserved
+    trait that is null stays null (`{"email": null}` → `"$email": null`), as Segment sends it."""
     result = {k: v for k, v in traits.items() if k not in _RESERVED_TRAITS}
-    first, last = traits.get("firstName"), traits.get("lastName")
     name = traits.get("name")
-    if name is None and first and last:
-        name = f"{first} {last}"
+    if name is None:  # name ?? (firstName && lastName ? "<first> <last>" : undefined)
+        first, last = traits.get("firstName"), traits.get("lastName")
+        name = f"{first} {last}" if first and last else _ABSENT
     renamed = (
-        ("$created", _first_not_none(traits, ("created", "createdAt", "created_at"))),
-        ("$email", traits.get("email")),
-        ("$first_name", first),
-        ("$last_name", last),
+        ("$created", _coalesce(traits, _CREATED)),
+        ("$email", traits.get("email", _ABSENT)),
+        ("$first_name", traits.get("firstName", _ABSENT)),
+        ("$last_name", traits.get("lastName", _ABSENT)),
         ("$name", name),
-        ("$username", traits.get("username")),
-        ("$phone", traits.get("phone")),
+        ("$username", traits.get("username", _ABSENT)),
+        ("$phone", traits.get("phone", _ABSENT)),
     )
-    result.update((k, v) for k, v in renamed if v is not None)
+    result.update((k, v) for k, v in renamed if v is not _ABSENT)
     return result
 
 
 def group_set(traits: Mapping[str, Any]) -> dict[str, Any]:
-    """`$set` of a group: traits minus `created*` and `name`, then `$name`, `$created` (§2.5)."""
+    """`$set` of a group: traits minus `created*` and `name`, then `$name`, `$created` (§2.5),
+    a null one kept as null."""
     result = {k: v for k, v in traits.items() if k not in _GROUP_RESERVED}
-    renamed = (
-        ("$name", traits.get("name")),
-        ("$created", _first_not_none(traits, ("created", "createdAt", "created_at"))),
-    )
-    result.update((k, v) for k, v in renamed if v is not None)
+    renamed = (("$name", traits.get("name", _ABSENT)), ("$created", _coalesce(traits, _CREATED)))
+    result.update((k, v) for k, v in renamed if v is not _ABSENT)
     return result
 
 
-def _first_not_none(traits: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+def _coalesce(traits: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    """JavaScript's `traits[a] ?? traits[b] ?? traits[c]`: the first that is neither null nor
+    absent, else the last one as it is (null, or absent)."""
+    value = _ABSENT
     for key in keys:
-        if traits.get(key) is not None:
-            return traits[key]
-    return None
+        value = traits.get(key, _ABSENT)
+        if value is not None and value is not _ABSENT:
+            return value
+    return value
 
 
 def map_identify(

@@ -450,6 +450,51 @@ def test_m7_reserved_traits(traits: dict[str, Any], expected: dict[str, Any]) ->
 # ---------------------------------------------------------------- M11: group key
 
 
+# Segment sends a reserved trait that is null as null (traits are an untyped object, §2.6): only
+# an absent one is left out (JavaScript's undefined), `$created` is `created ?? createdAt ??
+# created_at` and `$name` is `name ?? (firstName && lastName ? "<first> <last>" : undefined)`.
+@pytest.mark.parametrize(
+    ("traits", "expected"),
+    [
+        ({"email": None, "plan": None}, {"plan": None, "$email": None}),
+        ({"phone": None, "username": None}, {"$username": None, "$phone": None}),
+        ({"firstName": None, "lastName": "F"}, {"$first_name": None, "$last_name": "F"}),
+        (
+            {"name": None, "firstName": "L", "lastName": "F"},
+            {"$first_name": "L", "$last_name": "F", "$name": "L F"},
+        ),
+        ({"name": None}, {}),  # name ?? (…) with no first and last name: undefined, not sent
+        ({"created_at": None}, {"$created": None}),
+        ({"created": None}, {}),  # created ?? createdAt ?? created_at: undefined
+        ({"created": None, "createdAt": "B"}, {"$created": "B"}),
+    ],
+)
+def test_null_reserved_traits_stay_null_in_engage_set(
+    traits: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    assert (
+        run({"type": "identify", "messageId": "m-1", "userId": "u1", "traits": traits})
+        .records[0]
+        .item["$set"]
+        == expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("traits", "expected"),
+    [
+        ({"name": None, "plan": "pro"}, {"plan": "pro", "$name": None}),
+        ({"created_at": None}, {"$created": None}),
+        ({"created": None}, {}),
+    ],
+)
+def test_null_reserved_traits_stay_null_in_group_set(
+    traits: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    event = {"type": "group", "messageId": "m-1", "groupId": "g1", "traits": traits}
+    assert run(event).records[0].item["$set"] == expected
+
+
 @pytest.mark.parametrize(
     ("traits", "expected"),
     [
