@@ -15,6 +15,10 @@ A source is one of:
   function and inputs share one call (`pick` then selects an item of its result); the function
   returns None for "no value".
 
+A value is read, left out by its empty rule, then converted to the row's type (`convert`); one
+that cannot be converted counts as missing and is reported as a `Problem` (path, message). For a
+`Computed` row the rule and the type apply to its path inputs.
+
 `read_fields` is the reference: one small loop over the rows. It runs for every event of a
 backfill, so `compile_fields` turns the same table, once at import, into the Python source of one
 straight-line function and compiles it; tests prove the two agree on arbitrary events. The table is
@@ -29,6 +33,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, Literal
+
+from cdpcli.destinations.mixpanel.convert import CONVERTERS, DROPPED_BY_SEGMENT, FAIL, not_a
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -96,10 +102,16 @@ class Field:
     empty: Empty = Empty.DROP
     type: Type | None = None
     note: str = field(default="", compare=False)
-    """Why the row reads as it does, when that is not obvious (shown in docs, not used)."""
+    """Why the row reads as it does, when that is not obvious (documentation only)."""
 
 
 Table = tuple[Field, ...]
+
+Problem = tuple[str, str]
+"""A value that could not be converted: its path in the event, and what was done about it."""
+
+Failure = tuple[str, str, Any]
+"""Internal: the path, declared type and value of a conversion that failed."""
 
 
 def read_path(event: Mapping[str, Any], path: str) -> Any:
@@ -111,16 +123,27 @@ def read_path(event: Mapping[str, Any], path: str) -> Any:
     return holder.get(leaf)
 
 
-def read_fields(table: Table, event: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
-    """The reference reading of `table` for one event: the keys with a value, in table order."""
+Reading = tuple[dict[str, Any], tuple[Problem, ...]]
+"""The keys with a value, in table order, and the problems met on the way."""
+
+
+def read_fields(table: Table, event: Mapping[str, Any], given: Mapping[str, Any]) -> Reading:
+    """The reference reading of `table` for one event."""
     result: dict[str, Any] = {}
     calls: dict[tuple[Callable[..., Any], tuple[Input, ...]], Any] = {}
+    failures: list[Failure] = []
     for row in table:
         source = row.source
         if isinstance(source, str):
             value = read_path(event, source)
             if row.empty.drops(value):
                 continue
+            if row.type is not None:
+                converted = CONVERTERS[row.type](value)
+                if converted is FAIL:
+                    failures.append((source, row.type, value))
+                    continue
+                value = converted
         elif isinstance(source, Given):
             value = given[source.name]
             if row.empty.drops(value):
@@ -128,7 +151,7 @@ def read_fields(table: Table, event: Mapping[str, Any], given: Mapping[str, Any]
         else:
             call = (source.function, source.inputs)
             if call not in calls:
-                args = [_input(row, event, given, name) for name in source.inputs]
+                args = [_input(row, event, given, name, failures) for name in source.inputs]
                 calls[call] = source.function(*args)
             value = calls[call]
             if source.pick is not None:
@@ -136,17 +159,58 @@ def read_fields(table: Table, event: Mapping[str, Any], given: Mapping[str, Any]
             if value is None:
                 continue
         result[row.key] = value
-    return result
+    return result, (problems(table, failures, result) if failures else ())
 
 
-def _input(row: Field, event: Mapping[str, Any], given: Mapping[str, Any], name: Input) -> Any:
+def _input(
+    row: Field,
+    event: Mapping[str, Any],
+    given: Mapping[str, Any],
+    name: Input,
+    failures: list[Failure],
+) -> Any:
     if isinstance(name, Given):
         return given[name.name]
     value = read_path(event, name)
-    return None if row.empty.drops(value) else value
+    if row.empty.drops(value):
+        return None
+    if row.type is not None and value is not None:
+        converted = CONVERTERS[row.type](value)
+        if converted is FAIL:
+            failures.append((name, row.type, value))
+            return None
+        value = converted
+    return value
 
 
-Reader = Callable[..., dict[str, Any]]
+def problems(
+    table: Table, failures: Sequence[Failure], result: Mapping[str, Any]
+) -> tuple[Problem, ...]:
+    """One problem per path whose value could not be converted, naming the keys it feeds: those
+    sent without it, and those that read it as missing and got a value anyway (a fallback)."""
+    found: dict[str, Problem] = {}
+    for path, type_name, value in failures:
+        if path in found:
+            continue
+        keys = [row.key for row in table if path in _paths_of(row.source)]
+        parts = []
+        if absent := [key for key in keys if key not in result]:
+            parts.append("sent without " + ", ".join(absent))
+        if present := [key for key in keys if key in result]:
+            parts.append("read as missing for " + ", ".join(present))
+        found[path] = (path, f"{not_a(type_name, value)}; {'; '.join(parts)} {DROPPED_BY_SEGMENT}")
+    return tuple(found.values())
+
+
+def failed(failures: list[Failure] | None, path: str, type_name: str, value: Any) -> list[Failure]:
+    """Internal (compiled readers): note a failed conversion."""
+    if failures is None:
+        failures = []
+    failures.append((path, type_name, value))
+    return failures
+
+
+Reader = Callable[..., Reading]
 """`reader(event, *givens)`: the givens positionally, in the order the reader was made with."""
 
 
@@ -154,7 +218,7 @@ def loop_reader(table: Table, givens: Sequence[str]) -> Reader:
     """`read_fields` with the compiled reader's signature (for tests and comparison)."""
     names = tuple(givens)
 
-    def read(event: Mapping[str, Any], *values: Any) -> dict[str, Any]:
+    def read(event: Mapping[str, Any], *values: Any) -> Reading:
         return read_fields(table, event, dict(zip(names, values, strict=True)))
 
     return read
@@ -163,6 +227,17 @@ def loop_reader(table: Table, givens: Sequence[str]) -> Reader:
 # ---------------------------------------------------------------- the compiled form
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Per declared type: the test that a value has it already (the common case, written inline) and
+# the conversion called otherwise (a float is a number, but it must be finite: `to_number` checks).
+_IS = {
+    "string": "type({}) is str",
+    "number": "type({}) is int",
+    "integer": "type({}) is int",
+    "boolean": "type({}) is bool",
+}
+_ISNT = {type_name: test.replace(" is ", " is not ") for type_name, test in _IS.items()}
+_CONVERT = {type_name: convert.__name__ for type_name, convert in CONVERTERS.items()}
+_CONVERT_NAMES = {convert.__name__: convert for convert in CONVERTERS.values()}
 _Call = tuple[Callable[..., Any], tuple[Input, ...]]
 
 
@@ -176,7 +251,15 @@ def compile_fields(table: Table, givens: Sequence[str], name: str) -> Reader:
     """
     text, functions = _Writer(table, tuple(givens), name).write()
     filename = f"<cdpcli fields: {name}>"
-    namespace: dict[str, Any] = {"as_object": as_object, **functions}
+    namespace: dict[str, Any] = {
+        "as_object": as_object,
+        "FAIL": FAIL,
+        "failed": failed,
+        "problems": problems,
+        "TABLE": table,
+        **_CONVERT_NAMES,
+        **functions,
+    }
     exec(compile(text, filename, "exec"), namespace)  # our own table's source, never user input
     linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
     reader: Reader = namespace[name]
@@ -208,6 +291,8 @@ class _Writer:
             for path in _paths_of(row.source):
                 if not all(_NAME.match(step) for step in path.split(".")):
                     raise ValueError(f"{row.key}: path {path!r} is not dotted names")
+            if isinstance(row.source, str) and row.empty is Empty.KEEP and row.type is not None:
+                raise ValueError(f"{row.key}: a typed path cannot be kept when empty")
             if isinstance(row.source, Computed):
                 other = first.setdefault((row.source.function, row.source.inputs), row)
                 if (other.empty, other.type) != (row.empty, row.type):
@@ -226,6 +311,7 @@ class _Writer:
                 local = self.reads[path] = "v_" + path.replace(".", "_")
                 self._emit(1, f"{local} = {self._lookup(path)}")
         self._emit(1, "r = {}")
+        self._emit(1, "bad = None")
         for parent, rows in _runs(self.table):
             depth = 1
             if parent is not None:
@@ -233,7 +319,9 @@ class _Writer:
                 depth = 2
             for index, row in rows:
                 self._row(index, row, depth)
-        self._emit(1, "return r")
+        self._emit(1, "if bad is None:")
+        self._emit(2, "return r, ()")
+        self._emit(1, "return r, problems(TABLE, bad, r)")
         return "\n".join(self.lines) + "\n", self.functions
 
     def _row(self, index: int, row: Field, depth: int) -> None:
@@ -251,8 +339,58 @@ class _Writer:
             test = f"(v := {value}) is not None"
             if row.empty is Empty.DROP:
                 test += " and v != ''"
+            if isinstance(source, str) and row.type is not None:  # givens are typed already
+                self._typed(row, source, value, depth)
+                return
         self._emit(depth, f"if {test}:")
         self._emit(depth + 1, f"r[{key}] = v")
+
+    def _typed(self, row: Field, path: str, value: str, depth: int) -> None:
+        """A path row with a type: a missing value first (the cheapest test), then the value as it
+        is when it has the type (the common case), else converted; an empty value left out as
+        `read_fields` does."""
+        key, type_name = repr(row.key), row.type
+        assert type_name is not None
+        drop = row.empty is Empty.DROP
+        self._emit(depth, f"if (v := {value}) is not None:")
+        self._emit(depth + 1, f"if {_IS[type_name].format('v')}:")
+        if drop and type_name == "string":  # "" is then the only empty value of the type
+            self._emit(depth + 2, "if v:")
+            self._emit(depth + 3, f"r[{key}] = v")
+        else:
+            self._emit(depth + 2, f"r[{key}] = v")
+        convert = f"(c := {_CONVERT[type_name]}(v)) is not FAIL"
+        if drop and type_name != "string":  # "" is not of the type: left out before converting
+            self._emit(depth + 1, "elif v != '':")
+            self._emit(depth + 2, f"if {convert}:")
+            depth += 1
+        else:
+            self._emit(depth + 1, f"elif {convert}:")
+        self._emit(depth + 2, f"r[{key}] = c")
+        self._emit(depth + 1, "else:")
+        self._emit(depth + 2, f"bad = failed(bad, {path!r}, {type_name!r}, v)")
+
+    def _typed_input(self, row: Field, path: str, local: str, depth: int) -> None:
+        """A path input of a `Computed` row: None when left out by the row's empty rule, else
+        converted to the row's type (None, and a failure noted, when it cannot be)."""
+        drop, type_name = row.empty is Empty.DROP, row.type
+        if drop and type_name == "string":  # "" is then the only empty value of the type
+            self._emit(depth, f"if {_IS[type_name].format(local)}:")
+            self._emit(depth + 1, f"if not {local}:")
+            self._emit(depth + 2, f"{local} = None")
+            self._emit(depth, f"elif {local} is not None:")
+        else:
+            if drop:
+                self._emit(depth, f"if {local} == '':")
+                self._emit(depth + 1, f"{local} = None")
+            if type_name is None:
+                return
+            self._emit(depth, f"if {local} is not None and {_ISNT[type_name].format(local)}:")
+        self._emit(depth + 1, f"if (c := {_CONVERT[type_name]}({local})) is FAIL:")
+        self._emit(depth + 2, f"bad = failed(bad, {path!r}, {type_name!r}, {local})")
+        self._emit(depth + 2, f"{local} = None")
+        self._emit(depth + 1, "else:")
+        self._emit(depth + 2, f"{local} = c")
 
     def _call(self, index: int, row: Field, source: Computed, depth: int) -> str:
         call = (source.function, source.inputs)
@@ -265,9 +403,7 @@ class _Writer:
                 continue
             local = f"a_{index}_{number}"
             self._emit(depth, f"{local} = {self._read(name)}")
-            if row.empty is Empty.DROP:
-                self._emit(depth, f"if {local} == '':")
-                self._emit(depth + 1, f"{local} = None")
+            self._typed_input(row, name, local, depth)
             args.append(local)
         function = f"f_{index}_{getattr(source.function, '__name__', 'function')}"
         self.functions[function] = source.function

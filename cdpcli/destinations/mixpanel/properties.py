@@ -121,10 +121,10 @@ def add_properties(record: dict[str, Any], properties: Mapping[str, Any]) -> Non
 # the row's empty rule (a value left out arrives as None) and returns None for "no value".
 
 
-def ip_or_zero(ip: Any, properties: Mapping[str, Any]) -> Any:
+def ip_or_zero(ip: str | None, properties: Mapping[str, Any]) -> str | None:
     """context.ip; without one, "0" (§3h: no location rather than the backfill machine's),
     unless `properties.ip` (which overrides in place) is there."""
-    if ip is not None:
+    if ip:  # "" too, which `[""]` converts to
         return ip
     return None if "ip" in properties else "0"
 
@@ -132,10 +132,10 @@ def ip_or_zero(ip: Any, properties: Mapping[str, Any]) -> Any:
 _NO_AGENT = (None, None)
 
 
-def user_agent(ua: Any) -> tuple[str | None, str | None]:
+def user_agent(ua: str | None) -> tuple[str | None, str | None]:
     """`($browser, $browser_version)` of a user agent (§2.2); an unknown one gives `("", None)`,
     so `"$browser": ""` is sent, as Segment does; no user agent gives neither key."""
-    return parse_user_agent(ua) if type(ua) is str else _NO_AGENT
+    return parse_user_agent(ua) if ua else _NO_AGENT
 
 
 def first_present(value: Any, fallback: Any) -> Any:
@@ -143,9 +143,9 @@ def first_present(value: Any, fallback: Any) -> Any:
     return value if value is not None else fallback
 
 
-def library(name: Any) -> str | None:
-    """`mp_lib`: Segment's `"Segment Actions: " + library.name`."""
-    return None if name is None else f"Segment Actions: {name}"
+def library(name: str | None) -> str | None:
+    """`mp_lib`: Segment's `library_name && "Segment Actions: " + library_name`."""
+    return f"Segment Actions: {name}" if name else name
 
 
 def source(integration_name: Any) -> str:
@@ -229,7 +229,7 @@ merged in)."""
 
 track_fields = compile_fields(TRACK_FIELDS, TRACK_GIVENS, "track_fields")
 """`track_fields(event, time_ms, did, insert, user_id, anon_id, properties)`: the computed keys
-of a track/page/screen record (the table compiled once; `track_fields_loop` reads it row by row
-and gives the same)."""
+of a track/page/screen record, and the values that could not be converted to their type (the table
+compiled once; `track_fields_loop` reads it row by row and gives the same)."""
 
 track_fields_loop = loop_reader(TRACK_FIELDS, TRACK_GIVENS)

@@ -197,9 +197,10 @@ givens = st.tuples(
 @settings(max_examples=400, deadline=None)
 @given(events(), givens)
 def test_compiled_form_equals_the_loop(event: dict[str, Any], values: tuple[Any, ...]) -> None:
-    compiled = track_fields(event, *values)
-    loop = track_fields_loop(event, *values)
+    compiled, compiled_problems = track_fields(event, *values)
+    loop, loop_problems = track_fields_loop(event, *values)
     assert list(compiled.items()) == list(loop.items())  # same keys, values, order
+    assert compiled_problems == loop_problems
 
 
 def test_compiled_form_equals_the_loop_on_a_full_event() -> None:
@@ -207,17 +208,57 @@ def test_compiled_form_equals_the_loop_on_a_full_event() -> None:
 
     event = full_event()
     values = (1, "u1", "m-1", "u1", "a1", event["properties"])
-    assert list(track_fields(event, *values).items()) == list(
-        track_fields_loop(event, *values).items()
-    )
-    assert len(track_fields(event, *values)) == len(TRACK_FIELDS)
+    compiled, problems = track_fields(event, *values)
+    assert list(compiled.items()) == list(track_fields_loop(event, *values)[0].items())
+    assert len(compiled) == len(TRACK_FIELDS)
+    assert problems == ()
 
 
 def test_the_compiled_source_is_kept_and_names_each_key_once() -> None:
     text: str = track_fields.source  # type: ignore[attr-defined]
     assert text.startswith(f"def track_fields(event, {', '.join(TRACK_GIVENS)}):")
     for row in TRACK_FIELDS:
-        assert text.count(f"r[{row.key!r}] =") == 1, row.key
+        converted = isinstance(row.source, str) and row.type is not None  # as it is, or converted
+        assert text.count(f"r[{row.key!r}] =") == (2 if converted else 1), row.key
+
+
+def _pair(*values: Any) -> Any:
+    return None if values[0] is None else list(values)
+
+
+# Every combination of source, empty rule and type the compiler writes.
+EVERY_KIND = tuple(
+    Field(f"{kind}_{empty.name}_{type_name}", source, empty, type_name)
+    for empty in Empty
+    for type_name in (None, "string", "number", "integer", "boolean")
+    for kind, source in (
+        ("path", f"x.{type_name}"),
+        ("top", "y"),
+        ("computed", Computed(_pair, (f"x.{type_name}", "y", f"w.{empty.name}", Given("g")))),
+        ("given", Given("g")),
+    )
+    if not (kind in ("path", "top") and empty is Empty.KEEP and type_name is not None)
+)
+every_kind = compile_fields(EVERY_KIND, ("g",), "every_kind")
+every_kind_loop = loop_reader(EVERY_KIND, ("g",))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["None", "string", "number", "integer", "boolean", "z"]), json_values
+    ),
+    st.dictionaries(st.sampled_from(["DROP", "DROP_NULL", "KEEP"]), json_values),
+    json_values,
+    json_values,
+)
+def test_every_kind_of_row_compiled_equals_the_loop(
+    x: dict[str, Any], w: dict[str, Any], y: Any, g: Any
+) -> None:
+    event = {"x": x, "w": w, "y": y}
+    compiled, loop = every_kind(event, g), every_kind_loop(event, g)
+    assert list(compiled[0].items()) == list(loop[0].items())
+    assert compiled[1] == loop[1]
 
 
 def _double(value: Any) -> Any:
@@ -243,8 +284,9 @@ SMALL = (
 )
 def test_a_small_table_compiled_and_looped(event: dict[str, Any], expected: Any) -> None:
     compiled = compile_fields(SMALL, ("g",), "small")
-    assert compiled(event, None) == loop_reader(SMALL, ("g",))(event, None) == expected
-    assert read_fields(SMALL, event, {"g": None}) == expected
+    reading = (expected, ())
+    assert compiled(event, None) == loop_reader(SMALL, ("g",))(event, None) == reading
+    assert read_fields(SMALL, event, {"g": None}) == reading
 
 
 @pytest.mark.parametrize(
@@ -253,6 +295,11 @@ def test_a_small_table_compiled_and_looped(event: dict[str, Any], expected: Any)
         ((Field("a", Given("h")),), ("g",), "a: given 'h' is not passed in"),
         ((Field("a", "x.a-b"),), (), "a: path 'x.a-b' is not dotted names"),
         ((Field("a", "x"),), ("g h",), "not a Python name: 'g h'"),
+        (
+            (Field("a", "x", Empty.KEEP, "string"),),
+            (),
+            "a: a typed path cannot be kept when empty",
+        ),
         (
             (
                 Field("a", Computed(_double, ("x",), 0)),
