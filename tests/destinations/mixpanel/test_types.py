@@ -11,9 +11,8 @@ import pytest
 
 from cdpcli import jsonio
 from cdpcli.destinations.base import Mapped, RouteInfo
-from cdpcli.destinations.mixpanel import destination as mixpanel
+from cdpcli.destinations.mixpanel import mapping
 from cdpcli.destinations.mixpanel.fields import Empty
-from cdpcli.destinations.mixpanel.mapping import field_warnings
 from cdpcli.destinations.mixpanel.properties import TRACK_FIELDS
 from cdpcli.destinations.mixpanel.settings import MixpanelOptions
 
@@ -24,7 +23,7 @@ DROPS = "(Segment would drop the event)"
 
 
 def run(event: dict[str, Any]) -> Mapped:
-    return mixpanel.map_event(
+    return mapping.map_event(
         event, time_ms=1_700_000_000_000, route=ROUTE, options=OPTIONS, token="T"
     )
 
@@ -121,11 +120,11 @@ def test_each_typed_field_for_each_json_type(
         article = "an" if type_name == "integer" else "a"
         message = f"{shown} is not {article} {type_name}; sent without {', '.join(keys)} {DROPS}"
         assert mapped.warnings == (f"{path}: {message}",)
-        assert field_warnings(track(at(path, value))) == [(path, message)]
+        assert mapping.field_warnings(track(at(path, value))) == [(path, message)]
     else:
         assert exact(props.get(key, ABSENT)) == exact(expected)
         assert mapped.warnings == ()
-        assert field_warnings(track(at(path, value))) == []
+        assert mapping.field_warnings(track(at(path, value))) == []
 
 
 # ---------------------------------------------------------------- the computed keys (typed inputs)
@@ -307,7 +306,7 @@ def test_each_product_field_for_each_json_type(
         )
         path = f"properties.products[0].{key}"
         assert mapped.warnings == (f"{path}: {message}",)
-        assert field_warnings(order({key: value})) == [(path, message)]
+        assert mapping.field_warnings(order({key: value})) == [(path, message)]
     else:
         assert exact(product[key]) == exact(expected)
         assert mapped.warnings == ()
@@ -342,7 +341,7 @@ def test_engage_ip_is_a_string(ip: Any, sent: str, warns: bool) -> None:
     assert mapped.records[0].item["$ip"] == sent
     message = f'{{"v":6}} is not a string; read as missing for $ip {DROPS}'
     assert mapped.warnings == ((f"context.ip: {message}",) if warns else ())
-    assert field_warnings(event) == ([("context.ip", message)] if warns else [])
+    assert mapping.field_warnings(event) == ([("context.ip", message)] if warns else [])
 
 
 # ---------------------------------------------------------------- field_warnings
@@ -363,10 +362,10 @@ def test_field_warnings_lists_each_path_once_in_table_order() -> None:
         ("context.screen.width", f'"abc" is not a number; sent without $screen_width {DROPS}'),
         ("context.network.wifi", f'"yes" is not a boolean; sent without $wifi_enabled {DROPS}'),
     ]
-    assert field_warnings(event) == expected
+    assert mapping.field_warnings(event) == expected
     assert run(event).warnings == tuple(f"{path}: {message}" for path, message in expected)
 
 
 def test_field_warnings_of_other_events_are_empty() -> None:
-    assert field_warnings({"type": "alias", "previousId": "a", "userId": "u"}) == []
-    assert field_warnings(identify({})) == []  # no /engage update, so no $ip
+    assert mapping.field_warnings({"type": "alias", "previousId": "a", "userId": "u"}) == []
+    assert mapping.field_warnings(identify({})) == []  # no /engage update, so no $ip
