@@ -31,7 +31,7 @@ _API: dict[str, tuple[str, str]] = {
     "check_event": ("cdpcli.events.validate", "check_event"),
     "ValidationSummary": ("cdpcli.events.validate", "ValidationSummary"),
     "ProblemGroups": ("cdpcli.events.grouping", "ProblemGroups"),
-    "validate": ("cdpcli.events.validate_parallel", "validate"),
+    "validate": ("cdpcli.destinations.checks", "validate"),
     "Profile": ("cdpcli.events.profile", "Profile"),
     "inspect": ("cdpcli.events.profile", "inspect"),
     # send
@@ -126,6 +126,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # what the table above loads, for mypy and readers (nothing runs here)
+    from cdpcli.destinations.checks import validate
     from cdpcli.eligibility.evaluate import CriterionResult, ProgramResult, check_eligibility
     from cdpcli.eligibility.evaluate import Report as EligibilityReport
     from cdpcli.errors import (
@@ -146,7 +147,6 @@ if TYPE_CHECKING:  # what the table above loads, for mypy and readers (nothing r
     from cdpcli.events.reader import read_events
     from cdpcli.events.spec import parse_time_ms
     from cdpcli.events.validate import ValidationSummary, check_event
-    from cdpcli.events.validate_parallel import validate
     from cdpcli.jsonio import dumps as to_json
     from cdpcli.retry import RetryPolicy
     from cdpcli.routing.check import ConfigCheck, check_config

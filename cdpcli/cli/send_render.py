@@ -100,6 +100,11 @@ def render_summary(summary: SendSummary, out: Streams) -> None:
         line += f" ({summary.resumed:,} settled by an earlier run)"
     if summary.not_sent:
         line += f"; {summary.not_sent:,} not sent (re-run to send them)"
+    if summary.warnings:
+        line += (
+            f"; {summary.warnings:,} values left out, not of their field's type"
+            " (`cdpcli validate` lists them)"
+        )
     out.say(line)
 
 
@@ -125,4 +130,6 @@ def render_explained(explained: Explained, out: Streams) -> None:
                 out.write_line(f"{prefix}: rejected ({outcome.rejected})")
             for record in outcome.records:
                 out.write_line(f"{prefix} /{record.endpoint}: {api.to_json(record.item)}")
+            for warning in outcome.warnings:
+                out.write_line(f"{prefix}: warning: {warning}")
     out.write_line("")

@@ -161,6 +161,14 @@ class Destination(ABC, Generic[OptionsT]):
         """The secrets a run needs, given the event types its routes can send here (an empty
         `types` counts as any type)."""
 
+    @classmethod
+    def field_warnings(cls, event: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
+        """The values of `event` this kind cannot send as they are, whatever the options and
+        routes (a value Segment's destination would fail the event over), as (field path,
+        message): `validate` reports them as warnings. Default: none."""
+        del event
+        return ()
+
     # --- one configured destination ------------------------------------------------------------
 
     @abstractmethod

@@ -28,6 +28,8 @@ class DestinationStats:
     rejected: int = 0
     skipped: int = 0
     requests: int = 0
+    # Values the mapping left out of what it sent (`Mapped.warnings`: not of their field's type).
+    warnings: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +40,7 @@ class DestinationStats:
             "rejected": self.rejected,
             "skipped": self.skipped,
             "requests": self.requests,
+            "warnings": self.warnings,
         }
 
 

@@ -57,6 +57,12 @@ class MixpanelDestination(Destination[MixpanelOptions]):
         return settings.parse_options(raw, where)
 
     @classmethod
+    def field_warnings(cls, event: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
+        """Values Segment's Mixpanel (Actions) cannot convert to the type it declares for their
+        field (reference/mixpanel.md §2.6): cdpcli sends the event without that field."""
+        return mapping.field_warnings(event)
+
+    @classmethod
     def secret_fields(
         cls, options: MixpanelOptions, types: frozenset[str]
     ) -> tuple[SecretField, ...]:

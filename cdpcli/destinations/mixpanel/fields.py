@@ -468,3 +468,84 @@ def _givens_of(source: Source) -> list[str]:
     if isinstance(source, Computed):
         return [name.name for name in source.inputs if isinstance(name, Given)]
     return []
+
+
+# ---------------------------------------------------------------- the check alone
+
+Check = Callable[[Mapping[str, Any]], bool]
+"""`check(event)`: whether some typed value of the event cannot be converted."""
+
+
+def typed_paths(table: Table) -> list[tuple[str, Type, Empty]]:
+    """Every path of `table` whose value is converted to a type, with that type and the empty
+    rule it is read under, in table order, each path once."""
+    found: dict[str, tuple[str, Type, Empty]] = {}
+    for row in table:
+        if row.type is None or isinstance(row.source, Given):
+            continue
+        for path in _paths_of(row.source):
+            found.setdefault(path, (path, row.type, row.empty))
+    return list(found.values())
+
+
+def check_loop(table: Table) -> Check:
+    """The reference check: a typed value of the event that cannot be converted (read as
+    `read_fields` reads it), by one loop over `typed_paths`."""
+    paths = typed_paths(table)
+
+    def check(event: Mapping[str, Any]) -> bool:
+        for path, type_name, empty in paths:
+            value = read_path(event, path)
+            if not empty.drops(value) and CONVERTERS[type_name](value) is FAIL:
+                return True
+        return False
+
+    return check
+
+
+def compile_check(table: Table, name: str) -> Check:
+    """`check_loop(table)` as one straight-line function: each object looked up once, the paths
+    under an object skipped at once when it is missing, a value of its type accepted inline.
+    `validate` asks it of every event, so it must cost little; the conversions' own messages are
+    made only for an event it finds at fault (by the reader of the same table)."""
+    lines = [f"def {name}(event):"]
+    by_parent: dict[str, list[tuple[str, Type, Empty]]] = {}
+    for path, type_name, empty in typed_paths(table):
+        if not all(_NAME.match(step) for step in path.split(".")):
+            raise ValueError(f"path {path!r} is not dotted names")
+        by_parent.setdefault(path.rpartition(".")[0], []).append((path, type_name, empty))
+    opened: dict[str, int] = {"": 1}  # object path -> the depth its paths are checked at
+    locals_: dict[str, str] = {"": "event"}
+    for parent in sorted(by_parent, key=lambda p: p.split(".") if p else []):  # depth first
+        depth = _open(parent, lines, opened, locals_)
+        holder = locals_[parent]
+        for path, type_name, empty in by_parent[parent]:
+            leaf = path.rpartition(".")[2]
+            test = f"(v := {holder}.get({leaf!r})) is not None and {_ISNT[type_name].format('v')}"
+            if empty is Empty.DROP:
+                test += " and v != ''"
+            lines.append("    " * depth + f"if {test} and {_CONVERT[type_name]}(v) is FAIL:")
+            lines.append("    " * (depth + 1) + "return True")
+    lines.append("    return False")
+    text = "\n".join(lines) + "\n"
+    filename = f"<cdpcli check: {name}>"
+    namespace: dict[str, Any] = {"FAIL": FAIL, **_CONVERT_NAMES}
+    exec(compile(text, filename, "exec"), namespace)  # our own table's source, never user input
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    check: Check = namespace[name]
+    check.source = text  # type: ignore[attr-defined]
+    return check
+
+
+def _open(path: str, lines: list[str], opened: dict[str, int], locals_: dict[str, str]) -> int:
+    """The depth at which the values of the object at `path` are checked, writing the lines that
+    read it (and the objects above it) when it is first needed."""
+    if path in opened:
+        return opened[path]
+    parent, _, leaf = path.rpartition(".")
+    depth = _open(parent, lines, opened, locals_)
+    local = locals_[path] = "o_" + path.replace(".", "_")
+    lines.append("    " * depth + f"{local} = {locals_[parent]}.get({leaf!r})")
+    lines.append("    " * depth + f"if type({local}) is dict:")
+    opened[path] = depth + 1
+    return depth + 1

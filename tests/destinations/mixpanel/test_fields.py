@@ -14,6 +14,8 @@ from cdpcli.destinations.mixpanel.fields import (
     Empty,
     Field,
     Given,
+    check_loop,
+    compile_check,
     compile_fields,
     loop_reader,
     read_fields,
@@ -22,6 +24,7 @@ from cdpcli.destinations.mixpanel.fields import (
 from cdpcli.destinations.mixpanel.properties import (
     TRACK_FIELDS,
     TRACK_GIVENS,
+    track_check,
     track_fields,
     track_fields_loop,
 )
@@ -201,6 +204,34 @@ def test_compiled_form_equals_the_loop(event: dict[str, Any], values: tuple[Any,
     loop, loop_problems = track_fields_loop(event, *values)
     assert list(compiled.items()) == list(loop.items())  # same keys, values, order
     assert compiled_problems == loop_problems
+
+
+@settings(max_examples=400, deadline=None)
+@given(events())
+def test_the_check_finds_exactly_the_events_the_reader_finds_at_fault(
+    event: dict[str, Any],
+) -> None:
+    """`validate` asks the cheap check of every event and reads the problems only when it says
+    so: it must say so exactly when the reader (of the same table) has a problem."""
+    has_problem = bool(track_fields(event, 0, "", "", None, None, {})[1])
+    assert track_check(event) is has_problem
+    assert check_loop(TRACK_FIELDS)(event) is has_problem
+
+
+def test_the_check_skips_missing_objects_and_reads_nested_ones() -> None:
+    table = (
+        Field("a", "x.y.n", type="number"),
+        Field("b", "x.s", type="string"),
+        Field("c", "z.t", empty=DROP_NULL, type="boolean"),
+    )
+    check = compile_check(table, "check")
+    assert check({}) is check({"x": 5}) is check({"x": {"y": "7"}}) is False
+    assert check({"x": {"y": {"n": "abc"}}}) is True
+    assert check({"x": {"y": {"n": ""}}}) is False  # "" left out before converting
+    assert check({"x": {"s": [1, 2]}}) is True
+    assert check({"z": {"t": "yes"}}) is True and check({"z": {"t": "true"}}) is False
+    for event in ({"x": {"y": {"n": "abc"}}}, {"z": {"t": 2}}, {"x": {"s": "ok"}}):
+        assert check(event) is check_loop(table)(event)
 
 
 def test_compiled_form_equals_the_loop_on_a_full_event() -> None:
