@@ -25,7 +25,9 @@ import httpx
 from cdpcli.secrets.redact import Redactor
 from cdpcli.send.delivery import Delivery, DeliveryResult
 from cdpcli.send.http_batch import BatchSender, Stopped, Tally
+from cdpcli.send.pace import Pacing
 from cdpcli.send.retry import RetryPolicy
+from cdpcli.send.watch import Watch
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
@@ -58,6 +60,8 @@ class HttpDeliverer:
         rand: Callable[[], float] = random.random,
         sleep: Callable[[float], None] | None = None,
         interrupt: threading.Event | None = None,
+        pacing: Pacing | None = None,
+        watch: Watch | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
@@ -80,7 +84,10 @@ class HttpDeliverer:
             stop=self._stop,
             rand=rand,
             sleep=sleep if sleep is not None else self._sleep,
+            pacing=pacing,
+            watch=watch,
         )
+        self._watch = self._sender.watch
         self._closed = False
 
     @classmethod
@@ -91,16 +98,22 @@ class HttpDeliverer:
         retry: RetryPolicy | None = None,
         secrets: Mapping[str, Mapping[str, str]] | None = None,
         interrupt: threading.Event | None = None,
+        pacing: Pacing | None = None,
+        watch: Watch | None = None,
     ) -> HttpDeliverer:
         """The deliverer of a real run: `secrets` is `{destination: {field: value}}`, every
         value of which is masked in messages; `retry` (default `RetryPolicy()`) says how many
-        attempts a request gets and how long to wait between them."""
+        attempts a request gets and how long to wait between them; `pacing` paces each
+        destination (`cdpcli.send.pace`; default: none); `watch` is told what the attempts
+        wait for and how they went (`cdpcli.send.watch`)."""
         return cls(
             make_client(concurrency),
             concurrency=concurrency,
             policy=retry,
             redactor=Redactor.from_resolved(secrets or {}),
             interrupt=interrupt,
+            pacing=pacing,
+            watch=watch,
         )
 
     # --- the Deliverer protocol -------------------------------------------------------------
@@ -171,6 +184,7 @@ class HttpDeliverer:
             done, pending = wait(self._inflight, timeout=INTERRUPT_POLL, return_when=return_when)
             if not pending or (done and return_when == FIRST_COMPLETED):
                 return True
+            self._watch.tick()  # answers slow in coming are reported
         return False
 
     def _sleep(self, seconds: float) -> None:
@@ -208,4 +222,7 @@ class HttpDeliverer:
 def _count_unfinished(delivery: Delivery, tally: Tally) -> None:
     """Count the requests of a batch that ends without a result (in the caller's thread, which
     alone updates the counts)."""
-    delivery.destination.stats.requests += tally.requests
+    stats = delivery.destination.stats
+    stats.requests += tally.requests
+    stats.retries += tally.retries
+    stats.throttled += tally.throttled
