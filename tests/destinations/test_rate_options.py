@@ -72,7 +72,7 @@ def test_a_bad_rate_option_names_file_line_and_key(
     tmp_path: Path, destination: str, options: str, message: str
 ) -> None:
     path = config(tmp_path, destination, options)
-    key = options.split(":")[0]
+    key = options.split(":", maxsplit=1)[0]
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     line = 5 + destination.count("\n")  # the line after the destination's own
