@@ -10,7 +10,12 @@ A worker's `CdpError` (credentials refused, retries exhausted) sets the stop fla
 worker starts another attempt, and is raised from the next `submit` or `finish` in the caller's
 thread. `abort` sets the flag and drops queued batches without waiting; backoff sleeps wait on
 the same flag, so they end at once. The requests of a batch that ends without a result (failed,
-stopped, dropped) are added to its destination's `requests` here, as no result carries them.
+stopped, dropped) are added to its destination's `requests` (and `retries`, `throttled`) here, as
+no result carries them.
+
+Every attempt first waits for its destination's pace, when the deliverer is given a `Pacing`
+(`cdpcli.send.pace`: a real run always is); what the workers wait for and how each attempt went is
+told to its `Watch` (`cdpcli.send.watch`), whose slow-answer notices `_wait` ticks.
 """
 
 from __future__ import annotations
