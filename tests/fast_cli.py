@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from cdpcli.send.retry import RetryPolicy
+from cdpcli.retry import RetryPolicy
 
 FAST_BASE_SECONDS = 0.001
 """The first wait's ceiling; the waits double up to 30 times that."""

@@ -6,17 +6,17 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cdpcli import jsonio
+from cdpcli import api
 from cdpcli.cli.common import Streams
-from cdpcli.destinations.base import Mapped
-from cdpcli.send.pipeline import SendSummary
-from cdpcli.send.prepare import Explained
-from cdpcli.send.watch import Attempt
+
+if TYPE_CHECKING:
+    from cdpcli.api import Attempt, Explained, SendSummary
 
 
 @dataclass
@@ -184,11 +184,11 @@ def render_explained(explained: Explained, out: Streams) -> None:
         prefix = f"  → route {route} → {destination}"
         if isinstance(outcome, str):
             out.write_line(f"{prefix}: skipped ({outcome})")
-        elif isinstance(outcome, Mapped):
+        else:  # what the destination's mapping made of it
             if outcome.skipped:
                 out.write_line(f"{prefix}: skipped ({outcome.skipped})")
             elif outcome.rejected:
                 out.write_line(f"{prefix}: rejected ({outcome.rejected})")
             for record in outcome.records:
-                out.write_line(f"{prefix} /{record.endpoint}: {jsonio.dumps(record.item)}")
+                out.write_line(f"{prefix} /{record.endpoint}: {api.to_json(record.item)}")
     out.write_line("")

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from cdpcli.errors import ConfigError
+from cdpcli.errors import ConfigErrors
 
 REDACTED = "***"
 
@@ -172,16 +172,18 @@ def _byte_count(value: Any) -> int | None:
 
 def parse_rate_limits(raw: Mapping[str, Any], where: Locator, default: RateLimits) -> RateLimits:
     """The `max_events_per_second` and `max_bytes_per_minute` of a destination's config, each
-    the `default`'s when absent; `null` removes a limit (the default's too). Raises
-    `ConfigError` naming file, line and key."""
+    the `default`'s when absent; `null` removes a limit (the default's too). Raises one
+    `ConfigError` holding the error of each bad key, naming file, line and key."""
+    errors = ConfigErrors()
     events = default.max_events_per_second
     if "max_events_per_second" in raw:
         value = raw["max_events_per_second"]
         events = None if value is None else _positive_number(value)
         if value is not None and events is None:
-            raise ConfigError(
-                f"{where('max_events_per_second')}: must be a positive number of events a "
-                f"second, or null for no limit, got {value!r}",
+            errors.add(
+                where("max_events_per_second"),
+                f"must be a positive number of events a second, or null for no limit, got "
+                f"{value!r}",
                 hint="e.g. max_events_per_second: 500",
             )
     size = default.max_bytes_per_minute
@@ -189,11 +191,13 @@ def parse_rate_limits(raw: Mapping[str, Any], where: Locator, default: RateLimit
         value = raw["max_bytes_per_minute"]
         size = None if value is None else _byte_count(value)
         if value is not None and size is None:
-            raise ConfigError(
-                f"{where('max_bytes_per_minute')}: must be a positive number of bytes or a size "
-                f'such as "1.5 GB", or null for no limit, got {value!r}',
+            errors.add(
+                where("max_bytes_per_minute"),
+                f'must be a positive number of bytes or a size such as "1.5 GB", or null for no '
+                f"limit, got {value!r}",
                 hint="units: B, kB, MB, GB (powers of 1000), KiB, MiB, GiB (powers of 1024)",
             )
+    errors.check()
     return RateLimits(max_events_per_second=events, max_bytes_per_minute=size)
 
 
@@ -233,8 +237,9 @@ class Destination(ABC, Generic[OptionsT]):
     @abstractmethod
     def parse_options(cls, raw: Mapping[str, Any], where: Locator) -> OptionsT:
         """Validate the destination's config keys (everything under it except `kind`); raise
-        `ConfigError` naming file, line and key (via `where(key)`) and the allowed keys or
-        values."""
+        one `ConfigError` holding every error found (`cdpcli.errors.ConfigErrors`), each naming
+        file, line and key (via `where(key)`) and the allowed keys or values, with a "did you
+        mean" for a near miss (`cdpcli.errors.did_you_mean`)."""
 
     @classmethod
     @abstractmethod

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdpcli import jsonio
 from cdpcli.events.decode import Item
-from cdpcli.events.model import Event, Problem
+from cdpcli.events.grouping import ProblemGroups
+from cdpcli.events.model import Event, Origin, Problem
 from cdpcli.events.spec import find_problems
+from cdpcli.jsonio import dumps, dumps_bytes
+
+EVENT_SOURCE = "<event>"
+"""The source named in the problems of an event checked on its own (`check_event`)."""
 
 
 @dataclass
@@ -28,8 +32,11 @@ class ValidationSummary:
     warnings: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    # The problems a grouped report left out, counted per kind (`validate(grouped=True)`).
+    groups: ProblemGroups | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The summary line of `validate --format json`."""
         return {
             "kind": "summary",
             "events_read": self.events_read,
@@ -76,6 +83,16 @@ class Validation:
                 summary.invalid += 1
 
 
+def check_event(event: Mapping[str, Any] | Event, *, strict: bool = False) -> list[Problem]:
+    """The problems of one event under the Segment-spec rules `validate` applies: errors and
+    warnings (with `strict`, every warning is an error), in report order; empty when it is
+    clean. A mapping (parsed JSON) is checked as the event read from line 1 of `<event>`."""
+    if not isinstance(event, Event):
+        data = dict(event)
+        event = Event(data, Origin(EVENT_SOURCE, 1), len(dumps_bytes(data)))
+    return find_problems(event, strict=strict)
+
+
 def problem_dict(problem: Problem) -> dict[str, Any]:
     """The `--format json` shape of one problem, as PRODUCT.md §4 pins it."""
     return {
@@ -95,4 +112,4 @@ def render_text(problem: Problem) -> str:
 
 def render_json(problem: Problem) -> str:
     """One `--format json` problem line."""
-    return jsonio.dumps(problem_dict(problem))
+    return dumps(problem_dict(problem))

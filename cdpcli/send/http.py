@@ -27,11 +27,11 @@ from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoo
 
 import httpx
 
+from cdpcli.retry import RetryPolicy
 from cdpcli.secrets.redact import Redactor
 from cdpcli.send.delivery import Delivery, DeliveryResult
 from cdpcli.send.http_batch import BatchSender, Stopped, Tally
 from cdpcli.send.pace import Pacing
-from cdpcli.send.retry import RetryPolicy
 from cdpcli.send.watch import Watch
 
 CONNECT_TIMEOUT = 10.0

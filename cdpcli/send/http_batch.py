@@ -32,12 +32,12 @@ import httpx
 from cdpcli import __version__
 from cdpcli.destinations.base import Verdict
 from cdpcli.errors import CredentialsError, DeliveryError
+from cdpcli.retry import RetryPolicy
 from cdpcli.secrets.redact import Redactor
 from cdpcli.secrets.store import env_var_name
 from cdpcli.send.batching import Batch, endpoint_label, split, subset
 from cdpcli.send.delivery import DELIVERED, Delivery, DeliveryResult, DestinationRuntime, ItemResult
 from cdpcli.send.pace import THROTTLE_STATUSES, Pacer, Pacing, Ticket
-from cdpcli.send.retry import RetryPolicy
 from cdpcli.send.watch import Attempt, Watch, seconds_text
 
 USER_AGENT = f"cdpcli/{__version__}"

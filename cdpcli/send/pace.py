@@ -26,7 +26,7 @@ doubles it in 30 s unless the server objects again). Answers to requests sent be
 cut do not cut again (they tell of the old pace), but their hint still extends the pause. Each
 destination has its own pacer: the others keep their pace.
 
-**Retries** (`cdpcli.send.retry`): a throttled attempt's retry does not sleep a backoff of its
+**Retries** (`cdpcli.retry`): a throttled attempt's retry does not sleep a backoff of its
 own: it waits in the pacer like every attempt, and the pause is that wait: the server's hint, or
 the backoff the retry policy would have slept when there is none. So a 429 never costs a pause
 and a backoff on top, and the pause holds every worker of the destination, not only the one that

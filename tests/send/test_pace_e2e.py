@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 
 from cdpcli import jsonio
+from cdpcli.retry import RetryPolicy
 from cdpcli.routing.config import Config
 from cdpcli.secrets.redact import Redactor
 from cdpcli.send.delivery import DestinationRuntime
 from cdpcli.send.http import HttpDeliverer, make_client
 from cdpcli.send.pace import Pacing
-from cdpcli.send.retry import RetryPolicy
 from cdpcli.send.run import SendRequest, send
 from tests.fakes import (
     LAGO_API_KEY,

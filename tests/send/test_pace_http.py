@@ -16,11 +16,11 @@ import pytest
 
 from cdpcli.destinations.base import RateLimits
 from cdpcli.errors import DeliveryError
+from cdpcli.retry import RetryPolicy
 from cdpcli.secrets.redact import Redactor
 from cdpcli.send.delivery import Delivery, DeliveryResult, ItemResult
 from cdpcli.send.http import HttpDeliverer
 from cdpcli.send.pace import Pacing
-from cdpcli.send.retry import RetryPolicy
 from cdpcli.send.watch import Attempt, Watch
 from tests.send.test_http import (
     ALL_SECRETS,

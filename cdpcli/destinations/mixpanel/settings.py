@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cdpcli.destinations.base import RATE_KEYS, Locator, RateLimits, parse_rate_limits
-from cdpcli.errors import ConfigError
+from cdpcli.errors import ConfigError, ConfigErrors, closest, did_you_mean
 
 Region = Literal["us", "eu", "in"]
 Auth = Literal["service_account", "api_secret"]
@@ -63,8 +63,9 @@ def render_template(template: str, values: Mapping[str, str]) -> str:
 def _choice(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: Locator) -> str:
     value = raw[key]
     if not isinstance(value, str) or value not in allowed:
+        suggestion = did_you_mean(value, allowed, quote="'")
         raise ConfigError(
-            f"{where(key)}: {value!r} is not allowed",
+            f"{where(key)}: {value!r} is not allowed" + (f"; {suggestion}" if suggestion else ""),
             hint=f"use one of: {', '.join(allowed)}",
         )
     return value
@@ -107,41 +108,57 @@ def _template(raw: Mapping[str, Any], key: str, where: Locator) -> str:
     value = _text(raw, key, where)
     for match in PLACEHOLDER.finditer(value):
         if match.group(1) not in TEMPLATE_FIELDS:
+            close = closest(match.group(1), TEMPLATE_FIELDS)
             raise ConfigError(
-                f"{where(key)}: placeholder {match.group(0)!r} is not supported here",
+                f"{where(key)}: placeholder {match.group(0)!r} is not supported here"
+                + (f"; did you mean '{{{{ {close} }}}}'?" if close else ""),
                 hint="event-name templates may use only {{ name }} and {{ category }}",
             )
     return value
 
 
 def parse_options(raw: Mapping[str, Any], where: Locator) -> MixpanelOptions:
-    """Validate a Mixpanel destination's keys; raise `ConfigError` naming file, line and key."""
+    """Validate a Mixpanel destination's keys; raise one `ConfigError` holding every error,
+    each naming file, line and key."""
+    errors = ConfigErrors()
     for key in raw:
         if key not in ALLOWED_KEYS:
-            raise ConfigError(
-                f"{where(str(key))}: unknown key for a mixpanel destination",
+            suggestion = did_you_mean(key, ALLOWED_KEYS)
+            errors.add(
+                where(str(key)),
+                "unknown key for a mixpanel destination"
+                + (f"; {suggestion}" if suggestion else ""),
                 hint=f"allowed keys: kind, {', '.join(ALLOWED_KEYS)}",
             )
-    values: dict[str, Any] = {"project_id": _project_id(raw, where)}
-    values["api_url"] = _api_url(raw, where)
+    values: dict[str, Any] = {}
+    with errors.collect():
+        values["project_id"] = _project_id(raw, where)
+    with errors.collect():
+        values["api_url"] = _api_url(raw, where)
     for key, allowed in (("region", REGIONS), ("auth", AUTHS), ("identity", IDENTITIES)):
         if key in raw:
-            values[key] = _choice(raw, key, allowed, where)
+            with errors.collect():
+                values[key] = _choice(raw, key, allowed, where)
     for key in _BOOL_KEYS:
         if key in raw:
             if not isinstance(raw[key], bool):
-                raise ConfigError(f"{where(key)}: must be true or false, got {raw[key]!r}")
+                errors.add(where(key), f"must be true or false, got {raw[key]!r}")
             values[key] = raw[key]
     if "group_key" in raw:
-        values["group_key"] = _text(raw, "group_key", where)
+        with errors.collect():
+            values["group_key"] = _text(raw, "group_key", where)
     for key in _TEMPLATE_KEYS:
         if key in raw:
-            values[key] = _template(raw, key, where)
-    values["rate"] = parse_rate_limits(raw, where, DEFAULT_RATE_LIMITS)
-    options = MixpanelOptions(**values)
-    if options.auth == "service_account" and options.project_id is None:
-        raise ConfigError(
-            f"{where('project_id')}: `auth: service_account` needs `project_id`",
+            with errors.collect():
+                values[key] = _template(raw, key, where)
+    with errors.collect():
+        values["rate"] = parse_rate_limits(raw, where, DEFAULT_RATE_LIMITS)
+    auth = values.get("auth", "service_account")  # the default of MixpanelOptions.auth
+    if auth == "service_account" and "project_id" not in raw:
+        errors.add(
+            where("project_id"),
+            "`auth: service_account` needs `project_id`",
             hint="add project_id (Project Settings in Mixpanel), or use `auth: api_secret`",
         )
-    return options
+    errors.check()
+    return MixpanelOptions(**values)
