@@ -72,6 +72,7 @@ class Mapped:
     records: tuple[Record, ...] = ()
     skipped: str | None = None
     rejected: str | None = None
+    warnings: tuple[str, ...] = ()  # "<event path>: <message>": a value not sent as it came
 
 
 @dataclass(frozen=True, slots=True)
