@@ -39,6 +39,7 @@ _API: dict[str, tuple[str, str]] = {
     "SendResult": ("cdpcli.send.pipeline", "SendResult"),
     "SendSummary": ("cdpcli.send.pipeline", "SendSummary"),
     "Explained": ("cdpcli.send.prepare", "Explained"),
+    "Attempt": ("cdpcli.send.watch", "Attempt"),
     "RetryPolicy": ("cdpcli.retry", "RetryPolicy"),
     "DryRunRequest": ("cdpcli.send.dry_run", "DryRunRequest"),
     "SendRequest": ("cdpcli.send.run", "SendRequest"),
@@ -73,6 +74,7 @@ _API: dict[str, tuple[str, str]] = {
 
 # Every name of the API, sorted (tests/test_api.py pins it).
 __all__ = [
+    "Attempt",
     "CdpError",
     "Config",
     "ConfigCheck",
@@ -171,6 +173,7 @@ if TYPE_CHECKING:  # what the table above loads, for mypy and readers (nothing r
     from cdpcli.send.prepare import Explained
     from cdpcli.send.run import SendRequest, map_event
     from cdpcli.send.run import send as run_send
+    from cdpcli.send.watch import Attempt
     from cdpcli.workers.pool import default_jobs
 
 else:  # at run time; mypy sees only the names imported above, so a typo is an error

@@ -110,6 +110,8 @@ class SendSummary:
             "skipped": self.skipped,
             "not_sent": self.not_sent,
             "resumed": self.resumed,
+            "retries": sum(s.retries for s in self.destinations.values()),
+            "throttled": sum(s.throttled for s in self.destinations.values()),
             "warnings": self.warnings,
             "destinations": {name: s.as_dict() for name, s in self.destinations.items()},
         }
@@ -435,6 +437,8 @@ class Pipeline:
         for result in results:
             stats = result.delivery.destination.stats
             stats.requests += result.requests
+            stats.retries += result.retries
+            stats.throttled += result.throttled
             delivered = 0
             try:
                 for tag, item in zip(result.delivery.batch.tags, result.results, strict=True):
