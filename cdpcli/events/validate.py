@@ -77,8 +77,8 @@ class Validation:
                 yield item
                 continue
             found = find_problems(item, strict=strict)
-            if field_checks is not None:
-                found = _with_fields(item, found, field_checks(item.data), strict)
+            if field_checks is not None and (fields := field_checks(item.data)):
+                found = _with_fields(item, found, fields, strict)
             valid = True
             for problem in found:  # most events have none
                 if problem.severity == "warning":
@@ -103,7 +103,7 @@ def _with_fields(
     event: Event, found: list[Problem], fields: Sequence[tuple[str, str]], strict: bool
 ) -> list[Problem]:
     """`found` and, when the event is valid so far, its field warnings after them."""
-    if not fields or any(problem.severity == "error" for problem in found):
+    if any(problem.severity == "error" for problem in found):
         return found
     severity: Severity = "error" if strict else "warning"
     return [

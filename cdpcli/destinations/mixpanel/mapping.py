@@ -433,12 +433,12 @@ def field_warnings(event: Mapping[str, Any]) -> list[Problem]:
     Cheap for an event without such a value (`track_check`), as `validate` asks it of every one."""
     kind = event.get("type")
     if kind in ("track", "page", "screen"):
-        properties = as_object(event.get("properties"))
         found: list[Problem] = []
         if track_check(event):
+            properties = as_object(event.get("properties"))
             found += track_fields(event, 0, "", "", None, None, properties)[1]
         if kind == "track" and event.get("event") == ORDER_COMPLETED:
-            found += product_problems(properties.get("products"))
+            found += product_problems(as_object(event.get("properties")).get("products"))
         return found
     if kind == "identify" and as_object(event.get("traits")):
         problem = engage_ip(event)[1]
