@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 
 # The names of `cdpcli.api`, and the version (tests/test_api.py pins this list).
 __all__ = [
+    "Attempt",
     "CdpError",
     "Config",
     "ConfigCheck",

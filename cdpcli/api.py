@@ -33,7 +33,7 @@ _API: dict[str, tuple[str, str]] = {
     "check_event": ("cdpcli.events.validate", "check_event"),
     "ValidationSummary": ("cdpcli.events.validate", "ValidationSummary"),
     "ProblemGroups": ("cdpcli.events.grouping", "ProblemGroups"),
-    "validate": ("cdpcli.events.validate_parallel", "validate"),
+    "validate": ("cdpcli.destinations.checks", "validate"),
     "Profile": ("cdpcli.events.profile", "Profile"),
     "inspect": ("cdpcli.events.profile", "inspect"),
     # send
@@ -41,6 +41,7 @@ _API: dict[str, tuple[str, str]] = {
     "SendResult": ("cdpcli.send.pipeline", "SendResult"),
     "SendSummary": ("cdpcli.send.pipeline", "SendSummary"),
     "Explained": ("cdpcli.send.prepare", "Explained"),
+    "Attempt": ("cdpcli.send.watch", "Attempt"),
     "RetryPolicy": ("cdpcli.retry", "RetryPolicy"),
     "DryRunRequest": ("cdpcli.send.dry_run", "DryRunRequest"),
     "SendRequest": ("cdpcli.send.run", "SendRequest"),
@@ -75,6 +76,7 @@ _API: dict[str, tuple[str, str]] = {
 
 # Every name of the API, sorted (tests/test_api.py pins it).
 __all__ = [
+    "Attempt",
     "CdpError",
     "Config",
     "ConfigCheck",
@@ -130,6 +132,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # what the table above loads, for mypy and readers (nothing runs here)
+    from cdpcli.destinations.checks import validate
     from cdpcli.eligibility.evaluate import CriterionResult, ProgramResult, check_eligibility
     from cdpcli.eligibility.evaluate import Report as EligibilityReport
     from cdpcli.errors import (
@@ -150,7 +153,6 @@ if TYPE_CHECKING:  # what the table above loads, for mypy and readers (nothing r
     from cdpcli.events.reader import read_events
     from cdpcli.events.spec import parse_time_ms
     from cdpcli.events.validate import ValidationSummary, check_event
-    from cdpcli.events.validate_parallel import validate
     from cdpcli.jsonio import dumps as to_json
     from cdpcli.retry import RetryPolicy
     from cdpcli.routing.check import ConfigCheck, check_config
@@ -176,6 +178,7 @@ if TYPE_CHECKING:  # what the table above loads, for mypy and readers (nothing r
     from cdpcli.send.prepare import Explained
     from cdpcli.send.run import SendRequest, map_event
     from cdpcli.send.run import send as run_send
+    from cdpcli.send.watch import Attempt
     from cdpcli.workers.pool import default_jobs
 
 else:  # at run time; mypy sees only the names imported above, so a typo is an error

@@ -16,6 +16,7 @@ import cdpcli
 from tests.paths import REPO
 
 PUBLIC = [
+    "Attempt",
     "CdpError",
     "Config",
     "ConfigCheck",

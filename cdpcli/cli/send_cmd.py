@@ -119,6 +119,25 @@ def send_command(
     max_retries: Annotated[
         int, typer.Option(min=1, max=100, help="Attempts per request before giving up.")
     ] = 8,
+    max_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--max-rate",
+            min=0.001,
+            help="At most N events a second to each destination, for this run (below a "
+            "destination's own max_events_per_second). The pace also slows down on 429s.",
+            show_default=False,
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="One stderr line per HTTP attempt: destination, method, URL, status, records, "
+            "bytes, milliseconds, attempt (secrets masked; shown even with --quiet).",
+        ),
+    ] = False,
     allow_insecure_http: Annotated[
         bool,
         typer.Option("--allow-insecure-http", help="Allow http:// for hosts other than loopback."),
@@ -161,6 +180,7 @@ def send_command(
             jobs=jobs if jobs is not None else api.default_jobs(),
             retry=retry_policy(max_retries),
             allow_insecure_http=allow_insecure_http,
+            max_rate=max_rate,
         )
         write = _request_writer(out, output, explain)
         with _signals() as stop:
@@ -172,6 +192,8 @@ def send_command(
                     explain=(lambda e: render_explained(e, out)) if explain else None,
                     progress=display.update if display else None,
                     stop=stop,
+                    status=display.status if display else None,
+                    attempts=display.attempt if display and verbose else None,
                 )
             finally:
                 if display is not None:

@@ -41,6 +41,9 @@ def validate(
 ) -> None:
     """Check events against the Segment spec and report every problem with its place.
 
+    A value Segment's Mixpanel destination cannot convert to its field's declared type is a
+    warning too (the event is sent without that field).
+
     Problems go to stdout as `PATH:LINE: error: FIELD: MESSAGE`; a problem repeated at many
     places (the same severity, field and message) is listed at its first 3, and the report ends
     with one `... and N more like it` line for each. --format json lists every problem as a JSON

@@ -31,7 +31,13 @@ from cdpcli.events.grouping import ChunkGroups, ProblemGroups, ProblemKind, kind
 from cdpcli.events.model import Problem
 from cdpcli.events.objects import ObjectStores
 from cdpcli.events.reader import InputFile, find_inputs, is_plain_lines
-from cdpcli.events.validate import Validation, ValidationSummary, render_json, render_text
+from cdpcli.events.validate import (
+    FieldChecks,
+    Validation,
+    ValidationSummary,
+    render_json,
+    render_text,
+)
 from cdpcli.workers.pool import can_fork, cannot_fork_note, ordered_map
 
 MIN_CHUNK_BYTES = 4 * 1024 * 1024  # below this a process costs more than it saves
@@ -64,27 +70,29 @@ def validate_chunks(
     write: Callable[[str], None],
     stdin: BinaryIO | None = None,
     groups: ProblemGroups | None = None,
+    field_checks: FieldChecks | None = None,
 ) -> ValidationSummary:
-    """Validate every chunk, writing each problem's rendered line through `write`, in input
-    order; returns the merged summary (with a note when `jobs` processes were asked for and the
-    platform cannot fork them).
+    """Validate every chunk (the Segment-spec rules, and `field_checks` when given), writing
+    each problem's rendered line through `write`, in input order; returns the merged summary
+    (with a note when `jobs` processes were asked for and the platform cannot fork them).
 
     With `groups`, only the problems it admits are written; the rest are counted in it (its
     `repeated()` and `other_kinds` are complete on return)."""
+    rules: Rules = (strict, field_checks)
     forkable = [chunk for chunk in chunks if not _read_here(chunk)]
     if jobs < 2 or len(forkable) < 2 or not can_fork():
         summary = ValidationSummary()
         if jobs > 1 and len(forkable) > 1:  # workers would run it, but none can be forked
             summary.notes.append(cannot_fork_note(jobs))
         for chunk in chunks:
-            _merge(summary, _validate(chunk, strict, render, write, stdin, groups=groups))
+            _merge(summary, _validate(chunk, rules, render, write, stdin, groups=groups))
         return summary
     summary = ValidationSummary()
     workdir = Path(tempfile.mkdtemp(prefix="cdpcli-validate-"))
     try:
         work = functools.partial(
             _validate_to_file,
-            strict=strict,
+            rules=rules,
             render=render,
             grouped=None if groups is None else (groups.shown, groups.max_kinds),
         )
@@ -93,7 +101,7 @@ def validate_chunks(
         try:
             for chunk in chunks:
                 if _read_here(chunk):  # in its turn
-                    _merge(summary, _validate(chunk, strict, render, write, stdin, groups=groups))
+                    _merge(summary, _validate(chunk, rules, render, write, stdin, groups=groups))
                     continue
                 report, counts, held = next(reports)
                 _merge(summary, counts)
@@ -129,16 +137,20 @@ def _copy_report(
         groups.add_unlisted(kind, count, last)
 
 
+Rules = tuple[bool, FieldChecks | None]
+"""`strict`, and the field checks, of a validation."""
+
+
 def _validate(
     chunk: Chunk,
-    strict: bool,
+    rules: Rules,
     render: Render,
     write: Callable[[str], None],
     stdin: BinaryIO | None,
     *,
     groups: ProblemGroups | None = None,
 ) -> ValidationSummary:
-    run = Validation(chunk.items(stdin), strict=strict)
+    run = Validation(chunk.items(stdin), strict=rules[0], field_checks=rules[1])
     if groups is None:
         for problem in run.problems():
             write(render(problem))
@@ -154,7 +166,7 @@ Held = list[tuple[ProblemKind, int, str]]
 
 
 def _validate_to_file(
-    task: tuple[Chunk, Path], *, strict: bool, render: Render, grouped: tuple[int, int] | None
+    task: tuple[Chunk, Path], *, rules: Rules, render: Render, grouped: tuple[int, int] | None
 ) -> tuple[Path, ValidationSummary, Held]:
     """In a worker process: validate one chunk, its report lines into the task's file.
 
@@ -164,13 +176,13 @@ def _validate_to_file(
     out: IO[str]
     with open(report, "w", encoding="utf-8") as out:
         if grouped is None:
-            run = Validation(chunk.items(None), strict=strict)
+            run = Validation(chunk.items(None), strict=rules[0], field_checks=rules[1])
             for problem in run.problems():
                 out.write(render(problem) + "\n")
             return report, run.summary, []
         shown, max_kinds = grouped
         sent = ChunkGroups(shown=shown, max_kinds=max_kinds)
-        run = Validation(chunk.items(None), strict=strict)
+        run = Validation(chunk.items(None), strict=rules[0], field_checks=rules[1])
         for problem in run.problems():
             kind, place = kind_of(problem), place_of(problem)
             if sent.send(kind, place):
@@ -196,6 +208,7 @@ def validate(
     grouped: bool = False,
     stdin: BinaryIO | None = None,
     objects: ObjectStores | None = None,
+    field_checks: FieldChecks | None = None,
 ) -> ValidationSummary:
     """`cdpcli validate`: check every event of the files, directories, `s3://`/`gs://` URLs or
     `-` in `paths` against the Segment spec. Each problem goes to `write` as it is found, in input
@@ -217,6 +230,7 @@ def validate(
         write=write,
         stdin=stdin,
         groups=groups,
+        field_checks=field_checks,
     )
     summary.notes[:0] = found.notes
     summary.groups = groups

@@ -19,7 +19,9 @@ Status = Literal["delivered", "duplicate", "rejected"]
 
 @dataclass
 class DestinationStats:
-    """Outcomes of one destination; `routed == delivered + duplicates + rejected + skipped`."""
+    """Outcomes of one destination; `routed == delivered + duplicates + rejected + skipped`.
+    `requests` counts HTTP attempts, `retries` the attempts that repeated one before, and
+    `throttled` the answers 429 (rate limited)."""
 
     kind: str
     routed: int = 0
@@ -28,6 +30,10 @@ class DestinationStats:
     rejected: int = 0
     skipped: int = 0
     requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    # Values the mapping left out of what it sent (`Mapped.warnings`: not of their field's type).
+    warnings: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +44,9 @@ class DestinationStats:
             "rejected": self.rejected,
             "skipped": self.skipped,
             "requests": self.requests,
+            "retries": self.retries,
+            "throttled": self.throttled,
+            "warnings": self.warnings,
         }
 
 
@@ -89,11 +98,14 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
-    """What became of a delivery: one result per item (in batch order) and the requests made."""
+    """What became of a delivery: one result per item (in batch order), the requests made, how
+    many of them were retries and how many were answered 429."""
 
     delivery: Delivery
     results: list[ItemResult]
     requests: int
+    retries: int = 0
+    throttled: int = 0
 
 
 class Deliverer(Protocol):

@@ -10,7 +10,12 @@ A worker's `CdpError` (credentials refused, retries exhausted) sets the stop fla
 worker starts another attempt, and is raised from the next `submit` or `finish` in the caller's
 thread. `abort` sets the flag and drops queued batches without waiting; backoff sleeps wait on
 the same flag, so they end at once. The requests of a batch that ends without a result (failed,
-stopped, dropped) are added to its destination's `requests` here, as no result carries them.
+stopped, dropped) are added to its destination's `requests` (and `retries`, `throttled`) here, as
+no result carries them.
+
+Every attempt first waits for its destination's pace, when the deliverer is given a `Pacing`
+(`cdpcli.send.pace`: a real run always is); what the workers wait for and how each attempt went is
+told to its `Watch` (`cdpcli.send.watch`), whose slow-answer notices `_wait` ticks.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from cdpcli.retry import RetryPolicy
 from cdpcli.secrets.redact import Redactor
 from cdpcli.send.delivery import Delivery, DeliveryResult
 from cdpcli.send.http_batch import BatchSender, Stopped, Tally
+from cdpcli.send.pace import Pacing
+from cdpcli.send.watch import Watch
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
@@ -58,6 +65,8 @@ class HttpDeliverer:
         rand: Callable[[], float] = random.random,
         sleep: Callable[[float], None] | None = None,
         interrupt: threading.Event | None = None,
+        pacing: Pacing | None = None,
+        watch: Watch | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
@@ -80,7 +89,10 @@ class HttpDeliverer:
             stop=self._stop,
             rand=rand,
             sleep=sleep if sleep is not None else self._sleep,
+            pacing=pacing,
+            watch=watch,
         )
+        self._watch = self._sender.watch
         self._closed = False
 
     @classmethod
@@ -91,16 +103,22 @@ class HttpDeliverer:
         retry: RetryPolicy | None = None,
         secrets: Mapping[str, Mapping[str, str]] | None = None,
         interrupt: threading.Event | None = None,
+        pacing: Pacing | None = None,
+        watch: Watch | None = None,
     ) -> HttpDeliverer:
         """The deliverer of a real run: `secrets` is `{destination: {field: value}}`, every
         value of which is masked in messages; `retry` (default `RetryPolicy()`) says how many
-        attempts a request gets and how long to wait between them."""
+        attempts a request gets and how long to wait between them; `pacing` paces each
+        destination (`cdpcli.send.pace`; default: none); `watch` is told what the attempts
+        wait for and how they went (`cdpcli.send.watch`)."""
         return cls(
             make_client(concurrency),
             concurrency=concurrency,
             policy=retry,
             redactor=Redactor.from_resolved(secrets or {}),
             interrupt=interrupt,
+            pacing=pacing,
+            watch=watch,
         )
 
     # --- the Deliverer protocol -------------------------------------------------------------
@@ -171,6 +189,7 @@ class HttpDeliverer:
             done, pending = wait(self._inflight, timeout=INTERRUPT_POLL, return_when=return_when)
             if not pending or (done and return_when == FIRST_COMPLETED):
                 return True
+            self._watch.tick()  # answers slow in coming are reported
         return False
 
     def _sleep(self, seconds: float) -> None:
@@ -208,4 +227,7 @@ class HttpDeliverer:
 def _count_unfinished(delivery: Delivery, tally: Tally) -> None:
     """Count the requests of a batch that ends without a result (in the caller's thread, which
     alone updates the counts)."""
-    delivery.destination.stats.requests += tally.requests
+    stats = delivery.destination.stats
+    stats.requests += tally.requests
+    stats.retries += tally.retries
+    stats.throttled += tally.throttled

@@ -29,6 +29,7 @@ from cdpcli.send.prepare import Explained
 from cdpcli.send.prepare_parallel import Parallelism
 from cdpcli.send.rejected import RejectedFile
 from cdpcli.send.transport import require_https
+from cdpcli.send.watch import AttemptCallback, StatusCallback
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class SendRequest:
     jobs: int = 1  # processes preparing events (see cdpcli.send.prepare_parallel)
     retry: RetryPolicy = field(default_factory=RetryPolicy)  # attempts and backoff per request
     allow_insecure_http: bool = False
+    max_rate: float | None = None  # events a second, at most, to each destination (--max-rate)
 
 
 def send(
@@ -60,12 +62,17 @@ def send(
     deliverer_factory: Callable[[Config, Mapping[str, DestinationRuntime]], Deliverer]
     | None = None,
     objects: ObjectStores | None = None,
+    status: StatusCallback | None = None,
+    attempts: AttemptCallback | None = None,
 ) -> SendResult:
     """Run one send. `write_request` receives each dry-run request line (dry run only), unless
     `request.output_path` names a file for them. The checkpoint and rejected file are checked and
     locked before anything is read or sent, and released when the run ends
     (`cdpcli.send.outputs`). `objects` reads `s3://` / `gs://` inputs (default: retried like
-    deliveries, with the request's retry policy)."""
+    deliveries, with the request's retry policy). In a real run, `status(destination, message)` is
+    told what a destination waits for (a retry, its pace, a slow answer; "" when it no longer
+    waits) and `attempts` gets each HTTP attempt once it ended (`cdpcli.send.watch`); both are
+    called from the sending threads."""
     with OutputFiles() as outputs:
         return _send(
             request,
@@ -78,6 +85,8 @@ def send(
             stop=stop,
             deliverer_factory=deliverer_factory,
             objects=objects,
+            status=status,
+            attempts=attempts,
         )
 
 
@@ -94,6 +103,8 @@ def _send(
     deliverer_factory: Callable[[Config, Mapping[str, DestinationRuntime]], Deliverer]
     | None = None,
     objects: ObjectStores | None = None,
+    status: StatusCallback | None = None,
+    attempts: AttemptCallback | None = None,
 ) -> SendResult:
     """`send`, with the files of the run claimed through `outputs`."""
     config = load_config(request.config_path)
@@ -146,12 +157,19 @@ def _send(
         deliverer = deliverer_factory(config, destinations)
     else:
         from cdpcli.send.http import HttpDeliverer
+        from cdpcli.send.pace import Pacing
+        from cdpcli.send.watch import Watch
 
         deliverer = HttpDeliverer.create(
             concurrency=request.concurrency,
             retry=request.retry,
             secrets=secrets or {},
             interrupt=stop,
+            pacing=Pacing(
+                {name: d.destination.rate_limits() for name, d in destinations.items()},
+                max_rate=request.max_rate,
+            ),
+            watch=Watch(status=status, attempt=attempts),
         )
     pipeline = Pipeline(
         config,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from cdpcli.destinations.base import Locator
+from cdpcli.destinations.base import RATE_KEYS, Locator, RateLimits, parse_rate_limits
 from cdpcli.errors import ConfigError, ConfigErrors, did_you_mean
 
 DEFAULT_API_URL: Final = "https://api.getlago.com"
@@ -19,7 +19,12 @@ BATCH_PATH: Final = "/api/v1/events/batch"
 MAX_BATCH_ITEMS: Final = 100  # LAGO_EVENTS_BATCH_MAX_LENGTH default (reference §6)
 
 
-OPTION_KEYS: Final = ("api_url", "batch_size")
+OPTION_KEYS: Final = ("api_url", "batch_size", *RATE_KEYS)
+
+
+DEFAULT_RATE_LIMITS: Final = RateLimits()
+"""No static limit (PRODUCT.md §6.1): Lago's rate limits, where a server sets them, answer 429
+with `X-RateLimit-Reset` (reference/lago.md §7), which the adaptive pace follows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +33,7 @@ class LagoOptions:
 
     api_url: str = DEFAULT_API_URL
     batch_size: int = MAX_BATCH_ITEMS
+    rate: RateLimits = DEFAULT_RATE_LIMITS  # from `max_events_per_second`, `max_bytes_per_minute`
 
 
 def parse_options(raw: Mapping[str, Any], where: Locator) -> LagoOptions:
@@ -56,8 +62,11 @@ def parse_options(raw: Mapping[str, Any], where: Locator) -> LagoOptions:
     batch_size = MAX_BATCH_ITEMS
     with errors.collect():
         batch_size = _parse_batch_size(raw.get("batch_size", MAX_BATCH_ITEMS), where)
+    rate = DEFAULT_RATE_LIMITS
+    with errors.collect():
+        rate = parse_rate_limits(raw, where, DEFAULT_RATE_LIMITS)
     errors.check()
-    return LagoOptions(api_url=api_url, batch_size=batch_size)
+    return LagoOptions(api_url=api_url, batch_size=batch_size, rate=rate)
 
 
 def normalize_api_url(url: str) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cdpcli.destinations.base import Locator
+from cdpcli.destinations.base import RATE_KEYS, Locator, RateLimits, parse_rate_limits
 from cdpcli.errors import ConfigError, ConfigErrors, closest, did_you_mean
 
 Region = Literal["us", "eu", "in"]
@@ -22,6 +22,13 @@ IDENTITIES: tuple[Identity, ...] = ("simplified", "original")
 # `{{ name }}` / `{{ category }}`, spaces optional; nothing else is a placeholder here.
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
 TEMPLATE_FIELDS = ("name", "category")
+
+DEFAULT_RATE_LIMITS = RateLimits(max_bytes_per_minute=1_500_000_000)
+"""PRODUCT.md §6.1: 1.5 GB (decimal, 1,500,000,000 bytes) of uncompressed request bytes a
+minute, three quarters of the "2 GB of uncompressed JSON a minute" Mixpanel allows a project
+(reference/mixpanel.md §1.3), so live traffic into the same project keeps its headroom. Decimal
+is the cautious reading: it stays within three quarters whether Mixpanel's GB is 10^9 bytes or
+2^30. `max_bytes_per_minute: null` removes it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +47,10 @@ class MixpanelOptions:
     page_event_unnamed: str = "Loaded a Page"
     screen_event: str = "Viewed {{ name }}"
     screen_event_unnamed: str = "Loaded a Screen"
+    rate: RateLimits = DEFAULT_RATE_LIMITS  # from `max_events_per_second`, `max_bytes_per_minute`
 
 
-ALLOWED_KEYS = tuple(MixpanelOptions.__dataclass_fields__)
+ALLOWED_KEYS = (*(key for key in MixpanelOptions.__dataclass_fields__ if key != "rate"), *RATE_KEYS)
 _BOOL_KEYS = ("ignore_time", "product_events")
 _TEMPLATE_KEYS = ("page_event", "page_event_unnamed", "screen_event", "screen_event_unnamed")
 
@@ -143,6 +151,8 @@ def parse_options(raw: Mapping[str, Any], where: Locator) -> MixpanelOptions:
         if key in raw:
             with errors.collect():
                 values[key] = _template(raw, key, where)
+    with errors.collect():
+        values["rate"] = parse_rate_limits(raw, where, DEFAULT_RATE_LIMITS)
     auth = values.get("auth", "service_account")  # the default of MixpanelOptions.auth
     if auth == "service_account" and "project_id" not in raw:
         errors.add(
