@@ -350,9 +350,12 @@ def _hint(name: str, outcome: ProbeOutcome, made: list[tuple[Probe, ProbeResult]
         notes = [probe.note for probe in refused if probe.note]
         if notes:
             check += f" ({notes[0]})"
+        fixes = "; ".join(
+            f"`{keys_set_command(name, field)}` or {env_var_name(name, field)}" for field in fields
+        )
         return (
             f"check {check} of `{name}`: `cdpcli config check` shows where each was found; "
-            f"fix with `cdpcli keys set {name} FIELD` or {env_var_name(name, 'FIELD')}"
+            f"fix with {fixes}"
         )
     if outcome == "unreachable":
         return (

@@ -60,7 +60,7 @@ def test_json_adds_the_connect_document_and_exits_5_when_refused(
     assert (probe["method"], probe["status"], probe["outcome"]) == ("GET", 401, "refused")
     assert probe["url"] == f"{lago.url}/api/v1/billable_metrics?per_page=1"
     assert isinstance(probe["latency_ms"], float)
-    assert "cdpcli keys set billing FIELD" in billing["hint"]
+    assert "fix with `cdpcli keys set billing api_key` or CDPCLI_BILLING_API_KEY" in billing["hint"]
     assert connect["destinations"][0]["outcome"] == "accepted"
     for secret in [*SECRETS.values(), "wrong-lago-key-123"]:
         assert secret not in out + err

@@ -90,7 +90,11 @@ def test_a_wrong_mixpanel_secret_is_refused_and_lago_still_checked(
     assert mp.hint is not None
     assert "service_account_secret, service_account_username" in mp.hint
     assert "`project_id` in the config" in mp.hint
-    assert "cdpcli keys set mixpanel FIELD" in mp.hint
+    assert (
+        "fix with `cdpcli keys set mixpanel service_account_secret` or "
+        "CDPCLI_MIXPANEL_SERVICE_ACCOUNT_SECRET; `cdpcli keys set mixpanel "
+        "service_account_username` or CDPCLI_MIXPANEL_SERVICE_ACCOUNT_USERNAME"
+    ) in mp.hint
     assert billing.outcome == "accepted"
     assert "wrong-secret-value" not in str(check.as_dict())
     assert_nothing_written(mixpanel, lago)
