@@ -21,6 +21,8 @@ _API: dict[str, tuple[str, str]] = {
     "find_config": ("cdpcli.routing.config", "find_config"),
     "ConfigCheck": ("cdpcli.routing.check", "ConfigCheck"),
     "check_config": ("cdpcli.routing.check", "check_config"),
+    "ConnectCheck": ("cdpcli.send.connect", "ConnectCheck"),
+    "check_connect": ("cdpcli.send.connect", "check_connect"),
     "starter_config": ("cdpcli.routing.starter", "starter_config"),
     "write_starter_config": ("cdpcli.routing.starter", "write_starter_config"),
     # events
@@ -79,6 +81,7 @@ __all__ = [
     "Config",
     "ConfigCheck",
     "ConfigError",
+    "ConnectCheck",
     "CredentialsError",
     "CriterionResult",
     "DeliveryError",
@@ -106,6 +109,7 @@ __all__ = [
     "ValidationSummary",
     "WorkerError",
     "check_config",
+    "check_connect",
     "check_eligibility",
     "check_event",
     "default_jobs",
@@ -168,6 +172,7 @@ if TYPE_CHECKING:  # what the table above loads, for mypy and readers (nothing r
         list_secrets,
         set_secret,
     )
+    from cdpcli.send.connect import ConnectCheck, check_connect
     from cdpcli.send.dry_run import DryRunRequest
     from cdpcli.send.pipeline import SendOptions, SendResult, SendSummary
     from cdpcli.send.prepare import Explained

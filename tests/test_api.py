@@ -21,6 +21,7 @@ PUBLIC = [
     "Config",
     "ConfigCheck",
     "ConfigError",
+    "ConnectCheck",
     "CredentialsError",
     "CriterionResult",
     "DeliveryError",
@@ -49,6 +50,7 @@ PUBLIC = [
     "WorkerError",
     "__version__",
     "check_config",
+    "check_connect",
     "check_eligibility",
     "check_event",
     "default_jobs",
@@ -100,6 +102,7 @@ def test_each_public_name_says_what_it_does(name: str) -> None:
 def test_result_objects_are_frozen() -> None:
     results = [
         "ConfigCheck",
+        "ConnectCheck",
         "DryRunRequest",
         "SecretList",
         "SecretStored",

@@ -13,7 +13,10 @@ then shows as `***`): its endpoints and their limits, its mapping (`map_event`),
 mean (`parse_response`), and which secrets a refusal of credentials points at
 (`credential_fields`, `credential_note`), and the pace a run may send at (`rate_limits`: the
 options `max_events_per_second` and `max_bytes_per_minute` every kind accepts, parsed with
-`parse_rate_limits`, with the kind's own default, `default_rate_limits`).
+`parse_rate_limits`, with the kind's own default, `default_rate_limits`). For
+`config check --connect` it declares its probes, harmless authenticated requests that write
+nothing (`probes`), and what their answers mean (`probe_verdict`); the send stage makes the
+requests.
 """
 
 from __future__ import annotations
@@ -122,6 +125,39 @@ class Verdict:
     items: Mapping[int, tuple[ItemStatus, str]] = field(default_factory=dict)
     message: str = ""
     retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One request of `config check --connect` (PRODUCT.md §6.1): harmless and authenticated, it
+    proves that the destination is reachable and accepts the secrets `fields`, and writes no
+    data there. `name` tells it apart for `Destination.probe_verdict`; `checks` says in words
+    what it verifies (e.g. "the /import credentials")."""
+
+    name: str
+    checks: str
+    fields: tuple[str, ...]
+    request: HttpRequest
+    note: str | None = None
+    """What else a refusal may point at besides the secrets (a config key), if anything."""
+
+
+ProbeOutcome = Literal["accepted", "refused", "unexpected"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeVerdict:
+    """What the answer to a probe means.
+
+    outcome:
+      - "accepted": the destination accepted the credentials (and wrote nothing).
+      - "refused": it refused them (401/403).
+      - "unexpected": any other answer, which proves neither (a wrong `api_url`, an outage, a
+        rate limit): `message` says what came back.
+    """
+
+    outcome: ProbeOutcome
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +321,19 @@ class Destination(ABC, Generic[OptionsT]):
     ) -> Verdict:
         """What the answer means for each item of the batch. A retry's wait comes from
         `cdpcli.destinations.headers.parse_retry_after` at `now` (default: the clock)."""
+
+    @abstractmethod
+    def probes(self, types: frozenset[str]) -> tuple[Probe, ...]:
+        """The requests of `config check --connect` when the routes send `types` here (an empty
+        `types` counts as any type): together they verify every secret that
+        `secret_fields(options, types)` names, each writes no data, and each is built with this
+        instance's secrets (`***` when they are None)."""
+
+    @abstractmethod
+    def probe_verdict(
+        self, probe_name: str, status: int, headers: Mapping[str, str], body: bytes
+    ) -> ProbeVerdict:
+        """What the answer (`status`, `headers`, `body`) to the probe named `probe_name` means."""
 
     def credential_fields(self, endpoint_name: str) -> tuple[str, ...]:
         """The secret fields a refusal of credentials (401/403) at this endpoint points at:

@@ -28,6 +28,7 @@ from cdpcli.send.pipeline import Pipeline, SendOptions, SendResult, SendSummary
 from cdpcli.send.prepare import Explained
 from cdpcli.send.prepare_parallel import Parallelism
 from cdpcli.send.rejected import RejectedFile
+from cdpcli.send.transport import require_https
 from cdpcli.send.watch import AttemptCallback, StatusCallback
 
 
@@ -228,19 +229,9 @@ def _bound_options(request: SendRequest) -> dict[str, Any]:
 
 
 def _check_transport(destinations: Mapping[str, DestinationRuntime], allow_http: bool) -> None:
-    from urllib.parse import urlsplit
-
     for runtime in destinations.values():
         for endpoint in runtime.endpoints.values():
-            parts = urlsplit(endpoint.url)
-            host = parts.hostname or ""
-            loopback = host in ("localhost", "::1") or host.startswith("127.")
-            if parts.scheme != "https" and not loopback and not allow_http:
-                raise UsageError(
-                    f"destination {runtime.name}: {endpoint.url} is not https",
-                    hint="secrets are only sent over https to hosts other than loopback; "
-                    "pass --allow-insecure-http to override",
-                )
+            require_https(runtime.name, endpoint.url, allow_http)
 
 
 def map_event(

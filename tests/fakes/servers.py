@@ -846,6 +846,7 @@ class FakeMixpanel(FakeServer):
 # --- Lago -----------------------------------------------------------------------------------
 
 LAGO_BATCH = "/api/v1/events/batch"
+LAGO_METRICS = "/api/v1/billable_metrics"
 LAGO_PERMITTED = (
     "transaction_id",
     "external_subscription_id",
@@ -885,12 +886,15 @@ def _iso(seconds: Decimal) -> str:
 
 
 class FakeLago(FakeServer):
-    """Lago's `POST /api/v1/events/batch`, Postgres store by default (reference/lago.md §6).
+    """Lago's `POST /api/v1/events/batch`, Postgres store by default (reference/lago.md §6), and
+    `GET /api/v1/billable_metrics` (the read `config check --connect` makes).
 
     `metrics` maps a billable metric code to the variables its expression reads: an event of
-    that code lacking one fails phase 1 with `expression_evaluation_failed`. With
-    `store="clickhouse"` nothing is checked for uniqueness and repeats overwrite.
-    State: `events` (stored, in order), `requests`.
+    that code lacking one fails phase 1 with `expression_evaluation_failed`; the list of billable
+    metrics shows them. With `store="clickhouse"` nothing is checked for uniqueness and repeats
+    overwrite. Keys in `read_only_keys` may not write events (403); keys in `no_read_keys` may
+    not read billable metrics (403, fake: they may write events). State: `events` (stored, in
+    order), `requests`.
     """
 
     vendor = "lago"
@@ -900,6 +904,7 @@ class FakeLago(FakeServer):
         *,
         api_key: str = LAGO_API_KEY,
         read_only_keys: Iterable[str] = (),
+        no_read_keys: Iterable[str] = (),
         max_batch: int = 100,
         metrics: Mapping[str, Iterable[str]] | None = None,
         store: Literal["postgres", "clickhouse"] = "postgres",
@@ -909,6 +914,7 @@ class FakeLago(FakeServer):
         super().__init__(clock=clock, quota=quota)
         self.api_key = api_key
         self.read_only_keys = frozenset(read_only_keys)
+        self.no_read_keys = frozenset(no_read_keys)
         self.max_batch = max_batch
         self.metrics = {code: tuple(names) for code, names in (metrics or {}).items()}
         self.store = store
@@ -1002,11 +1008,56 @@ class FakeLago(FakeServer):
                 return f"expression_evaluation_failed: Variable: {variable} not found"
         return None
 
+    def _key_of(self, request: RecordedRequest) -> str:
+        """The key of `Authorization: Bearer <key>`: the second space-separated token."""
+        token = request.headers.get("authorization", "").split(" ")
+        return token[1] if len(token) > 1 else ""
+
+    def _billable_metrics(self, request: RecordedRequest) -> Reply:
+        """`GET /api/v1/billable_metrics?page=&per_page=`: the `metrics` given, as a page."""
+        key = self._key_of(request)
+        if key != self.api_key and key not in self.read_only_keys | self.no_read_keys:
+            return self.error_reply(401)
+        if key in self.no_read_keys:
+            return json_reply(
+                403,
+                {
+                    "status": 403,
+                    "error": "Forbidden",
+                    "code": "read_action_not_allowed_for_billable_metric",
+                },
+            )
+        try:
+            page = max(int(request.query.get("page", "1")), 1)
+            per_page = max(int(request.query.get("per_page", "20")), 1)
+        except ValueError:
+            page, per_page = 1, 20
+        codes = sorted(self.metrics)
+        chosen = codes[(page - 1) * per_page : page * per_page]
+        pages = max((len(codes) + per_page - 1) // per_page, 1)
+        return json_reply(
+            200,
+            {
+                "billable_metrics": [
+                    {"lago_id": f"00000000-0000-4000-9000-{i:012d}", "code": code, "name": code}
+                    for i, code in enumerate(chosen)
+                ],
+                "meta": {
+                    "current_page": page,
+                    "next_page": page + 1 if page < pages else None,
+                    "prev_page": page - 1 if page > 1 else None,
+                    "total_pages": pages,
+                    "total_count": len(codes),
+                },
+            },
+        )
+
     def process(self, request: RecordedRequest) -> Reply:
+        if request.method == "GET" and request.path == LAGO_METRICS:
+            return self._billable_metrics(request)
         if request.method != "POST" or request.path != LAGO_BATCH:
             return json_reply(404, {"status": 404, "error": "Not Found"})
-        token = request.headers.get("authorization", "").split(" ")
-        key = token[1] if len(token) > 1 else ""
+        key = self._key_of(request)
         if key in self.read_only_keys:
             return self.error_reply(403)
         if key != self.api_key:

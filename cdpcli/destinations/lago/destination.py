@@ -1,7 +1,8 @@
 """The `kind: lago` destination (reference/lago.md; PRODUCT.md §5-§6 "Lago"): events to
 `POST /api/v1/events/batch`. `LagoDestination` is the contract of `cdpcli.destinations.base` over
 this folder's pure functions: options in `settings`, the mapping in `mapping`, the request in
-`http`, what Lago's answers mean in `answers`."""
+`http`, what Lago's answers mean in `answers`, the probe of `config check --connect` in
+`probe`."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from cdpcli.destinations.base import (
     HttpRequest,
     Locator,
     Mapped,
+    Probe,
+    ProbeVerdict,
     RateLimits,
     RouteInfo,
     SecretField,
     Verdict,
 )
-from cdpcli.destinations.lago import answers, http, mapping, settings
+from cdpcli.destinations.lago import answers, http, mapping, probe, settings
 from cdpcli.destinations.lago.settings import LagoOptions
 
 
@@ -70,3 +73,15 @@ class LagoDestination(Destination[LagoOptions]):
     ) -> Verdict:
         endpoint = self._endpoints[endpoint_name]
         return answers.parse_response(endpoint, items, status, headers, body, now=now)
+
+    def probes(self, types: frozenset[str]) -> tuple[Probe, ...]:
+        """One authenticated read, `GET /api/v1/billable_metrics?per_page=1`, whatever the
+        types (the key is the one secret)."""
+        del types
+        return (probe.probe(self.options, self.secrets),)
+
+    def probe_verdict(
+        self, probe_name: str, status: int, headers: Mapping[str, str], body: bytes
+    ) -> ProbeVerdict:
+        del probe_name, headers
+        return probe.probe_verdict(status, body)

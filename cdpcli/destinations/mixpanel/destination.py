@@ -2,7 +2,7 @@
 `MixpanelDestination`, the contract of `cdpcli.destinations.base` over this folder's pure
 functions: options in `settings`, the mapping in `mapping` (its properties in `properties`, the
 user agent's in `useragent`), endpoints and requests in `http`, what the answers mean in
-`answers`."""
+`answers`, the probes of `config check --connect` in `probe`."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ from cdpcli.destinations.base import (
     HttpRequest,
     Locator,
     Mapped,
+    Probe,
+    ProbeVerdict,
     RateLimits,
     RouteInfo,
     SecretField,
     Verdict,
 )
-from cdpcli.destinations.mixpanel import answers, http, mapping, settings
+from cdpcli.destinations.mixpanel import answers, http, mapping, probe, settings
 from cdpcli.destinations.mixpanel.settings import MixpanelOptions
 
 PROJECT_TOKEN = "project_token"
@@ -111,6 +113,23 @@ class MixpanelDestination(Destination[MixpanelOptions]):
         now: float | None = None,
     ) -> Verdict:
         return answers.parse_response(endpoint_name, items, status, headers, body, now=now)
+
+    def probes(self, types: frozenset[str]) -> tuple[Probe, ...]:
+        """/import with the probe record, for the /import credentials and, when identify or
+        group can reach /engage or /groups, for the project token (`probe` says why /engage
+        itself is not probed)."""
+        found: list[Probe] = []
+        if _needs_import(self.options, types):
+            found.append(probe.import_probe(self.options, self.secrets))
+        if not types or types & _PROFILE_TYPES:
+            found.append(probe.token_probe(self.options, self.secrets, PROJECT_TOKEN))
+        return tuple(found)
+
+    def probe_verdict(
+        self, probe_name: str, status: int, headers: Mapping[str, str], body: bytes
+    ) -> ProbeVerdict:
+        del headers
+        return probe.probe_verdict(probe_name, status, body)
 
     def credential_fields(self, endpoint_name: str) -> tuple[str, ...]:
         """/import refuses its Basic credentials, /engage and /groups the project token."""
