@@ -42,6 +42,7 @@ __all__ = [
     "ProblemGroups",
     "Profile",
     "ProgramResult",
+    "ReadProgress",
     "RetryPolicy",
     "SecretDeleted",
     "SecretList",
