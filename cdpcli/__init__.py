@@ -43,6 +43,7 @@ __all__ = [
     "ProblemGroups",
     "Profile",
     "ProgramResult",
+    "ReadProgress",
     "RetryPolicy",
     "SecretDeleted",
     "SecretList",

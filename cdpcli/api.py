@@ -35,6 +35,7 @@ _API: dict[str, tuple[str, str]] = {
     "ProblemGroups": ("cdpcli.events.grouping", "ProblemGroups"),
     "validate": ("cdpcli.destinations.checks", "validate"),
     "Profile": ("cdpcli.events.profile", "Profile"),
+    "ReadProgress": ("cdpcli.events.progress", "ReadProgress"),
     "inspect": ("cdpcli.events.profile", "inspect"),
     # send
     "SendOptions": ("cdpcli.send.pipeline", "SendOptions"),
@@ -97,6 +98,7 @@ __all__ = [
     "ProblemGroups",
     "Profile",
     "ProgramResult",
+    "ReadProgress",
     "RetryPolicy",
     "SecretDeleted",
     "SecretList",
@@ -150,6 +152,7 @@ if TYPE_CHECKING:  # what the table above loads, for mypy and readers (nothing r
     from cdpcli.events.grouping import ProblemGroups
     from cdpcli.events.model import Event, Problem
     from cdpcli.events.profile import Profile, inspect
+    from cdpcli.events.progress import ReadProgress
     from cdpcli.events.reader import read_events
     from cdpcli.events.spec import parse_time_ms
     from cdpcli.events.validate import ValidationSummary, check_event

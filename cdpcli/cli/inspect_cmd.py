@@ -15,6 +15,7 @@ from cdpcli.cli.common import (
     streams,
 )
 from cdpcli.cli.inspect_render import render_profile
+from cdpcli.cli.progress import ProgressDisplay, read_counts
 from cdpcli.cli.validate_cmd import PathsArgument
 
 
@@ -25,11 +26,18 @@ def inspect(
     quiet: QuietOption = False,
 ) -> None:
     """Profile event files: counts by type and event, events per day, time range, users, and
-    invalid lines. Exit 0 (even with invalid lines: `validate` judges), 2 with no input (no PATH,
-    nothing piped in), 4 if input is unreadable."""
+    invalid lines (on a terminal, a progress bar on stderr while reading). Exit 0 (even with
+    invalid lines: `validate` judges), 2 with no input (no PATH, nothing piped in), 4 if input
+    is unreadable."""
     out = streams(quiet=quiet)
     with handle_errors(no_input=no_input_example("inspect")):
-        result = api.inspect(paths or [])
+        display = ProgressDisplay.start(out, read_counts)
+        try:
+            result = api.inspect(
+                paths or [], progress=display.update if display.progress is not None else None
+            )
+        finally:
+            display.stop()
     out.notes(result.notes)
     if output_format is OutputFormat.json:
         out.write_line(api.to_json(result.as_dict()))

@@ -150,11 +150,17 @@ def send_command(
     """Validate, route, map, batch and deliver events to Mixpanel and Lago (or, with --dry-run,
     print the requests they become).
 
+    On a terminal, stderr shows a progress bar (percentage, events/s, ETA) and what each
+    destination waits for. The summary table counts per destination; the line under it counts
+    input events (invalid, delivered, duplicates, rejected, skipped: they add up to the events
+    read), with the run's duration and events/s, and a hint when events were invalid or rejected.
+
     Exit codes: 0 all delivered (or dry run done), 1 some events invalid or rejected, 2 usage,
     3 config, 4 input unreadable, 5 credentials missing or refused, 6 delivery failed after
     retries, 130 interrupted (checkpoint saved first).
     """
-    from cdpcli.cli.send_render import ProgressDisplay, render_explained
+    from cdpcli.cli.progress import ProgressDisplay
+    from cdpcli.cli.send_render import attempt_line, render_explained, send_counts
 
     out = streams(quiet=quiet)
     with handle_errors(no_input=no_input_example("send", "-c cdpcli.yaml")):
@@ -182,26 +188,29 @@ def send_command(
             allow_insecure_http=allow_insecure_http,
             max_rate=max_rate,
         )
-        write = _request_writer(out, output, explain)
         with _signals() as stop:
-            display = ProgressDisplay.start(out) if not dry_run else None
+            display = ProgressDisplay.start(out, send_counts)
             try:
                 result = api.run_send(
                     request,
-                    write_request=write,
+                    write_request=_request_writer(out, output, explain),
                     explain=(lambda e: render_explained(e, out)) if explain else None,
-                    progress=display.update if display else None,
+                    progress=display.update if display.progress is not None else None,
                     stop=stop,
-                    status=display.status if display else None,
-                    attempts=display.attempt if display and verbose else None,
+                    status=display.status,
+                    attempts=(lambda a: display.print(attempt_line(a))) if verbose else None,
                 )
             finally:
-                if display is not None:
-                    display.stop()
-    _finish(result, out, output_format)
+                display.stop()
+    _finish(result, out, output_format, request)
 
 
-def _finish(result: SendResult, out: Streams, output_format: OutputFormat) -> None:
+def _finish(
+    result: SendResult,
+    out: Streams,
+    output_format: OutputFormat,
+    request: api.SendRequest | None = None,
+) -> None:
     from cdpcli.cli.send_render import render_summary
 
     summary = result.summary
@@ -209,7 +218,9 @@ def _finish(result: SendResult, out: Streams, output_format: OutputFormat) -> No
     if output_format is OutputFormat.json:
         out.write_line(api.to_json(summary.as_dict()))
     else:
-        render_summary(summary, out)
+        paths = request.paths if request is not None else ()
+        rejected = request.rejected_path if request is not None else None
+        render_summary(summary, out, paths=paths, rejected=rejected)
     if result.error is not None:
         out.out.flush()
         fail(result.error)
@@ -225,10 +236,9 @@ def _request_writer(
         return None
     if explain:
         return lambda _line: None
-    stdout = out.out
 
     def write_stdout(line: bytes) -> None:
-        stdout.write(line.decode("utf-8") + "\n")
+        out.out.write(line.decode("utf-8") + "\n")  # above the progress bar while it is drawn
 
     return write_stdout
 

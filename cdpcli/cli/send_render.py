@@ -1,15 +1,14 @@
-"""How `send` shows itself to a human: a progress bar, what the destinations wait for, the
-`-v` line of each HTTP attempt, the summary table, `--explain` blocks."""
+"""How `send` shows itself to a human: the counts under its progress bar (`cdpcli.cli.progress`),
+the `-v` line of each HTTP attempt, the summary table and line, `--explain` blocks."""
 
 from __future__ import annotations
 
-import threading
-import time
-from dataclasses import dataclass, field
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
-from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cdpcli import api
@@ -17,82 +16,6 @@ from cdpcli.cli.common import Streams
 
 if TYPE_CHECKING:
     from cdpcli.api import Attempt, Explained, SendSummary
-
-
-@dataclass
-class ProgressDisplay:
-    """A live line on stderr (only when it is a terminal): read, delivered, rejected, rate; under
-    it, what each destination waits for (`status`). When stderr is not a terminal, each new
-    status is a plain line instead. `attempt` writes the `-v` line of an HTTP attempt (above
-    the live line, on a terminal). Safe to call from the sending threads."""
-
-    progress: Progress | None
-    task: TaskID | None
-    started: float
-    out: Streams | None = None
-    text: str = "starting…"
-    statuses: dict[str, str] = field(default_factory=dict)
-    printed: dict[str, str] = field(default_factory=dict)  # per destination, on a plain stream
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @classmethod
-    def start(cls, out: Streams) -> ProgressDisplay:
-        console = out.err_console
-        if out.quiet or not console.is_terminal:
-            return cls(None, None, time.monotonic(), out)
-        progress = Progress(
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
-        progress.start()
-        task = progress.add_task("starting…", total=None)
-        return cls(progress, task, time.monotonic(), out)
-
-    def update(self, summary: SendSummary) -> None:
-        if self.progress is None or self.task is None:
-            return
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        with self.lock:
-            self.text = progress_text(summary, elapsed)
-            self._refresh()
-
-    def status(self, destination: str, message: str) -> None:
-        """What `destination` waits for now ("" when it no longer waits)."""
-        if self.out is None or self.out.quiet:
-            return
-        with self.lock:
-            if message:
-                self.statuses[destination] = message
-            else:
-                self.statuses.pop(destination, None)
-            if self.progress is not None:
-                self._refresh()
-            elif message and self.printed.get(destination) != message:
-                self.printed[destination] = message
-                self._print(f"{destination}: {message}")
-
-    def attempt(self, attempt: Attempt) -> None:
-        """The `-v` line of one HTTP attempt (shown even with --quiet: it was asked for)."""
-        with self.lock:
-            self._print(attempt_line(attempt))
-
-    def stop(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-    def _refresh(self) -> None:
-        assert self.progress is not None and self.task is not None
-        lines = [self.text, *(f"{name}: {text}" for name, text in self.statuses.items())]
-        self.progress.update(self.task, description=escape("\n".join(lines)))
-
-    def _print(self, line: str) -> None:
-        console = self.progress.console if self.progress is not None else None
-        if console is None and self.out is not None:
-            console = self.out.err_console
-        if console is not None:
-            console.print(line, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
 def attempt_line(attempt: Attempt) -> str:
@@ -110,26 +33,27 @@ def attempt_line(attempt: Attempt) -> str:
     )
 
 
-def progress_text(summary: SendSummary, elapsed: float) -> str:
-    """The live progress line: counts, rate, and an ETA when the input size is known."""
-    rate = summary.events_read / elapsed if elapsed > 0 else 0.0
-    text = (
-        f"read {summary.events_read:,} · delivered {summary.delivered:,} · "
-        f"duplicates {summary.duplicates:,} · rejected {summary.rejected:,} · "
-        f"{rate:,.0f} events/s"
+def send_counts(summary: SendSummary) -> str:
+    """The counts under a send's progress bar, of input events as the summary line's:
+    `51 events read · 18 invalid · 31 delivered · 0 duplicates · 0 rejected · 2 skipped`."""
+    events = summary.events
+    return (
+        f"{summary.events_read:,} events read · {summary.invalid:,} invalid · "
+        f"{events.delivered:,} {'would be delivered' if summary.dry_run else 'delivered'} · "
+        f"{events.duplicates:,} duplicates · {events.rejected:,} rejected · "
+        f"{events.skipped:,} skipped"
     )
-    total, done = summary.bytes_total, summary.bytes_done
-    if total and 0 < done < total:
-        remaining = elapsed * (total - done) / done
-        minutes, seconds = divmod(round(remaining), 60)
-        hours, minutes = divmod(minutes, 60)
-        eta = f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
-        text += f" · {done / total:.0%} · ETA {eta}"
-    return text
 
 
-def render_summary(summary: SendSummary, out: Streams) -> None:
-    """The summary table, on stderr."""
+def render_summary(
+    summary: SendSummary,
+    out: Streams,
+    *,
+    paths: Sequence[str] = (),
+    rejected: Path | None = None,
+) -> None:
+    """The summary table, then the summary line and hints, on stderr. `paths` and `rejected` are
+    the run's (for the hints)."""
     if out.quiet:
         return
     title = "Dry run (nothing was sent)" if summary.dry_run else "Send summary"
@@ -156,22 +80,65 @@ def render_summary(summary: SendSummary, out: Streams) -> None:
             row += [f"{stats.retries:,}", f"{stats.throttled:,}"]
         table.add_row(*row)
     out.err_console.print(table)
+    out.say(escape(summary_line(summary)))
+    if summary.warnings:
+        out.say(
+            f"{summary.warnings:,} values left out, not of their field's type"
+            " (`cdpcli validate` lists them)"
+        )
+    for hint in summary_hints(summary, paths, rejected):
+        out.say(escape(f"hint: {hint}"))
+
+
+def summary_line(summary: SendSummary) -> str:
+    """The summary line, every number a count of input events, adding up to the events read
+    (`SendSummary.events`; per route counts are the table's): `51 events read in 0.4 s
+    (127 events/s): 18 invalid, 31 delivered, 0 duplicates, 0 rejected, 2 skipped`."""
+    events = summary.events
+    took = f" in {duration_text(summary.seconds)}"
+    if summary.seconds > 0:
+        took += f" ({summary.events_read / summary.seconds:,.0f} events/s)"
     line = (
-        f"{summary.events_read:,} events read: {summary.invalid:,} invalid, "
-        f"{summary.delivered:,} {'would be delivered' if summary.dry_run else 'delivered'}, "
-        f"{summary.duplicates:,} duplicates, {summary.rejected:,} rejected, "
-        f"{summary.skipped:,} skipped"
+        f"{summary.events_read:,} events read{took}: {summary.invalid:,} invalid, "
+        f"{events.delivered:,} {'would be delivered' if summary.dry_run else 'delivered'}, "
+        f"{events.duplicates:,} duplicates, {events.rejected:,} rejected, "
+        f"{events.skipped:,} skipped"
     )
     if summary.resumed:
         line += f" ({summary.resumed:,} settled by an earlier run)"
-    if summary.not_sent:
-        line += f"; {summary.not_sent:,} not sent (re-run to send them)"
-    if summary.warnings:
-        line += (
-            f"; {summary.warnings:,} values left out, not of their field's type"
-            " (`cdpcli validate` lists them)"
-        )
-    out.say(line)
+    if events.not_sent:
+        line += f", {events.not_sent:,} not sent (re-run to send them)"
+    return line
+
+
+def summary_hints(summary: SendSummary, paths: Sequence[str], rejected: Path | None) -> list[str]:
+    """What to do about invalid or rejected events: where to see why, how to replay them."""
+    hints: list[str] = []
+    if summary.invalid:
+        named = " ".join(shlex.quote(path) for path in paths)
+        if named and "-" not in paths:
+            hints.append(f"run `cdpcli validate {named}` to see why events are invalid")
+        else:
+            hints.append("run `cdpcli validate` on the same input to see why events are invalid")
+    if summary.invalid or summary.events.rejected:
+        kept = "the invalid and rejected events with their reasons"
+        if rejected is not None:
+            replay = shlex.quote(str(rejected))
+            hints.append(f"{rejected} keeps {kept}; `cdpcli send {replay}` replays them")
+        else:
+            hints.append(f"`--rejected FILE` keeps {kept}, for a replay")
+    return hints
+
+
+def duration_text(seconds: float) -> str:
+    """`0.4 s`, `12 min 3 s`, `2 h 5 min`."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
 
 
 def render_explained(explained: Explained, out: Streams) -> None:

@@ -19,6 +19,7 @@ from cdpcli.cli.common import (
     no_input_example,
     streams,
 )
+from cdpcli.cli.progress import ProgressDisplay, read_counts
 
 PathsArgument = Annotated[
     list[str] | None,
@@ -44,7 +45,8 @@ def validate(
     A value Segment's Mixpanel destination cannot convert to its field's declared type is a
     warning too (the event is sent without that field).
 
-    Problems go to stdout as `PATH:LINE: error: FIELD: MESSAGE`; a problem repeated at many
+    On a terminal, stderr shows a progress bar (percentage, events/s, ETA) while the input is
+    read. Problems go to stdout as `PATH:LINE: error: FIELD: MESSAGE`; a problem repeated at many
     places (the same severity, field and message) is listed at its first 3, and the report ends
     with one `... and N more like it` line for each. --format json lists every problem as a JSON
     line, then a summary object. The summary goes to stderr.
@@ -54,14 +56,19 @@ def validate(
     out = streams(quiet=quiet)
     with handle_errors(no_input=no_input_example("validate")):
         as_json = output_format is OutputFormat.json
-        summary = api.validate(
-            paths or [],
-            strict=strict,
-            jobs=jobs if jobs is not None else api.default_jobs(),
-            as_json=as_json,
-            write=out.write_line,
-            grouped=True,
-        )
+        display = ProgressDisplay.start(out, read_counts)
+        try:
+            summary = api.validate(
+                paths or [],
+                strict=strict,
+                jobs=jobs if jobs is not None else api.default_jobs(),
+                as_json=as_json,
+                write=out.write_line,
+                grouped=True,
+                progress=display.update if display.progress is not None else None,
+            )
+        finally:
+            display.stop()
         out.notes(summary.notes)
         if as_json:
             out.write_line(api.to_json(summary.as_dict()))

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 
 from cdpcli.destinations.registry import KINDS, get_kind
 from cdpcli.events.objects import ObjectStores
+from cdpcli.events.progress import ProgressCallback
 from cdpcli.events.validate import FieldChecks, ValidationSummary
 from cdpcli.events.validate_parallel import validate as validate_events
 
@@ -55,9 +56,11 @@ def validate(
     grouped: bool = False,
     stdin: BinaryIO | None = None,
     objects: ObjectStores | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ValidationSummary:
     """`cdpcli validate` (`cdpcli.events.validate_parallel.validate`), the values a destination
-    cannot send as they are reported as warnings too: see that function for the rest."""
+    cannot send as they are reported as warnings too: see that function for the rest
+    (`progress` too)."""
     return validate_events(
         paths,
         write=write,
@@ -68,4 +71,5 @@ def validate(
         stdin=stdin,
         objects=objects,
         field_checks=field_checks(),
+        progress=progress,
     )

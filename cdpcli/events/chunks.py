@@ -4,7 +4,7 @@ and stdin cannot be cut: each is one chunk, read whole."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -26,10 +26,23 @@ class Chunk:
     end: int | None = None
     first_line: int = 1
 
-    def items(self, stdin: BinaryIO | None = None) -> Iterator[Item]:
+    def items(
+        self,
+        stdin: BinaryIO | None = None,
+        opened: Callable[[BinaryIO], None] | None = None,
+        block: Callable[[], None] | None = None,
+    ) -> Iterator[Item]:
+        """The chunk's events and problems; `opened` and `block` as for `read_input`."""
         if self.start is None or self.end is None:
-            return read_input(self.input, stdin=stdin)
-        return read_range(self.input, self.start, self.end, self.first_line)
+            return read_input(self.input, stdin=stdin, opened=opened, block=block)
+        return read_range(self.input, self.start, self.end, self.first_line, opened, block)
+
+    @property
+    def size(self) -> int | None:
+        """Its bytes (the input's, when it is whole; None for stdin)."""
+        if self.start is None or self.end is None:
+            return self.input.size
+        return self.end - self.start
 
 
 def cut(input_file: InputFile, size: int, piece_bytes: int) -> Iterator[Chunk]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, ClassVar
@@ -12,7 +12,8 @@ from cdpcli.events.decode import Item
 from cdpcli.events.distinct import DistinctCounter
 from cdpcli.events.model import Event, Problem
 from cdpcli.events.objects import ObjectStores
-from cdpcli.events.reader import find_inputs, read_inputs
+from cdpcli.events.progress import ProgressCallback, ReadTracker, total_size
+from cdpcli.events.reader import InputFile, find_inputs, read_input, read_inputs
 from cdpcli.events.spec import check
 
 TOP_EVENTS = 10
@@ -82,22 +83,48 @@ def _day(ms: int) -> str:
 
 
 def inspect(
-    paths: Iterable[str], *, stdin: BinaryIO | None = None, objects: ObjectStores | None = None
+    paths: Iterable[str],
+    *,
+    stdin: BinaryIO | None = None,
+    objects: ObjectStores | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Profile:
     """Profile the event files, directories, `s3://`/`gs://` URLs or `-` in `paths` (`cdpcli
     inspect`): counts by type and event name, events per day, time range, distinct users, and
-    the first invalid lines; `notes` names the files a walk skipped. Raises InputError (exit 4)
-    when a path cannot be read, NoInputError (exit 2) when there is none; invalid lines are
-    counted, not raised."""
+    the first invalid lines; `notes` names the files a walk skipped. `progress` receives how far
+    the read has come, at most 10 times a second (`ReadProgress`), and once at the end. Raises
+    InputError (exit 4) when a path cannot be read, NoInputError (exit 2) when there is none;
+    invalid lines are counted, not raised."""
     found = find_inputs(paths, objects=objects)
-    result = profile(read_inputs(found.files, stdin=stdin))
+    if progress is None:
+        result = profile(read_inputs(found.files, stdin=stdin))
+    else:
+        result = Profile()
+        profile(_tracked(found.files, stdin, result, progress), result)
     result.notes = found.notes
     return result
 
 
-def profile(items: Iterable[Item]) -> Profile:
-    """Read every item once and profile it. Invalid events are counted, with their first places."""
-    result = Profile()
+def _tracked(
+    files: list[InputFile], stdin: BinaryIO | None, result: Profile, progress: ProgressCallback
+) -> Iterator[Item]:
+    """The items of `files`, the read followed for `progress` (counts from `result`)."""
+    tracker = ReadTracker(progress, total_size([f.size for f in files]))
+    for input_file in files:
+        before = (result.events_read, result.invalid)
+
+        def counts(before: tuple[int, int] = before) -> tuple[int, int]:
+            return result.events_read - before[0], result.invalid - before[1]
+
+        opened, block = tracker.part(counts)
+        yield from read_input(input_file, stdin=stdin, opened=opened, block=block)
+        tracker.done(input_file.size or 0, *counts())
+
+
+def profile(items: Iterable[Item], result: Profile | None = None) -> Profile:
+    """Read every item once and profile it (into `result`, when given). Invalid events are
+    counted, with their first places."""
+    result = result if result is not None else Profile()
     for item in items:
         result.events_read += 1
         if not isinstance(item, Event):

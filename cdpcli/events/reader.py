@@ -229,18 +229,20 @@ def read_input(
     *,
     stdin: BinaryIO | None = None,
     opened: Callable[[BinaryIO], None] | None = None,
+    block: Callable[[], None] | None = None,
 ) -> Iterator[Item]:
     """Stream the events and problems of one input. Raises InputError if it cannot be opened.
 
     `opened` receives the file handle once it is open: its position (`tell`) is how far into the
-    file (compressed size, for gzip) the reading has come.
+    file (compressed size, for gzip) the reading has come. `block` is called after each block of
+    JSON lines read (for a progress display: nothing is done per event).
     """
     if input_file.object is not None:
-        yield from _read_object(input_file, input_file.object, opened)
+        yield from _read_object(input_file, input_file.object, opened, block)
         return
     if input_file.path is None:
         raw: BinaryIO = stdin if stdin is not None else sys.stdin.buffer
-        yield from _read_stream(raw, input_file.name, json_document=False)
+        yield from _read_stream(raw, input_file.name, json_document=False, block=block)
         return
     try:
         handle = open(input_file.path, "rb")  # noqa: SIM115 - closed in finally
@@ -249,13 +251,18 @@ def read_input(
     if opened is not None:
         opened(handle)
     try:
-        yield from _read_stream(handle, input_file.name, json_document=_is_json_name(input_file))
+        yield from _read_stream(
+            handle, input_file.name, json_document=_is_json_name(input_file), block=block
+        )
     finally:
         handle.close()
 
 
 def _read_object(
-    input_file: InputFile, stored: StoredObject, opened: Callable[[BinaryIO], None] | None
+    input_file: InputFile,
+    stored: StoredObject,
+    opened: Callable[[BinaryIO], None] | None,
+    block: Callable[[], None] | None,
 ) -> Iterator[Item]:
     """An object, streamed (`cdpcli.events.objects.ObjectReader`) and read like a file."""
     raw = stored.open()
@@ -263,7 +270,9 @@ def _read_object(
         opened(cast(BinaryIO, raw))
     try:
         buffered = io.BufferedReader(raw, stored.stores.chunk_bytes)
-        yield from _read_stream(buffered, input_file.name, json_document=_is_json_name(input_file))
+        yield from _read_stream(
+            buffered, input_file.name, json_document=_is_json_name(input_file), block=block
+        )
     finally:
         raw.close()
 
@@ -280,21 +289,31 @@ def is_plain_lines(input_file: InputFile) -> bool:
         return False
 
 
-def read_range(input_file: InputFile, start: int, end: int, first_line: int) -> Iterator[Item]:
+def read_range(  # noqa: PLR0917 - the range's four facts
+    input_file: InputFile,
+    start: int,
+    end: int,
+    first_line: int,
+    opened: Callable[[BinaryIO], None] | None = None,
+    block: Callable[[], None] | None = None,
+) -> Iterator[Item]:
     """The events and problems of the lines of a plain JSON-lines file in the byte range
     [start, end), which starts at the beginning of line `first_line` and ends after a newline or
-    at the end of the file (as `cdpcli.events.chunks.cut` makes them)."""
+    at the end of the file (as `cdpcli.events.chunks.cut` makes them). `opened` and `block`:
+    as for `read_input`."""
     assert input_file.path is not None
     try:
         handle = open(input_file.path, "rb")  # noqa: SIM115 - closed in finally
     except OSError as error:
         raise InputError(f"{input_file.name}: cannot open: {error.strerror or error}") from error
+    if opened is not None:
+        opened(handle)
     try:
         try:
             handle.seek(start)
         except OSError as error:
             raise read_error(input_file.name, first_line - 1, error) from error
-        lines = split_lines(handle.read, end - start)
+        lines = split_lines(_reporting(handle.read, block), end - start)
         yield from read_lines(lines, input_file.name, first_line=first_line)
     except ReadFailure as failure:
         raise read_error(input_file.name, failure.line, failure.error) from failure.error
@@ -320,7 +339,24 @@ def _is_json_name(input_file: InputFile) -> bool:
     return name.endswith(".json")
 
 
-def _read_stream(raw: BinaryIO, name: str, *, json_document: bool) -> Iterator[Item]:
+def _reporting(
+    read: Callable[[int], bytes], block: Callable[[], None] | None
+) -> Callable[[int], bytes]:
+    """`read`, calling `block` after each block it read (when given)."""
+    if block is None:
+        return read
+
+    def read_block(size: int) -> bytes:
+        data = read(size)
+        block()
+        return data
+
+    return read_block
+
+
+def _read_stream(
+    raw: BinaryIO, name: str, *, json_document: bool, block: Callable[[], None] | None = None
+) -> Iterator[Item]:
     try:
         buffered: io.BufferedReader = (
             raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw))
@@ -344,7 +380,8 @@ def _read_stream(raw: BinaryIO, name: str, *, json_document: bool) -> Iterator[I
 
             yield from read_document(stream, name)
         else:
-            yield from read_lines(split_lines(read, block_bytes=block_bytes), name)
+            lines = split_lines(_reporting(read, block), block_bytes=block_bytes)
+            yield from read_lines(lines, name)
     except ReadFailure as failure:
         cause, line = failure.error, failure.line
         if not isinstance(cause, _CORRUPT_GZIP):

@@ -59,11 +59,12 @@ class Validation:
         *,
         strict: bool = False,
         field_checks: FieldChecks | None = None,
+        summary: ValidationSummary | None = None,
     ) -> None:
         self._items = items
         self._strict = strict
         self._field_checks = field_checks
-        self.summary = ValidationSummary()
+        self.summary = summary if summary is not None else ValidationSummary()
 
     def problems(self) -> Iterator[Problem]:
         summary = self.summary

@@ -30,6 +30,7 @@ from cdpcli.events.chunks import Chunk, cut
 from cdpcli.events.grouping import ChunkGroups, ProblemGroups, ProblemKind, kind_of, place_of
 from cdpcli.events.model import Problem
 from cdpcli.events.objects import ObjectStores
+from cdpcli.events.progress import ProgressCallback, ReadTracker, total_size
 from cdpcli.events.reader import InputFile, find_inputs, is_plain_lines
 from cdpcli.events.validate import (
     FieldChecks,
@@ -71,13 +72,15 @@ def validate_chunks(
     stdin: BinaryIO | None = None,
     groups: ProblemGroups | None = None,
     field_checks: FieldChecks | None = None,
+    tracker: ReadTracker | None = None,
 ) -> ValidationSummary:
     """Validate every chunk (the Segment-spec rules, and `field_checks` when given), writing
     each problem's rendered line through `write`, in input order; returns the merged summary
     (with a note when `jobs` processes were asked for and the platform cannot fork them).
 
     With `groups`, only the problems it admits are written; the rest are counted in it (its
-    `repeated()` and `other_kinds` are complete on return)."""
+    `repeated()` and `other_kinds` are complete on return). `tracker` follows the read (for a
+    progress display; a chunk validated by a worker counts when its report comes back)."""
     rules: Rules = (strict, field_checks)
     forkable = [chunk for chunk in chunks if not _read_here(chunk)]
     if jobs < 2 or len(forkable) < 2 or not can_fork():
@@ -85,7 +88,7 @@ def validate_chunks(
         if jobs > 1 and len(forkable) > 1:  # workers would run it, but none can be forked
             summary.notes.append(cannot_fork_note(jobs))
         for chunk in chunks:
-            _merge(summary, _validate(chunk, rules, render, write, stdin, groups=groups))
+            _merge(summary, _validate(chunk, rules, render, write, stdin, groups, tracker))
         return summary
     summary = ValidationSummary()
     workdir = Path(tempfile.mkdtemp(prefix="cdpcli-validate-"))
@@ -101,10 +104,12 @@ def validate_chunks(
         try:
             for chunk in chunks:
                 if _read_here(chunk):  # in its turn
-                    _merge(summary, _validate(chunk, rules, render, write, stdin, groups=groups))
+                    _merge(summary, _validate(chunk, rules, render, write, stdin, groups, tracker))
                     continue
                 report, counts, held = next(reports)
                 _merge(summary, counts)
+                if tracker is not None:
+                    tracker.done(chunk.size or 0, counts.events_read, counts.invalid)
                 _copy_report(report, held, write, groups)
                 os.unlink(report)
         finally:
@@ -141,16 +146,31 @@ Rules = tuple[bool, FieldChecks | None]
 """`strict`, and the field checks, of a validation."""
 
 
-def _validate(
+def _validate(  # noqa: PLR0917
     chunk: Chunk,
     rules: Rules,
     render: Render,
     write: Callable[[str], None],
     stdin: BinaryIO | None,
-    *,
     groups: ProblemGroups | None = None,
+    tracker: ReadTracker | None = None,
 ) -> ValidationSummary:
-    run = Validation(chunk.items(stdin), strict=rules[0], field_checks=rules[1])
+    summary = ValidationSummary()
+    opened = block = None
+    if tracker is not None:
+        counts = lambda: (summary.events_read, summary.invalid)  # noqa: E731
+        opened, block = tracker.part(counts, start=chunk.start or 0)
+    items = chunk.items(stdin, opened=opened, block=block)
+    run = Validation(items, strict=rules[0], field_checks=rules[1], summary=summary)
+    _report(run, render, write, groups)
+    if tracker is not None:
+        tracker.done(chunk.size or 0, summary.events_read, summary.invalid)
+    return summary
+
+
+def _report(
+    run: Validation, render: Render, write: Callable[[str], None], groups: ProblemGroups | None
+) -> None:
     if groups is None:
         for problem in run.problems():
             write(render(problem))
@@ -159,7 +179,6 @@ def _validate(
         for problem in run.problems():
             if admit(problem):
                 write(render(problem))
-    return run.summary
 
 
 Held = list[tuple[ProblemKind, int, str]]
@@ -209,6 +228,7 @@ def validate(
     stdin: BinaryIO | None = None,
     objects: ObjectStores | None = None,
     field_checks: FieldChecks | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ValidationSummary:
     """`cdpcli validate`: check every event of the files, directories, `s3://`/`gs://` URLs or
     `-` in `paths` against the Segment spec. Each problem goes to `write` as it is found, in input
@@ -217,11 +237,16 @@ def validate(
     at its first few and the rest counted in `summary.groups` (the text report; `as_json` always
     writes every problem). With `jobs` > 1, large plain JSON-lines files are validated in that
     many processes, with the same lines in the same order. `summary.notes` says what the user
-    should know about the run (files a walk skipped, a `--jobs` that could not fork). Raises
-    InputError (exit 4) when a path cannot be read, NoInputError (exit 2) when there is none.
+    should know about the run (files a walk skipped, a `--jobs` that could not fork). `progress`
+    receives how far the read has come, at most 10 times a second (`ReadProgress`), and once at
+    the end. Raises InputError (exit 4) when a path cannot be read, NoInputError (exit 2) when
+    there is none.
     """
     found = find_inputs(paths, objects=objects)
     groups = ProblemGroups() if grouped and not as_json else None
+    tracker = None
+    if progress is not None:
+        tracker = ReadTracker(progress, total_size([f.size for f in found.files]))
     summary = validate_chunks(
         plan(found.files, jobs),
         strict=strict,
@@ -231,6 +256,7 @@ def validate(
         stdin=stdin,
         groups=groups,
         field_checks=field_checks,
+        tracker=tracker,
     )
     summary.notes[:0] = found.notes
     summary.groups = groups

@@ -15,6 +15,12 @@ time window, or was settled by an earlier run) is skipped once. So
 destination `routed == delivered + duplicates + rejected + skipped`. A fatal stop (credentials
 refused, retries exhausted, interrupt) leaves some routes `not_sent`; they are not settled, the
 checkpoint does not pass them, and re-running sends them.
+
+The same run counted once per input event (`SendSummary.events`, what the summary line says):
+each event read is invalid, or ends in exactly one of not sent, rejected, delivered, duplicate or
+skipped, its worst outcome over the routes it took (in that order: an event delivered by one
+route and rejected by another is rejected; one that no route took is skipped), so
+`invalid + events.total == events_read`.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 
 from cdpcli.errors import CdpError, Interrupted
 from cdpcli.events.model import Origin
+from cdpcli.events.progress import Every
 from cdpcli.events.reader import InputFile
 from cdpcli.routing.config import Config, Route
 from cdpcli.send import rejected as rejected_records
@@ -76,6 +83,22 @@ class SendOptions:
 
 
 @dataclass
+class EventOutcomes:
+    """A run's events (not routes) by outcome: each event read and not invalid is in exactly one
+    (see the module docstring), so `SendSummary.invalid + total == SendSummary.events_read`."""
+
+    delivered: int = 0  # by at least one route, and rejected by none
+    duplicates: int = 0  # every route that took it already had it
+    rejected: int = 0  # by at least one route (the rejected file has it)
+    skipped: int = 0  # no route took it (settled by an earlier run included)
+    not_sent: int = 0  # some route of it was left unsent by a run that stopped
+
+    @property
+    def total(self) -> int:
+        return self.delivered + self.duplicates + self.rejected + self.skipped + self.not_sent
+
+
+@dataclass
 class SendSummary:
     """The counts of a run; see the module docstring for how they add up."""
 
@@ -89,6 +112,9 @@ class SendSummary:
     resumed: int = 0
     destinations: dict[str, DestinationStats] = field(default_factory=dict)
     dry_run: bool = False
+    # Not in `as_dict` (the JSON summary): the outcomes by event, and how long the run took.
+    events: EventOutcomes = field(default_factory=EventOutcomes)
+    seconds: float = 0.0
     # For progress displays only (not part of the summary): input bytes read and in all.
     bytes_done: int = 0
     bytes_total: int | None = None
@@ -132,6 +158,7 @@ class _Settlement:
 
     __slots__ = (
         "destination",
+        "event",
         "line",
         "prepared",
         "reason",
@@ -149,8 +176,10 @@ class _Settlement:
         source: str,
         line: Any = None,
         remaining: int = 0,
+        event: _Event | None = None,
     ) -> None:
         self.prepared = prepared
+        self.event = event  # None: the event's only route
         self.route = route
         self.destination = destination
         self.source = source
@@ -168,6 +197,21 @@ class _Settlement:
             self.status = "delivered"
         self.remaining -= 1
         return self.remaining == 0
+
+
+# An event's outcome is the worst of its routes', in this order (see the module docstring).
+_SKIPPED, _DUPLICATE, _DELIVERED, _REJECTED = range(4)
+_RANK: dict[Status, int] = {"duplicate": _DUPLICATE, "delivered": _DELIVERED, "rejected": _REJECTED}
+
+
+class _Event:
+    """An event that took several routes, until every one of them is settled."""
+
+    __slots__ = ("open", "worst")
+
+    def __init__(self, open_routes: int) -> None:
+        self.open = open_routes
+        self.worst = _SKIPPED
 
 
 class Pipeline:
@@ -205,6 +249,8 @@ class Pipeline:
         self._watermarks = checkpoint is not None  # only a checkpoint needs them
         self._last_save = clock()
         self._pending_routes = 0
+        self._pending_events = 0  # events of which some route is not settled
+        self._progress_due = Every(clock=clock)
         self.parallelism = parallelism or Parallelism()
         self.preparer = Preparer(
             config,
@@ -234,6 +280,15 @@ class Pipeline:
                 self._workers.close()
 
     def _run(self, files: list[InputFile], stdin: Any) -> SendResult:
+        started = self.clock()
+        try:
+            return self._run_files(files, stdin)
+        finally:
+            self.summary.seconds = self.clock() - started
+            if self.progress is not None:
+                self.progress(self.summary)
+
+    def _run_files(self, files: list[InputFile], stdin: Any) -> SendResult:
         sizes = [f.size for f in files]
         if all(size is not None for size in sizes):
             self.summary.bytes_total = sum(size or 0 for size in sizes)
@@ -293,6 +348,7 @@ class Pipeline:
         """Close the rejected file, then save the checkpoint (never past a rejection that did
         not reach the disk: if the rejected file fails, the last checkpoint stays)."""
         self.summary.not_sent = self._pending_routes
+        self.summary.events.not_sent = self._pending_events
         if self.rejected is not None:
             self.rejected.close()
         if self.checkpoint is not None:
@@ -339,6 +395,7 @@ class Pipeline:
         if kind == RESUMED:
             summary.resumed += 1
             summary.skipped += 1
+            summary.events.skipped += 1
             return
         if kind == INVALID:
             summary.invalid += 1
@@ -352,9 +409,14 @@ class Pipeline:
                 )
         elif kind == SKIPPED:
             summary.skipped += 1
+            summary.events.skipped += 1
         else:
             routes = self._routes
             outcomes = prepared.routes
+            event = None  # its only route settles the event
+            if len(outcomes) != 1:  # several routes (one more, held until all are batched)
+                event = _Event(1 + sum(1 for outcome in outcomes if outcome[1] is None))
+                self._pending_events += 1
             done = 0
             try:
                 for position, status, why, records in outcomes:
@@ -365,20 +427,17 @@ class Pipeline:
                     if status is None:
                         if why is not None:  # values the mapping left out
                             stats.warnings += why.count("\n") + 1
-                        self._batch(prepared, source, state, route, destination, records)
+                        self._batch(prepared, source, state, route, destination, records, event)
                     elif status == SKIP:
                         stats.skipped += 1
                         summary.skipped += 1
+                        if event is None:
+                            summary.events.skipped += 1
                     else:  # rejected by the mapping
-                        rejected = _Settlement(
-                            prepared, route=route, destination=destination, source=source
-                        )
-                        rejected.status, rejected.reason = "rejected", why
-                        # Not sent, until the rejected file has it (writing it can fail).
-                        self._pending_routes += 1
-                        self._final(rejected)
-                        self._pending_routes -= 1
+                        self._rejected_now(prepared, source, route, destination, why, event)
                     done += 1
+                if event is not None:  # every route is batched: release the hold
+                    self._event_route_settled(event, _SKIPPED)
             except BaseException:
                 # The run stops inside this event (a delivery error, a rejected record that
                 # cannot be written): the route that failed is pending, and so are the later
@@ -393,6 +452,30 @@ class Pipeline:
         if explained is not None and self.explain is not None:
             self.explain(explained)
 
+    def _rejected_now(  # noqa: PLR0917 - positional: one call per rejected route
+        self,
+        prepared: Prepared,
+        source: str,
+        route: Route,
+        destination: DestinationRuntime,
+        why: str | None,
+        event: _Event | None,
+    ) -> None:
+        """A route whose mapping rejected the event: settled at once."""
+        rejected = _Settlement(prepared, route=route, destination=destination, source=source)
+        rejected.status, rejected.reason = "rejected", why
+        # Not sent, until the rejected file has it (writing it can fail).
+        self._pending_routes += 1
+        if event is None:
+            self._pending_events += 1
+        self._final(rejected)
+        self._pending_routes -= 1
+        if event is None:
+            self._pending_events -= 1
+            self.summary.events.rejected += 1
+        else:
+            event.worst = _REJECTED
+
     def _batch(  # noqa: PLR0917 - positional: one call per routed event
         self,
         prepared: Prepared,
@@ -401,11 +484,14 @@ class Pipeline:
         route: Route,
         destination: DestinationRuntime,
         records: tuple[EncodedRecord, ...],
+        event: _Event | None,
     ) -> None:
-        settlement = _Settlement(prepared, route, destination, source, state, len(records))
+        settlement = _Settlement(prepared, route, destination, source, state, len(records), event)
         if state is not None:
             self.watermarks.hold(state)
         self._pending_routes += 1
+        if event is None:
+            self._pending_events += 1
         add = destination.batcher.add
         for endpoint, encoded in records:
             added = add(endpoint, encoded, settlement)
@@ -426,7 +512,7 @@ class Pipeline:
         self._count(results)
         if results:
             self._maybe_save()
-            if self.progress is not None:
+            if self.progress is not None and self._progress_due.due():
                 with contextlib.suppress(OSError, ValueError):  # a closed handle: keep the last
                     self.summary.bytes_done = self._position()
                 self.progress(self.summary)
@@ -445,11 +531,13 @@ class Pipeline:
                     if (
                         tag.remaining == 1
                         and tag.line is None
+                        and tag.event is None
                         and item.status == "delivered"
                         and tag.status == "duplicate"
                     ):
-                        # The common case, counted inline: the one record of an event delivered
-                        # (what `_answer` and `_final` do, without a checkpoint to advance).
+                        # The common case, counted inline: the one record of an event's only
+                        # route delivered (what `_answer` and `_final` do, without a checkpoint
+                        # to advance).
                         tag.remaining = 0
                         tag.status = "delivered"
                         delivered += 1
@@ -457,15 +545,42 @@ class Pipeline:
                         answer(tag, item.status, item.reason)
             finally:  # also when an answer fails (its rejected record cannot be written)
                 self._pending_routes -= delivered
+                self._pending_events -= delivered
                 stats.delivered += delivered
                 summary.delivered += delivered
+                summary.events.delivered += delivered
 
     def _answer(self, settlement: _Settlement, status: Status, reason: str | None) -> None:
         if settlement.record(status, reason):
             self._final(settlement)  # first: if it fails, the route is still not sent
             self._pending_routes -= 1
+            event = settlement.event
+            if event is None:
+                self._pending_events -= 1
+                self._event_settled(_RANK[settlement.status])
+            else:
+                self._event_route_settled(event, _RANK[settlement.status])
             if settlement.line is not None:
                 self.watermarks.release(settlement.source, settlement.line)
+
+    def _event_route_settled(self, event: _Event, outcome: int) -> None:
+        """One more route of an event of several settled with `outcome`."""
+        event.worst = max(event.worst, outcome)
+        event.open -= 1
+        if event.open == 0:
+            self._pending_events -= 1
+            self._event_settled(event.worst)
+
+    def _event_settled(self, outcome: int) -> None:
+        events = self.summary.events
+        if outcome == _DELIVERED:
+            events.delivered += 1
+        elif outcome == _DUPLICATE:
+            events.duplicates += 1
+        elif outcome == _REJECTED:
+            events.rejected += 1
+        else:
+            events.skipped += 1
 
     def _final(self, settlement: _Settlement) -> None:
         """Count a settled event-route, and write it to the rejected file if it was rejected."""

@@ -10,6 +10,7 @@ platform that can fork would use workers for it."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,15 +78,20 @@ routes:
 NOTE = "note: --jobs 2: this platform cannot fork worker processes; using one process\n"
 
 
+# How long a run took and its rate, in the send summary line: the one part of stderr that varies.
+TIMING = re.compile(rb" in [\d.]+ s \([\d,]+ events/s\)")
+
+
 def run(prelude: str, *args: str) -> subprocess.CompletedProcess[bytes]:
-    """The CLI with `args`, in a subprocess that first runs `prelude`."""
+    """The CLI with `args`, in a subprocess that first runs `prelude` (stderr without the
+    summary line's duration and rate)."""
     env = {
         **os.environ,
         "COLUMNS": "200",
         "NO_COLOR": "1",
         "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
     }
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-c", prelude + CLI, *args],
         cwd=REPO,
         env=env,
@@ -93,6 +99,8 @@ def run(prelude: str, *args: str) -> subprocess.CompletedProcess[bytes]:
         timeout=300,
         check=False,
     )
+    done.stderr = TIMING.sub(b" in TIME", done.stderr)
+    return done
 
 
 @pytest.fixture(scope="module")
