@@ -73,11 +73,11 @@ def render_summary(summary: SendSummary, out: Streams) -> None:
         return
     title = "Dry run (nothing was sent)" if summary.dry_run else "Send summary"
     table = Table(title=title, title_justify="left")
-    for column in ("destination", "kind", "delivered", "duplicates", "rejected", "skipped"):
+    columns = ("destination", "kind", "delivered", "duplicates", "rejected", "skipped")
+    for column in (*columns, "not sent", "requests"):
         table.add_column(
             column, justify="right" if column not in ("destination", "kind") else "left"
         )
-    table.add_column("requests", justify="right")
     for name, stats in summary.destinations.items():
         table.add_row(
             name,
@@ -86,6 +86,7 @@ def render_summary(summary: SendSummary, out: Streams) -> None:
             f"{stats.duplicates:,}",
             f"{stats.rejected:,}",
             f"{stats.skipped:,}",
+            f"{stats.not_sent:,}",
             f"{stats.requests:,}",
         )
     out.err_console.print(table)

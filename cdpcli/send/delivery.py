@@ -19,7 +19,9 @@ Status = Literal["delivered", "duplicate", "rejected"]
 
 @dataclass
 class DestinationStats:
-    """Outcomes of one destination; `routed == delivered + duplicates + rejected + skipped`."""
+    """Outcomes of one destination: `routed == delivered + duplicates + rejected + skipped +
+    not_sent` (PRODUCT.md §6.1). While a run goes, `not_sent` counts its routes still waiting for
+    an answer; when the run has ended, those it never sent (0 unless it stopped)."""
 
     kind: str
     routed: int = 0
@@ -27,6 +29,7 @@ class DestinationStats:
     duplicates: int = 0
     rejected: int = 0
     skipped: int = 0
+    not_sent: int = 0
     requests: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -37,6 +40,7 @@ class DestinationStats:
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "skipped": self.skipped,
+            "not_sent": self.not_sent,
             "requests": self.requests,
         }
 

@@ -12,9 +12,11 @@ delivered, duplicate, rejected or skipped; an event that matched no route (or li
 time window, or was settled by an earlier run) is skipped once. So
 `delivered + duplicates + rejected + skipped == events_read - invalid + extra_routes`, where
 `extra_routes` counts the second and later routes of events that matched several; and per
-destination `routed == delivered + duplicates + rejected + skipped`. A fatal stop (credentials
-refused, retries exhausted, interrupt) leaves some routes `not_sent`; they are not settled, the
-checkpoint does not pass them, and re-running sends them.
+destination `routed == delivered + duplicates + rejected + skipped + not_sent`. A fatal stop
+(credentials refused, retries exhausted, interrupt) leaves some routes `not_sent`; they are not
+settled, the checkpoint does not pass them, and re-running sends them. (While the run goes, a
+destination's `not_sent` counts its routes waiting for an answer; the summary's is their sum
+once the run has stopped.)
 """
 
 from __future__ import annotations
@@ -196,7 +198,6 @@ class Pipeline:
         self.watermarks = Watermarks(start=checkpoint.load() if checkpoint else {})
         self._watermarks = checkpoint is not None  # only a checkpoint needs them
         self._last_save = clock()
-        self._pending_routes = 0
         self.parallelism = parallelism or Parallelism()
         self.preparer = Preparer(
             config,
@@ -284,7 +285,7 @@ class Pipeline:
     def _stop(self) -> None:
         """Close the rejected file, then save the checkpoint (never past a rejection that did
         not reach the disk: if the rejected file fails, the last checkpoint stays)."""
-        self.summary.not_sent = self._pending_routes
+        self.summary.not_sent = sum(d.stats.not_sent for d in self.destinations.values())
         if self.rejected is not None:
             self.rejected.close()
         if self.checkpoint is not None:
@@ -365,9 +366,9 @@ class Pipeline:
                         )
                         rejected.status, rejected.reason = "rejected", why
                         # Not sent, until the rejected file has it (writing it can fail).
-                        self._pending_routes += 1
+                        stats.not_sent += 1
                         self._final(rejected)
-                        self._pending_routes -= 1
+                        stats.not_sent -= 1
                     done += 1
             except BaseException:
                 # The run stops inside this event (a delivery error, a rejected record that
@@ -377,7 +378,7 @@ class Pipeline:
                     later = routes[position][1]
                     assert later is not None
                     later.stats.routed += 1
-                    self._pending_routes += 1
+                    later.stats.not_sent += 1
                 raise
         explained = prepared.explained
         if explained is not None and self.explain is not None:
@@ -395,7 +396,7 @@ class Pipeline:
         settlement = _Settlement(prepared, route, destination, source, state, len(records))
         if state is not None:
             self.watermarks.hold(state)
-        self._pending_routes += 1
+        destination.stats.not_sent += 1
         add = destination.batcher.add
         for endpoint, encoded in records:
             added = add(endpoint, encoded, settlement)
@@ -444,14 +445,14 @@ class Pipeline:
                     else:
                         answer(tag, item.status, item.reason)
             finally:  # also when an answer fails (its rejected record cannot be written)
-                self._pending_routes -= delivered
+                stats.not_sent -= delivered
                 stats.delivered += delivered
                 summary.delivered += delivered
 
     def _answer(self, settlement: _Settlement, status: Status, reason: str | None) -> None:
         if settlement.record(status, reason):
             self._final(settlement)  # first: if it fails, the route is still not sent
-            self._pending_routes -= 1
+            settlement.destination.stats.not_sent -= 1
             if settlement.line is not None:
                 self.watermarks.release(settlement.source, settlement.line)
 

@@ -7,11 +7,14 @@ import threading
 import time
 from pathlib import Path
 
+from typer.testing import CliRunner
+
 from cdpcli import jsonio
+from cdpcli.cli.app import app
 from cdpcli.errors import Interrupted
 from cdpcli.send.run import SendRequest, send
-from tests.fakes import MIXPANEL_IMPORT, FakeLago, FakeMixpanel, Fault
-from tests.fakes.sends import SECRETS, check_accounting, write_config
+from tests.fakes import LAGO_BATCH, MIXPANEL_IMPORT, FakeLago, FakeMixpanel, Fault
+from tests.fakes.sends import SECRETS, check_accounting, cli, write_config
 
 
 def tracks(path: Path, count: int) -> Path:
@@ -80,3 +83,40 @@ def test_a_stop_inside_an_event_still_accounts_for_all_its_routes(
     destinations = summary["destinations"]
     assert destinations["mixpanel"]["routed"] == destinations["billing"]["routed"] == 2000
     check_accounting(summary, complete=False)
+
+
+def test_a_lago_send_whose_retries_ran_out_reports_not_sent_per_destination(
+    tmp_path: Path, fakes: tuple[FakeMixpanel, FakeLago], fast_retries: None
+) -> None:
+    """PRODUCT.md §6.1: per destination, routed = delivered + duplicates + rejected + skipped +
+    not_sent, in the JSON summary and in the text table."""
+    mixpanel, lago = fakes
+    config = write_config(tmp_path, mixpanel, lago)
+    events = tracks(tmp_path / "events.jsonl", 20)
+    lago.fail(LAGO_BATCH, Fault.http(503), Fault.http(503))
+    args = (str(events), "-c", str(config), "--to", "billing", "--max-retries", "2")
+
+    code, summary, stderr = cli(*args)
+
+    assert code == 6, stderr
+    assert summary["destinations"]["billing"] == {
+        "kind": "lago",
+        "routed": 20,
+        "delivered": 0,
+        "duplicates": 0,
+        "rejected": 0,
+        "skipped": 0,
+        "not_sent": 20,
+        "requests": 2,
+    }
+    assert summary["not_sent"] == 20
+
+    lago.fail(LAGO_BATCH, Fault.http(503), Fault.http(503))
+    result = CliRunner().invoke(app, ["send", *args], env=dict(SECRETS))
+    assert result.exit_code == 6
+    lines = result.stderr.splitlines()
+    header = next(line for line in lines if line.startswith("┃ destination"))
+    row = next(line for line in lines if line.startswith("│ billing"))
+    columns = [cell.strip() for cell in header.split("┃")[1:-1]]
+    cells = [cell.strip() for cell in row.split("│")[1:-1]]
+    assert dict(zip(columns, cells, strict=True))["not sent"] == "20"
