@@ -146,32 +146,33 @@ def send_command(
     from cdpcli.send.run import SendRequest, send
 
     out = streams(quiet=quiet)
-    with handle_errors():
-        if explain and not dry_run:
-            raise typer.BadParameter("--explain needs --dry-run", param_hint="--explain")
-        if output is not None and not dry_run:
-            raise typer.BadParameter("--output needs --dry-run", param_hint="--output")
-        request = SendRequest(
-            paths=paths or [],
-            config_path=resolve_config_path(config),
-            dry_run=dry_run,
-            options=SendOptions(
-                to=frozenset(to) if to else None,
-                since_ms=_time_option(since),
-                until_ms=_time_option(until),
-                limit=limit,
-                strict=strict,
-            ),
-            rejected_path=rejected,
-            checkpoint_path=checkpoint,
-            output_path=output,
-            concurrency=concurrency,
-            jobs=jobs if jobs is not None else default_jobs(),
-            retry=retry_policy(max_retries),
-            allow_insecure_http=allow_insecure_http,
-        )
-        write = _request_writer(out, output, explain)
-        with _signals() as stop:
+    # The signal handlers last until the summary is printed (see `_signals`).
+    with _signals() as (stop, ended):
+        with handle_errors():
+            if explain and not dry_run:
+                raise typer.BadParameter("--explain needs --dry-run", param_hint="--explain")
+            if output is not None and not dry_run:
+                raise typer.BadParameter("--output needs --dry-run", param_hint="--output")
+            request = SendRequest(
+                paths=paths or [],
+                config_path=resolve_config_path(config),
+                dry_run=dry_run,
+                options=SendOptions(
+                    to=frozenset(to) if to else None,
+                    since_ms=_time_option(since),
+                    until_ms=_time_option(until),
+                    limit=limit,
+                    strict=strict,
+                ),
+                rejected_path=rejected,
+                checkpoint_path=checkpoint,
+                output_path=output,
+                concurrency=concurrency,
+                jobs=jobs if jobs is not None else default_jobs(),
+                retry=retry_policy(max_retries),
+                allow_insecure_http=allow_insecure_http,
+            )
+            write = _request_writer(out, output, explain)
             display = ProgressDisplay.start(out) if not dry_run else None
             try:
                 result = send(
@@ -182,9 +183,10 @@ def send_command(
                     stop=stop,
                 )
             finally:
+                ended.set()
                 if display is not None:
                     display.stop()
-    _finish(result, out, output_format)
+        _finish(result, out, output_format)
 
 
 def _finish(result: SendResult, out: Streams, output_format: OutputFormat) -> None:
@@ -220,13 +222,16 @@ def _request_writer(
 
 
 @contextmanager
-def _signals() -> Iterator[threading.Event]:
-    """Ctrl-C or SIGTERM asks the run to stop between two events: the checkpoint is saved, the
-    summary printed, and the exit is 130. A second signal stops at once."""
-    stop = threading.Event()
+def _signals() -> Iterator[tuple[threading.Event, threading.Event]]:
+    """Ctrl-C or SIGTERM asks the run to stop (`stop`): within moments, whatever the servers
+    do, the requests in flight are abandoned, the checkpoint saved, the summary printed, and the
+    exit is 130. A second signal while the run still goes interrupts whatever it waits for;
+    the summary is printed all the same. Once the run has ended (`ended`), signals wait for
+    its summary."""
+    stop, ended = threading.Event(), threading.Event()
 
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set():
+        if stop.is_set() and not ended.is_set():
             raise KeyboardInterrupt
         stop.set()
 
@@ -238,7 +243,7 @@ def _signals() -> Iterator[threading.Event]:
     except ValueError:  # not the main thread (embedded use): no handlers
         pass
     try:
-        yield stop
+        yield stop, ended
     finally:
         for installed_signum, previous in installed:
             signal.signal(installed_signum, previous)

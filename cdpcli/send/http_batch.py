@@ -10,7 +10,11 @@ has a result:
 - split (413, too_many_events): the halves are sent, recursively; a lone item is rejected;
 - retry (429, 5xx) and transport errors: the same body again after a backoff, at most
   `policy.max_attempts` attempts, then `DeliveryError`;
-- auth (401/403): `CredentialsError`; reject_all: every item rejected with the message.
+- auth (401/403): `CredentialsError`; reject_all: every item rejected with the message;
+- a certificate that fails verification: `DeliveryError` at once (`cdpcli.send.transport`).
+
+Each attempt has a total deadline (`policy.attempt_deadline`, `cdpcli.send.deadline`): a server
+that trickles its answer or never sends one is a timeout, retried like any other.
 
 Every text that leaves this module passes through the run's `Redactor`; headers never do.
 """
@@ -31,8 +35,10 @@ from cdpcli.errors import CredentialsError, DeliveryError
 from cdpcli.secrets.redact import Redactor
 from cdpcli.secrets.store import env_var_name
 from cdpcli.send.batching import Batch, endpoint_label, split, subset
+from cdpcli.send.deadline import attempt as attempt_deadline
 from cdpcli.send.delivery import DELIVERED, Delivery, DeliveryResult, DestinationRuntime, ItemResult
 from cdpcli.send.retry import RetryPolicy
+from cdpcli.send.transport import certificate_error, certificate_problem
 
 USER_AGENT = f"cdpcli/{__version__}"
 
@@ -144,8 +150,15 @@ class BatchSender:
             tally.requests += 1
             hint: float | None = None
             try:
-                response = self.client.request(method, url, headers=headers, content=body)
+                with attempt_deadline(self.policy.attempt_deadline):
+                    response = self.client.request(method, url, headers=headers, content=body)
             except RETRYABLE as error:
+                problem = certificate_problem(error)
+                if problem is not None:  # no retry will make it valid
+                    self.stop.set()
+                    raise certificate_error(
+                        destination.name, destination.kind, url, problem
+                    ) from None
                 failure = self._clean(f"{type(error).__name__}: {error}".rstrip(": "))
             except httpx.HTTPError as error:
                 raise self._delivery_error(

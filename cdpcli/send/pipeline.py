@@ -243,31 +243,54 @@ class Pipeline:
                     self._submit(destination, batch)
             self._settle(self.deliverer.finish())
         except KeyboardInterrupt:
-            self._settle_quietly(self.deliverer.abort())
-            try:
-                self._stop()
-            except CdpError as error:  # interrupted, and the checkpoint could not be saved
-                return SendResult(self.summary, error)
-            return SendResult(
-                self.summary,
-                Interrupted(
-                    "interrupted; the checkpoint was saved"
-                    if self.checkpoint
-                    else "interrupted (no --checkpoint: a re-run starts over)",
-                    hint="re-run the same command to resume" if self.checkpoint else None,
-                ),
-            )
+            return self._wind_down(None)
         except CdpError as error:
-            self._settle_quietly(self.deliverer.abort())
-            # The first error is the one to report (a second one is often the same full disk).
-            with contextlib.suppress(CdpError):
-                self._stop()
-            return SendResult(self.summary, error)
+            return self._wind_down(error)
         try:
             self._stop()
         except CdpError as error:  # the rejected file or the checkpoint cannot be written
             return SendResult(self.summary, error)
         return SendResult(self.summary)
+
+    def _wind_down(self, error: CdpError | None) -> SendResult:
+        """End a run stopped by an interruption (`error` None) or a fatal error: count what
+        had completed, abandon what is in flight (not acknowledged: not sent), then close the
+        rejected file and save the checkpoint. A further interruption meanwhile (a second
+        Ctrl-C) cuts this short; the summary is returned all the same."""
+        try:
+            self._settle_quietly(self.deliverer.abort())
+            try:
+                self._stop()
+            except CdpError as failed:
+                # Interrupted, and the checkpoint could not be saved; after an error, the first
+                # error is the one to report (a second one is often the same full disk).
+                return SendResult(self.summary, error or failed)
+        except KeyboardInterrupt:
+            self.summary.not_sent = self._not_sent()
+            return SendResult(
+                self.summary,
+                error
+                or Interrupted(
+                    "interrupted again while stopping; the checkpoint may be older than the "
+                    "work acknowledged"
+                    if self.checkpoint
+                    else "interrupted (no --checkpoint: a re-run starts over)",
+                    hint="re-run the same command to resume" if self.checkpoint else None,
+                ),
+            )
+        return SendResult(
+            self.summary,
+            error
+            or Interrupted(
+                "interrupted; the checkpoint was saved"
+                if self.checkpoint
+                else "interrupted (no --checkpoint: a re-run starts over)",
+                hint="re-run the same command to resume" if self.checkpoint else None,
+            ),
+        )
+
+    def _not_sent(self) -> int:
+        return sum(d.stats.not_sent for d in self.destinations.values())
 
     def _settle_quietly(self, results: list[DeliveryResult]) -> None:
         """Count what was delivered before a stop, without starting anything new."""
@@ -285,7 +308,7 @@ class Pipeline:
     def _stop(self) -> None:
         """Close the rejected file, then save the checkpoint (never past a rejection that did
         not reach the disk: if the rejected file fails, the last checkpoint stays)."""
-        self.summary.not_sent = sum(d.stats.not_sent for d in self.destinations.values())
+        self.summary.not_sent = self._not_sent()
         if self.rejected is not None:
             self.rejected.close()
         if self.checkpoint is not None:

@@ -24,6 +24,7 @@ from cdpcli.send.prepare import Explained
 from cdpcli.send.prepare_parallel import Parallelism
 from cdpcli.send.rejected import RejectedFile
 from cdpcli.send.retry import RetryPolicy
+from cdpcli.send.transport import targets
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,8 @@ def _send(
         name: _runtime(config, name, None if secrets is None else secrets.get(name, {}))
         for name in selected
     }
-    if not request.dry_run:
-        _check_transport(destinations, request.allow_insecure_http)
+    # How each endpoint is reached (the https rule), checked for dry runs and real runs alike.
+    reached = targets(destinations, allow_insecure_http=request.allow_insecure_http)
     checkpoint = None
     if request.checkpoint_path is not None:
         checkpoint = Checkpoint(
@@ -139,6 +140,8 @@ def _send(
             retry=request.retry,
             secrets=secrets or {},
             interrupt=stop,
+            targets=reached,
+            environ=environ,
         )
     pipeline = Pipeline(
         config,
@@ -158,7 +161,13 @@ def _send(
     finally:
         close = getattr(deliverer, "close", None)
         if close is not None:
-            close()
+            try:
+                close()
+            except KeyboardInterrupt:
+                # A second stop request while closing: what was in flight is abandoned already
+                # (the deliverer's abort), so the run's result still stands.
+                if stop is None or not stop.is_set():
+                    raise
 
 
 def _selected(config: Config, to: frozenset[str] | None) -> list[str]:
@@ -194,19 +203,3 @@ def _bound_options(request: SendRequest) -> dict[str, Any]:
         "limit": options.limit,
         "strict": options.strict,
     }
-
-
-def _check_transport(destinations: Mapping[str, DestinationRuntime], allow_http: bool) -> None:
-    from urllib.parse import urlsplit
-
-    for runtime in destinations.values():
-        for endpoint in runtime.endpoints.values():
-            parts = urlsplit(endpoint.url)
-            host = parts.hostname or ""
-            loopback = host in ("localhost", "::1") or host.startswith("127.")
-            if parts.scheme != "https" and not loopback and not allow_http:
-                raise UsageError(
-                    f"destination {runtime.name}: {endpoint.url} is not https",
-                    hint="secrets are only sent over https to hosts other than loopback; "
-                    "pass --allow-insecure-http to override",
-                )

@@ -3,18 +3,23 @@ batches wait out a destination's retries (PRODUCT.md §6: exit 130, checkpoint f
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from cdpcli import jsonio
 from cdpcli.cli.app import app
 from cdpcli.errors import Interrupted
+from cdpcli.send.delivery import DeliveryResult
+from cdpcli.send.dry_run import DryRunDeliverer
 from cdpcli.send.run import SendRequest, send
 from tests.fakes import LAGO_BATCH, MIXPANEL_IMPORT, FakeLago, FakeMixpanel, Fault
-from tests.fakes.sends import SECRETS, check_accounting, cli, write_config
+from tests.fakes.hostile import HostileServer
+from tests.fakes.sends import SECRETS, check_accounting, cli, spawn, write_config
 
 
 def tracks(path: Path, count: int) -> Path:
@@ -120,3 +125,93 @@ def test_a_lago_send_whose_retries_ran_out_reports_not_sent_per_destination(
     columns = [cell.strip() for cell in header.split("┃")[1:-1]]
     cells = [cell.strip() for cell in row.split("│")[1:-1]]
     assert dict(zip(columns, cells, strict=True))["not sent"] == "20"
+
+
+# --- a stop whatever the servers do (PRODUCT.md §6.1 "Deadlines") ------------------------------
+
+
+def silent_config(directory: Path, url: str) -> Path:
+    """`write_config`'s routes, both destinations at `url`."""
+    path = directory / "cdpcli.yaml"
+    path.write_text(
+        "version: 1\ndestinations:\n"
+        f"  mixpanel: {{kind: mixpanel, project_id: '12345', api_url: '{url}'}}\n"
+        f"  billing: {{kind: lago, api_url: '{url}'}}\n"
+        "routes:\n  - {name: analytics, to: mixpanel}\n"
+        "  - {name: usage, to: billing, when: {type: track, userId: {exists: true}}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "signals",
+    [(signal.SIGINT,), (signal.SIGTERM,), (signal.SIGINT, signal.SIGINT)],
+    ids=["SIGINT", "SIGTERM", "SIGINT twice"],
+)
+def test_a_signal_ends_a_run_against_a_server_that_never_answers_at_once(
+    tmp_path: Path, signals: tuple[int, ...]
+) -> None:
+    """The requests in flight are abandoned (not sent, the checkpoint does not pass them), the
+    summary is printed, exit 130; a second signal changes none of that. bench/stop_bench.py
+    measures the seconds; the bound here is only generous slack."""
+    events = tracks(tmp_path / "events.jsonl", 5000)
+    checkpoint = tmp_path / "run.checkpoint"
+    with HostileServer("silent") as server:
+        config = silent_config(tmp_path, server.url)
+        process = spawn(config, events, checkpoint)
+        while server.requests < 2:  # both destinations have a request on the wire
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.01)
+        started = time.monotonic()
+        for index, signum in enumerate(signals):
+            if index:
+                time.sleep(0.01)  # while the first one's stop is under way, or just after it
+            process.send_signal(signum)
+        out, err = process.communicate(timeout=60)
+        elapsed = time.monotonic() - started
+
+    # A second signal that lands after the summary, once the handlers are restored, ends the
+    # process by that signal, as any process is interrupted (a shell reports 130 either way).
+    expected = (130, -signal.SIGINT) if len(signals) > 1 else (130,)
+    assert process.returncode in expected, err.decode()
+    assert elapsed < 5.0
+    assert "interrupted" in err.decode()
+    summary = jsonio.loads(out.splitlines()[-1])
+    check_accounting(summary, complete=False)
+    assert summary["delivered"] == 0 and summary["not_sent"] > 0
+    for stats in summary["destinations"].values():
+        assert stats["not_sent"] == stats["routed"] > 0
+    if checkpoint.exists():  # nothing was acknowledged: it passes no line
+        assert jsonio.loads(checkpoint.read_bytes())["inputs"].get(str(events), 1) <= 1
+
+
+def test_a_second_interrupt_while_stopping_still_returns_the_summary(
+    tmp_path: Path, fakes: tuple[FakeMixpanel, FakeLago]
+) -> None:
+    """A second Ctrl-C raises KeyboardInterrupt wherever the run is: here in the middle of its
+    stop (the deliverer's abort). The run still returns its summary, as an interruption."""
+    mixpanel, lago = fakes
+    config = write_config(tmp_path, mixpanel, lago)
+    events = tracks(tmp_path / "events.jsonl", 300)
+    stop = threading.Event()
+
+    class Interrupted(DryRunDeliverer):
+        def abort(self) -> list[DeliveryResult]:
+            raise KeyboardInterrupt  # the second signal, landing in the stop
+
+    checkpoint = tmp_path / "run.checkpoint"
+    result = send(
+        SendRequest(paths=[str(events)], config_path=config, checkpoint_path=checkpoint),
+        environ=SECRETS,
+        stop=stop,
+        deliverer_factory=lambda _c, _d: Interrupted(lambda _line: stop.set()),
+    )
+
+    assert result.error is not None and result.error.exit_code == 130
+    assert result.error.message == (
+        "interrupted again while stopping; the checkpoint may be older than the work acknowledged"
+    )
+    summary = result.summary.as_dict()
+    check_accounting(summary, complete=False)
+    assert summary["events_read"] == 100  # Lago's first batch, then the stop
