@@ -124,6 +124,14 @@ def send_command(
     max_retries: Annotated[
         int, typer.Option(min=1, max=100, help="Attempts per request before giving up.")
     ] = 8,
+    flush_interval: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="From stdin or a pipe: send a partial batch once its oldest event waited this "
+            "many seconds (files fill their batches first).",
+        ),
+    ] = 1.0,
     allow_insecure_http: Annotated[
         bool,
         typer.Option("--allow-insecure-http", help="Allow http:// for hosts other than loopback."),
@@ -171,6 +179,7 @@ def send_command(
                 jobs=jobs if jobs is not None else default_jobs(),
                 retry=retry_policy(max_retries),
                 allow_insecure_http=allow_insecure_http,
+                flush_interval=flush_interval,
             )
             write = _request_writer(out, output, explain)
             display = ProgressDisplay.start(out) if not dry_run else None

@@ -16,6 +16,10 @@ UTF-8, not JSON or not an object, or longer than 1 MiB (skipped without being he
 gzip stream (at the line after the last one read; the next input is read on). An input that
 cannot be opened, or whose reading fails (an I/O error: EIO, a dropped network mount), raises
 `InputError` (exit 4) naming it and the last line read (PRODUCT.md §3.2).
+
+Given a `tick`, a live input (a pipe, a terminal: `cdpcli.events.live`) is read by a thread so
+that its reader calls `tick` every tenth of a second even while no data comes (a send flushes
+its batches and saves its checkpoint from there). Regular files are read directly in any case.
 """
 
 from __future__ import annotations
@@ -136,15 +140,23 @@ def read_input(
     *,
     stdin: BinaryIO | None = None,
     opened: Callable[[BinaryIO], None] | None = None,
+    tick: Callable[[], None] | None = None,
 ) -> Iterator[Item]:
     """Stream the events and problems of one input. Raises InputError if it cannot be opened.
 
     `opened` receives the file handle once it is open: its position (`tell`) is how far into the
-    file (compressed size, for gzip) the reading has come.
+    file (compressed size, for gzip) the reading has come. `tick`, if given, is called at least
+    every `cdpcli.events.live.TICK_SECONDS` while a live input is read (what it raises ends the
+    reading).
     """
     if input_file.path is None:
         raw: BinaryIO = stdin if stdin is not None else sys.stdin.buffer
-        yield from _read_stream(raw, input_file.name, json_document=False)
+        live = _live(raw, tick)
+        try:
+            yield from _read_stream(live or raw, input_file.name, json_document=False)
+        finally:
+            if live is not None:
+                live.close()
         return
     try:
         handle = open(input_file.path, "rb")  # noqa: SIM115 - closed in finally
@@ -152,10 +164,25 @@ def read_input(
         raise InputError(f"{input_file.name}: cannot open: {error.strerror or error}") from error
     if opened is not None:
         opened(handle)
+    live = _live(handle, tick)
     try:
-        yield from _read_stream(handle, input_file.name, json_document=_is_json_name(input_file))
+        json_document = _is_json_name(input_file)
+        yield from _read_stream(live or handle, input_file.name, json_document=json_document)
     finally:
+        if live is not None:
+            live.close()
         handle.close()
+
+
+def _live(handle: BinaryIO, tick: Callable[[], None] | None) -> BinaryIO | None:
+    """A thread-read stream over `handle` when it is live and someone ticks (else None)."""
+    if tick is None:
+        return None
+    from cdpcli.events.live import LiveInput, is_live
+
+    if not is_live(handle):
+        return None
+    return cast(BinaryIO, LiveInput(handle.fileno(), tick))
 
 
 def is_plain_lines(input_file: InputFile) -> bool:
@@ -201,6 +228,12 @@ def read_error(name: str, line: int, error: BaseException) -> InputError:
         hint="check the disk or network mount it is on, then re-run "
         "(a send with --checkpoint resumes where it stopped)",
     )
+
+
+def is_json_document(input_file: InputFile) -> bool:
+    """Whether the input is read as JSON documents (`.json`, `.json.gz`), not as JSON lines:
+    then several values may share a line, and a read may stop inside one."""
+    return input_file.path is not None and _is_json_name(input_file)
 
 
 def _is_json_name(input_file: InputFile) -> bool:

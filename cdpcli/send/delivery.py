@@ -7,7 +7,7 @@ delivered; the HTTP deliverer (`cdpcli.send.http`) sends them. The pipeline is t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -102,12 +102,21 @@ class DeliveryResult:
 
 class Deliverer(Protocol):
     """Takes batches, returns results. `submit` may block while too many batches are in flight;
-    it returns the results that completed meanwhile. `finish` waits for all that remain.
-    Fatal conditions (credentials refused, retries exhausted) raise a `CdpError`."""
+    it returns the results that completed meanwhile. `finish` waits for all that remain, `poll`
+    for none. Fatal conditions (credentials refused, retries exhausted) raise a `CdpError`."""
 
     def submit(self, delivery: Delivery) -> list[DeliveryResult]: ...
 
     def finish(self) -> list[DeliveryResult]: ...
+
+    def poll(self) -> list[DeliveryResult]:
+        """The results that completed, without waiting."""
+        ...
+
+    def while_waiting(self, tick: Callable[[], None]) -> None:
+        """Have `submit` and `finish` call `tick` every moment (a tenth of a second) they wait;
+        what `tick` raises ends the wait."""
+        ...
 
     def abort(self) -> list[DeliveryResult]:
         """Stop at once; returns the results that had completed (they still count)."""

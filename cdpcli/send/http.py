@@ -13,6 +13,9 @@ connections are shut down: `cdpcli.send.deadline`), without waiting; backoff sle
 same flag, so they end at once, and so every worker is free within moments whatever the servers
 do. The requests of a batch that ends without a result (failed, stopped, dropped) are added to
 its destination's `requests` here, as no result carries them.
+
+While `submit` or `finish` waits, it calls the callback given to `while_waiting` every
+`WAIT_TICK` seconds (the pipeline saves its checkpoint from there while every batch is stalled).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from cdpcli.send.retry import RetryPolicy
 from cdpcli.send.transport import Target, make_client
 
 CLOSE_GRACE = 2.0  # seconds a worker may take to end after an abort (it is never on the wire)
-WAIT_TICK = 0.1  # seconds between checks for a stop request while waiting on batches
+WAIT_TICK = 0.1  # seconds between checks for a stop request (and ticks) while waiting on batches
 
 
 class HttpDeliverer:
@@ -60,6 +63,7 @@ class HttpDeliverer:
         # however long their retries would take.
         self._interrupt = interrupt if interrupt is not None else threading.Event()
         self._abandon = abandon
+        self._waiting: Callable[[], None] = _nothing
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cdpcli-send")
         # Each batch in flight, with its delivery and the requests made for it so far.
         self._inflight: dict[Future[DeliveryResult], tuple[Delivery, Tally]] = {}
@@ -124,6 +128,14 @@ class HttpDeliverer:
             raise KeyboardInterrupt
         return self._collect()
 
+    def poll(self) -> list[DeliveryResult]:
+        """The results of the batches that completed, without waiting."""
+        return self._collect()
+
+    def while_waiting(self, tick: Callable[[], None]) -> None:
+        """Call `tick` about every `WAIT_TICK` seconds while `submit` or `finish` waits."""
+        self._waiting = tick
+
     def abort(self) -> list[DeliveryResult]:
         """Stop at once: no new attempt starts, backoff sleeps end, queued batches are dropped,
         and the requests on the wire are abandoned (not acknowledged, so the caller counts them
@@ -177,6 +189,7 @@ class HttpDeliverer:
             done, pending = wait(self._inflight, timeout=WAIT_TICK, return_when=return_when)
             if not pending or (done and return_when == FIRST_COMPLETED):
                 return True
+            self._waiting()
         return False
 
     def _sleep(self, seconds: float) -> None:
@@ -209,6 +222,10 @@ class HttpDeliverer:
             self._completed.extend(results)
             raise error
         return results
+
+
+def _nothing() -> None:
+    return None
 
 
 def _count_unfinished(delivery: Delivery, tally: Tally) -> None:

@@ -19,7 +19,13 @@ from cdpcli.send.checkpoint import Checkpoint, fingerprint
 from cdpcli.send.delivery import Deliverer, DestinationRuntime, DestinationStats
 from cdpcli.send.dry_run import DryRunDeliverer
 from cdpcli.send.outputs import OutputFiles
-from cdpcli.send.pipeline import Pipeline, SendOptions, SendResult, SendSummary
+from cdpcli.send.pipeline import (
+    FLUSH_INTERVAL_SECONDS,
+    Pipeline,
+    SendOptions,
+    SendResult,
+    SendSummary,
+)
 from cdpcli.send.prepare import Explained
 from cdpcli.send.prepare_parallel import Parallelism
 from cdpcli.send.rejected import RejectedFile
@@ -42,6 +48,8 @@ class SendRequest:
     jobs: int = 1  # processes preparing events (see cdpcli.send.prepare_parallel)
     retry: RetryPolicy = field(default_factory=RetryPolicy)  # attempts and backoff per request
     allow_insecure_http: bool = False
+    # A live input's partial batch goes out once its oldest record waited this long (seconds).
+    flush_interval: float = FLUSH_INTERVAL_SECONDS
 
 
 def send(
@@ -154,6 +162,7 @@ def _send(
         progress=progress,
         stop=stop,
         parallelism=Parallelism(jobs=request.jobs),
+        flush_interval=request.flush_interval,
     )
     pipeline.summary.dry_run = request.dry_run
     try:

@@ -16,6 +16,7 @@ from cdpcli.cli.app import app
 from cdpcli.errors import Interrupted
 from cdpcli.send.delivery import DeliveryResult
 from cdpcli.send.dry_run import DryRunDeliverer
+from cdpcli.send.pipeline import SendOptions, SendResult
 from cdpcli.send.run import SendRequest, send
 from tests.fakes import LAGO_BATCH, MIXPANEL_IMPORT, FakeLago, FakeMixpanel, Fault
 from tests.fakes.hostile import HostileServer
@@ -184,6 +185,53 @@ def test_a_signal_ends_a_run_against_a_server_that_never_answers_at_once(
         assert stats["not_sent"] == stats["routed"] > 0
     if checkpoint.exists():  # nothing was acknowledged: it passes no line
         assert jsonio.loads(checkpoint.read_bytes())["inputs"].get(str(events), 1) <= 1
+
+
+def test_the_checkpoint_is_saved_while_every_batch_is_stalled(
+    tmp_path: Path, fakes: tuple[FakeMixpanel, FakeLago]
+) -> None:
+    """PRODUCT.md §6.1: Lago answers its first 5 batches, then holds every answer. The
+    acknowledged lines are in the checkpoint within about a second, while the run waits.
+    (One batch in flight, so that the first 5 answered are the first 5 of the input.)"""
+    mixpanel, lago = fakes
+    config = write_config(tmp_path, mixpanel, lago)
+    events = tracks(tmp_path / "events.jsonl", 2500)
+    checkpoint = tmp_path / "run.checkpoint"
+    gate = threading.Event()
+    lago.fail(LAGO_BATCH, *[Fault.slow(0.0)] * 5, *[Fault.held(gate)] * 20)
+    stop = threading.Event()
+    request = SendRequest(
+        paths=[str(events)],
+        config_path=config,
+        options=SendOptions(to=frozenset({"billing"})),
+        checkpoint_path=checkpoint,
+        concurrency=1,
+    )
+    results: list[SendResult] = []
+    run = threading.Thread(target=lambda: results.append(send(request, environ=SECRETS, stop=stop)))
+    run.start()
+    try:
+        deadline = time.monotonic() + 30
+        while saved(checkpoint) != {str(events): 501}:  # lines 1..500 acknowledged
+            assert run.is_alive() and time.monotonic() < deadline, saved(checkpoint)
+            time.sleep(0.02)
+        # Still stalled: 5 answered, the sixth held, nothing sent since.
+        assert [r.status for r in lago.requests] == [200] * 5 + [None]
+    finally:
+        stop.set()
+        run.join(timeout=30)
+        gate.set()
+    (result,) = results
+    assert isinstance(result.error, Interrupted)
+    assert result.summary.destinations["billing"].delivered == 500
+
+
+def saved(checkpoint: Path) -> dict[str, int] | None:
+    try:
+        inputs: dict[str, int] = jsonio.loads(checkpoint.read_bytes())["inputs"]
+    except FileNotFoundError:
+        return None
+    return inputs
 
 
 def test_a_second_interrupt_while_stopping_still_returns_the_summary(
