@@ -8,7 +8,8 @@ no lock of a Python file object: an interpreter exiting with the thread still bl
 wait for it) into a small bounded queue, and the consumer's reads wait on that queue instead: at
 least every `interval` seconds, whether data flows or not, they call `tick` (where a send flushes
 batches that waited long enough, saves its checkpoint and notices a stop request; what `tick`
-raises ends the read). A regular file never waits on a writer: it is read directly, as before.
+raises ends the read). A regular file never waits on a writer: it is read directly, as before
+(`cdpcli.events.reader.is_live` tells them apart).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import contextlib
 import io
 import os
 import queue
-import stat
 import threading
 import time
 from collections.abc import Callable
@@ -27,16 +27,6 @@ from cdpcli.events.lines import BLOCK_BYTES
 
 TICK_SECONDS = 0.1
 QUEUE_BLOCKS = 4  # blocks read ahead of the consumer: at most 4 MiB held
-
-
-def is_live(handle: Any) -> bool:
-    """Whether reading `handle` may wait on a writer: it has a descriptor that is not a regular
-    file (or block device). A stream without one (an in-memory buffer) is not live."""
-    try:
-        mode = os.fstat(handle.fileno()).st_mode
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        return False
-    return not (stat.S_ISREG(mode) or stat.S_ISBLK(mode))
 
 
 class LiveInput(io.RawIOBase):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import stat
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -174,14 +175,23 @@ def read_input(
         handle.close()
 
 
+def is_live(handle: Any) -> bool:
+    """Whether reading `handle` may wait on a writer (a pipe, a FIFO, a terminal, a socket):
+    it has a descriptor that is not a regular file or a block device. A stream without one (an
+    in-memory buffer) is not live."""
+    try:
+        mode = os.fstat(handle.fileno()).st_mode
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISBLK(mode))
+
+
 def _live(handle: BinaryIO, tick: Callable[[], None] | None) -> BinaryIO | None:
     """A thread-read stream over `handle` when it is live and someone ticks (else None)."""
-    if tick is None:
+    if tick is None or not is_live(handle):
         return None
-    from cdpcli.events.live import LiveInput, is_live
+    from cdpcli.events.live import LiveInput
 
-    if not is_live(handle):
-        return None
     return cast(BinaryIO, LiveInput(handle.fileno(), tick))
 
 

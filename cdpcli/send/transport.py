@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -29,7 +28,9 @@ from urllib.parse import urlsplit
 from cdpcli.errors import DeliveryError, UsageError
 from cdpcli.send.delivery import DestinationRuntime
 
-if TYPE_CHECKING:  # httpx is imported by a real run only: a dry run starts faster without it
+if TYPE_CHECKING:  # httpx and ssl are imported by a real run only: a dry run starts faster
+    import ssl
+
     import httpx
 
     from cdpcli.send.deadline import Sockets
@@ -40,7 +41,8 @@ LOOPBACK_NAMES = frozenset({"localhost"})
 
 
 def is_loopback(host: str) -> bool:
-    """Whether `host` (a URL's host name, without brackets) is this machine's loopback."""
+    """Whether `host` (a URL's host name, without brackets) is this machine's loopback: the
+    name `localhost`, or an address (parsed) in 127.0.0.0/8 or ::1."""
     name = host.lower()
     if name in LOOPBACK_NAMES:
         return True
@@ -135,6 +137,8 @@ def make_client(
 def ssl_context(environ: Mapping[str, str]) -> ssl.SSLContext:
     """TLS verification against `SSL_CERT_FILE` and/or `SSL_CERT_DIR` when set, else certifi's
     bundle; a bundle that cannot be loaded is a usage error naming the variable."""
+    import ssl
+
     cafile = environ.get("SSL_CERT_FILE") or None
     capath = environ.get("SSL_CERT_DIR") or None
     if cafile is None and capath is None:
@@ -224,6 +228,8 @@ def _transport(
 
 def certificate_problem(error: BaseException) -> ssl.SSLCertVerificationError | None:
     """The certificate verification failure behind a transport error, if that is what it is."""
+    import ssl
+
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
