@@ -3,6 +3,7 @@
     python bench/dryrun_bench.py                  # 200k events, then our dry run on 2M for RSS
     python bench/dryrun_bench.py --large 0        # skip the 2M run
     python bench/dryrun_bench.py --modes stream,path-hw --npm-dir /tmp/mpi   # reuse an install
+    python bench/dryrun_bench.py --against /work/base --large 0   # and another checkout's dry run
 
 One input file of N events (bench/generate.py). Our side: `cdpcli send FILE --config CFG
 --dry-run --output /dev/null` with a config holding only a Mixpanel destination and a route for
@@ -35,6 +36,7 @@ again with `-j 1`. Targets: ours >= 2x its best events/s, our peak RSS <= 100 MB
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import shlex
@@ -276,16 +278,20 @@ def install(npm_dir: Path) -> str:
 
 
 def run_cdpcli(
-    path: Path, config: Path, events: int, jobs: int | None = None
+    path: Path, config: Path, events: int, jobs: int | None = None, repo: Path | None = None
 ) -> tuple[Row, list[str]]:
+    """Our dry run, of the installed cdpcli or (`repo`) of another checkout's."""
     argv = [sys.executable, "-m", "cdpcli", "send", str(path), "--config", str(config)]
     argv += ["--dry-run", "--output", "/dev/null", "--quiet"]
     if jobs is not None:
         argv += ["--jobs", str(jobs)]
-    result = run(argv)
+    env = None if repo is None else {**os.environ, "PYTHONPATH": str(repo)}
+    result = run(argv, env=env)
     if result.returncode != 0:
         raise SystemExit(f"cdpcli exited {result.returncode}: {shlex.join(argv)}")
     label = "cdpcli send --dry-run" + (f" -j {jobs}" if jobs is not None else "")
+    if repo is not None:
+        label += f" ({repo})"
     return Row(label, events, (result,)), argv
 
 
@@ -346,6 +352,14 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=5, help="runs of each command, in turn (the median counts)"
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        action="append",
+        default=[],
+        help="another checkout of cdpcli (e.g. an older commit's worktree) whose dry run runs in"
+        " the same rounds, compared with ours (repeatable)",
+    )
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -364,6 +378,8 @@ def main() -> None:
             size = write(args.events, handle)
         print(f"input: {args.events:,} events, {size / args.events:.0f} bytes/event, {path}")
         print(compile_package())
+        for repo in args.against:
+            compileall.compile_dir(repo / "cdpcli", quiet=1)
         print(f"mixpanel-import {version}, node {node_version()}", flush=True)
         print(f"load average before: {load()} ({os.cpu_count()} cores)\n", flush=True)
 
@@ -374,15 +390,20 @@ def main() -> None:
             print(f"round {round_} of {args.rounds} ...", flush=True)
             measured = [run_cdpcli(path, config, args.events)]
             measured.append(run_cdpcli(path, config, args.events, jobs=1))
+            for repo in args.against:
+                measured.append(run_cdpcli(path, config, args.events, repo=repo))
+                measured.append(run_cdpcli(path, config, args.events, jobs=1, repo=repo))
             measured += [run_node(npm_dir, mode, path, args.events) for mode in modes]
             for row, argv in measured:
                 rows[row.tool] = rows[row.tool].more(row) if row.tool in rows else row
                 commands[row.tool] = argv
-        ours, single, *theirs = rows.values()
+        ours, single, *others = rows.values()
+        checkouts, theirs = others[: 2 * len(args.against)], others[2 * len(args.against) :]
         ours = replace(ours, records=count_records(path, config))
         print()
-        table([ours, single, *theirs])
+        table([ours, single, *checkouts, *theirs])
         compare(ours, single, theirs)
+        compare_checkouts(ours, single, checkouts)
         if args.large:
             big = work / "large.jsonl"
             with open(big, "wb") as handle:
@@ -408,6 +429,17 @@ def main() -> None:
         for tool, argv in commands.items():
             print(f"  {tool}:\n    {shlex.join(argv)}")
         print(f"\n{config.name}:\n{CONFIG}")
+
+
+def compare_checkouts(ours: Row, single: Row, checkouts: list[Row]) -> None:
+    """Ours against each `--against` checkout's run of the same jobs."""
+    for other in checkouts:
+        mine = single if "-j 1" in other.tool else ours
+        print(
+            f"{mine.tool} vs {other.tool}: {mine.rate / other.rate - 1:+.1%} events/s "
+            f"(medians {mine.rate:,.0f} vs {other.rate:,.0f}), "
+            f"{mine.cpu_rate / other.cpu_rate - 1:+.1%} events per CPU second"
+        )
 
 
 def compare(ours: Row, single: Row, theirs: list[Row]) -> None:

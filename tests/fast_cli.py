@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import sys
 
-from cdpcli.send.retry import ATTEMPT_DEADLINE_SECONDS, RetryPolicy
+from cdpcli.retry import ATTEMPT_DEADLINE_SECONDS, RetryPolicy
 
 FAST_BASE_SECONDS = 0.001
 """The first wait's ceiling; the waits double up to 30 times that."""

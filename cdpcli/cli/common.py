@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cdpcli.errors import CdpError, ExitCode
+from cdpcli.api import CdpError, ExitCode, NoInputError
 
 LOG_WIDTH = 120  # columns for human output when stderr is not a terminal
 
@@ -61,10 +61,10 @@ class Streams:
         """Write one line of data to stdout."""
         self.out.write(text + "\n")
 
-    def say(self, *objects: object, style: str | None = None) -> None:
+    def say(self, *objects: object) -> None:
         """Print to stderr for a human, unless `--quiet`."""
         if not self.quiet:
-            self.err_console.print(*objects, style=style, highlight=False)
+            self.err_console.print(*objects, highlight=False)
 
     def notes(self, notes: Iterable[str]) -> None:
         """Print a run's notes (how it ran, e.g. in one process) to stderr, unless `--quiet`."""
@@ -96,11 +96,31 @@ def fail(error: CdpError) -> NoReturn:
     raise typer.Exit(int(error.exit_code))
 
 
+def no_input_example(command: str, options: str = "") -> str:
+    """The hint for a command run with no PATH and stdin a terminal: how to give it input.
+
+    `no_input_example("send", "-c cdpcli.yaml")` -> "e.g. `cdpcli send events.jsonl -c
+    cdpcli.yaml` or `cat events.jsonl | cdpcli send -c cdpcli.yaml`".
+    """
+    rest = f" {options}" if options else ""
+    return (
+        f"e.g. `cdpcli {command} events.jsonl{rest}` or `cat events.jsonl | cdpcli {command}{rest}`"
+    )
+
+
 @contextmanager
-def handle_errors() -> Iterator[None]:
-    """Turn cdpcli's own errors into a message and an exit code; let bugs show as bugs."""
+def handle_errors(*, no_input: str | None = None) -> Iterator[None]:
+    """Turn cdpcli's own errors into a message and an exit code; let bugs show as bugs.
+
+    `no_input` is the command's own example (see `no_input_example`), given as the hint when the
+    command was run with no PATH and nothing piped in.
+    """
     try:
         yield
+    except NoInputError as error:
+        if no_input is not None:
+            error.hint = no_input
+        fail(error)
     except CdpError as error:
         fail(error)
     except KeyboardInterrupt:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from cdpcli import jsonio
+from cdpcli import api
 from cdpcli.cli.app import app
-from cdpcli.cli.common import FormatOption, OutputFormat, QuietOption, handle_errors, streams
+from cdpcli.cli.common import (
+    FormatOption,
+    OutputFormat,
+    QuietOption,
+    handle_errors,
+    no_input_example,
+    streams,
+)
+from cdpcli.cli.inspect_render import render_profile
 from cdpcli.cli.validate_cmd import PathsArgument
-from cdpcli.events.distinct import DistinctCounter
-from cdpcli.events.profile import TOP_EVENTS, Profile, profile
-from cdpcli.events.reader import read_inputs, resolve_inputs
-
-BAR_WIDTH = 40
 
 
 @app.command()
@@ -24,56 +25,13 @@ def inspect(
     quiet: QuietOption = False,
 ) -> None:
     """Profile event files: counts by type and event, events per day, time range, users, and
-    invalid lines. Exit 0 (even with invalid lines: `validate` judges), 4 if input is unreadable."""
+    invalid lines. Exit 0 (even with invalid lines: `validate` judges), 2 with no input (no PATH,
+    nothing piped in), 4 if input is unreadable."""
     out = streams(quiet=quiet)
-    with handle_errors():
-        result = profile(read_inputs(resolve_inputs(paths or [])))
+    with handle_errors(no_input=no_input_example("inspect")):
+        result = api.inspect(paths or [])
+    out.notes(result.notes)
     if output_format is OutputFormat.json:
-        out.write_line(jsonio.dumps(result.as_dict()))
+        out.write_line(api.to_json(result.as_dict()))
         return
     render_profile(result, Console(file=out.out, no_color=out.err_console.no_color, soft_wrap=True))
-
-
-def render_profile(result: Profile, console: Console) -> None:
-    """The profile as tables and a per-day bar chart, for a terminal."""
-    data = result.as_dict()
-    overview = Table(title="Overview", show_header=False, title_justify="left")
-    overview.add_row("events read", f"{result.events_read:,}")
-    overview.add_row("valid", f"{result.valid:,}")
-    overview.add_row("invalid", f"{result.invalid:,}")
-    overview.add_row("first event", data["time_range"]["first"] or "-")
-    overview.add_row("last event", data["time_range"]["last"] or "-")
-    overview.add_row("distinct userIds", _count(result.user_ids))
-    overview.add_row("distinct anonymousIds", _count(result.anonymous_ids))
-    console.print(overview)
-
-    types = Table(title="By type", title_justify="left")
-    types.add_column("type")
-    types.add_column("events", justify="right")
-    for kind, count in sorted(result.by_type.items()):
-        types.add_row(kind, f"{count:,}")
-    console.print(types)
-
-    if result.events:
-        top = Table(title=f"Top {TOP_EVENTS} track events", title_justify="left")
-        top.add_column("event")
-        top.add_column("count", justify="right")
-        for name, count in result.events.most_common(TOP_EVENTS):
-            top.add_row(Text(name), f"{count:,}")
-        console.print(top)
-
-    if result.per_day:
-        console.print("[bold]Events per day[/bold] (UTC, by event time)")
-        peak = max(result.per_day.values())
-        for day, count in sorted(result.per_day.items()):
-            filled = max(1, round(count / peak * BAR_WIDTH))
-            console.print(f"{day} {'█' * filled:<{BAR_WIDTH}} {count:,}", highlight=False)
-
-    if result.invalid_places:
-        console.print(f"[bold]Invalid lines[/bold] (first {len(result.invalid_places)})")
-        for problem in result.invalid_places:
-            console.print(str(problem), highlight=False, markup=False)
-
-
-def _count(counter: DistinctCounter) -> str:
-    return f"{len(counter):,}" if counter.exact else f"~{len(counter):,} (estimated)"

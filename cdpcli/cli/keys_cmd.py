@@ -7,8 +7,6 @@ config when there is one (`--config`, `CDPCLI_CONFIG`, or `./cdpcli.yaml`).
 
 from __future__ import annotations
 
-import os
-import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -16,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from cdpcli import jsonio
+from cdpcli import api
 from cdpcli.cli.app import app
 from cdpcli.cli.common import (
     FormatOption,
@@ -26,17 +24,7 @@ from cdpcli.cli.common import (
     handle_errors,
     streams,
 )
-from cdpcli.errors import CdpError, ConfigError, UsageError
-from cdpcli.secrets.store import (
-    ConfigLike,
-    SecretStatus,
-    SecretStore,
-    allowed_fields,
-    env_var_name,
-    keys_set_command,
-)
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+from cdpcli.cli.keys_render import render_secrets
 
 keys_app = typer.Typer(
     name="keys",
@@ -82,52 +70,6 @@ def _stdin_is_terminal() -> bool:
         return False
 
 
-def _find_config(option: Path | None, *, required: bool) -> ConfigLike | None:
-    """Load the config named by `--config`/`CDPCLI_CONFIG`, else `./cdpcli.yaml` if present.
-
-    Without `--config` or `CDPCLI_CONFIG` and no `./cdpcli.yaml`, there is no config: None, or
-    a ConfigError when the command cannot work without one.
-    """
-    from cdpcli.routing.config import CONFIG_ENV, load_config, resolve_config_path
-
-    path = resolve_config_path(option, os.environ)
-    chosen = option is not None or bool(os.environ.get(CONFIG_ENV))
-    if not chosen and not path.exists():
-        if required:
-            raise ConfigError(
-                f"no config file: none given and no {path} here",
-                hint=f"pass --config FILE or set {CONFIG_ENV}",
-            )
-        return None
-    config: ConfigLike = load_config(path)
-    return config
-
-
-def _check_names(config: ConfigLike | None, destination: str, field: str) -> None:
-    """DEST and FIELD must be ones the config knows (or well-formed names without a config)."""
-    if config is None:
-        for label, value in (("DEST", destination), ("FIELD", field)):
-            if not _NAME.match(value):
-                raise UsageError(
-                    f"{label} `{value}` is not a valid name",
-                    hint="use letters, digits, `_` and `-`",
-                )
-        return
-    if destination not in config.destinations:
-        known = ", ".join(config.destinations) or "(none)"
-        raise UsageError(
-            f"unknown destination `{destination}`",
-            hint=f"destinations in the config: {known}",
-        )
-    allowed = [secret.field for secret in allowed_fields(config, destination)]
-    if field not in allowed:
-        kind = config.destinations[destination].kind
-        raise UsageError(
-            f"unknown secret field `{field}` for destination `{destination}` (kind {kind})",
-            hint=f"allowed fields: {', '.join(allowed) or '(none)'}",
-        )
-
-
 def _read_secret(destination: str, field: str, from_stdin: bool) -> str:
     if from_stdin:
         value = sys.stdin.read()
@@ -138,12 +80,12 @@ def _read_secret(destination: str, field: str, from_stdin: bool) -> str:
     elif _stdin_is_terminal():
         value = typer.prompt(f"Secret for {destination}.{field}", hide_input=True)
     else:
-        raise UsageError(
+        raise api.UsageError(
             "stdin is not a terminal, so the secret cannot be prompted for",
             hint=f"pipe it in with --stdin: `... | cdpcli keys set {destination} {field} --stdin`",
         )
     if not value:
-        raise UsageError(f"empty secret for {destination}.{field}: nothing stored")
+        raise api.UsageError(f"empty secret for {destination}.{field}: nothing stored")
     return value
 
 
@@ -165,14 +107,15 @@ def set_secret(
     """
     out = streams(quiet=quiet)
     with handle_errors():
-        _check_names(_find_config(config_path, required=False), destination, field)
-        value = _read_secret(destination, field, from_stdin)
-        store = SecretStore(os.environ)
-        backend = store.set(destination, field, value)
-        _say(out, f"Stored {destination}.{field} in the OS keyring ({backend}).")
-        variable = env_var_name(destination, field)
-        if os.environ.get(variable):
-            _say(out, f"Note: {variable} is set in the environment and takes precedence.")
+        stored = api.set_secret(
+            destination,
+            field,
+            lambda: _read_secret(destination, field, from_stdin),  # after the names are checked
+            config=api.find_config(config_path),
+        )
+        _say(out, f"Stored {destination}.{field} in the OS keyring ({stored.backend}).")
+        if stored.env_var_set:
+            _say(out, f"Note: {stored.env_var} is set in the environment and takes precedence.")
 
 
 @keys_app.command("delete")
@@ -188,38 +131,10 @@ def delete_secret(
     """
     out = streams(quiet=quiet)
     with handle_errors():
-        _check_names(_find_config(config_path, required=False), destination, field)
-        store = SecretStore(os.environ)
-        if not store.delete(destination, field):
-            raise CdpError(
-                f"no secret stored in the OS keyring for {destination}.{field}",
-                hint="`cdpcli keys list` shows where each secret comes from",
-            )
+        deleted = api.delete_secret(destination, field, config=api.find_config(config_path))
         _say(out, f"Deleted {destination}.{field} from the OS keyring.")
-        variable = env_var_name(destination, field)
-        if os.environ.get(variable):
-            _say(out, f"Note: {variable} is still set in the environment and will be used.")
-
-
-def _render_text(statuses: list[SecretStatus]) -> list[str]:
-    headers = ("DESTINATION", "FIELD", "FOUND", "SOURCE", "VALUE", "PURPOSE")
-    rows = [
-        (
-            s.destination,
-            s.field,
-            "yes" if s.found else "no",
-            s.source or "-",
-            s.masked or "-",
-            s.purpose,
-        )
-        for s in statuses
-    ]
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers) - 1)]
-    lines = []
-    for row in [headers, *rows]:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        lines.append("  ".join([*cells, row[-1]]).rstrip())
-    return lines
+        if deleted.env_var_set:
+            _say(out, f"Note: {deleted.env_var} is still set in the environment and will be used.")
 
 
 @keys_app.command("list")
@@ -235,34 +150,21 @@ def list_secrets(
     """
     out = streams(quiet=quiet)
     with handle_errors():
-        config = _find_config(config_path, required=True)
-        assert config is not None
-        store = SecretStore(os.environ)
-        statuses = store.describe_secrets(config)
-        status = store.keyring_status()
+        listing = api.list_secrets(api.find_config(config_path, required=True))
         if output_format is OutputFormat.json:
-            document = {
-                "keyring": {
-                    "usable": status.usable,
-                    "backend": status.backend,
-                    "reason": status.reason,
-                },
-                "secrets": [s.as_dict() for s in statuses],
-            }
-            out.write_line(jsonio.dumps(document))
+            out.write_line(api.to_json(listing.as_dict()))
         else:
-            for line in _render_text(statuses):
+            for line in render_secrets(listing):
                 out.write_line(line)
-        for s in statuses:
-            if not s.found:
-                _say(
-                    out,
-                    f"missing {s.destination}.{s.field}: set {s.env_var} "
-                    f"or run `{keys_set_command(s.destination, s.field)}`",
-                )
-        if not status.usable:
+        for s in listing.missing:
             _say(
                 out,
-                f"The OS keyring is not usable ({status.reason}); "
+                f"missing {s.destination}.{s.field}: set {s.env_var} "
+                f"or run `cdpcli keys set {s.destination} {s.field}`",
+            )
+        if not listing.keyring.usable:
+            _say(
+                out,
+                f"The OS keyring is not usable ({listing.keyring.reason}); "
                 "secrets can only come from the environment.",
             )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cdpcli import jsonio
+from cdpcli import api
 from cdpcli.cli.app import app
 from cdpcli.cli.common import (
     FormatOption,
@@ -23,35 +23,30 @@ from cdpcli.cli.common import (
     exit_with,
     fail,
     handle_errors,
+    no_input_example,
     streams,
 )
 from cdpcli.cli.validate_cmd import PathsArgument
-from cdpcli.errors import ExitCode
-from cdpcli.events.spec import parse_time, to_ms
-from cdpcli.workers.pool import default_jobs
 
 if TYPE_CHECKING:  # the pipeline is imported when the command runs: fast start-up for the others
-    from cdpcli.send.pipeline import SendResult
-    from cdpcli.send.retry import RetryPolicy
+    from cdpcli.api import RetryPolicy, SendResult
 
 
 def _time_option(value: str | None) -> int | None:
     if value is None:
         return None
-    moment = parse_time(value)
-    if moment is None:
+    ms = api.parse_time_ms(value)
+    if ms is None:
         raise typer.BadParameter(
             f"{value!r} is not an ISO-8601 date or time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
         )
-    return to_ms(moment)
+    return ms
 
 
 def retry_policy(max_retries: int) -> RetryPolicy:
     """What `--max-retries N` asks for: N attempts a request, the waits between them starting at
     up to 2 s and doubling to 60 s (PRODUCT.md §6 "Retries")."""
-    from cdpcli.send.retry import RetryPolicy
-
-    return RetryPolicy(max_attempts=max_retries)
+    return api.RetryPolicy(max_attempts=max_retries)
 
 
 @app.command("send")
@@ -132,6 +127,25 @@ def send_command(
             "many seconds (files fill their batches first).",
         ),
     ] = 1.0,
+    max_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--max-rate",
+            min=0.001,
+            help="At most N events a second to each destination, for this run (below a "
+            "destination's own max_events_per_second). The pace also slows down on 429s.",
+            show_default=False,
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="One stderr line per HTTP attempt: destination, method, URL, status, records, "
+            "bytes, milliseconds, attempt (secrets masked; shown even with --quiet).",
+        ),
+    ] = False,
     allow_insecure_http: Annotated[
         bool,
         typer.Option("--allow-insecure-http", help="Allow http:// for hosts other than loopback."),
@@ -149,23 +163,20 @@ def send_command(
     retries, 130 interrupted (checkpoint saved first).
     """
     from cdpcli.cli.send_render import ProgressDisplay, render_explained
-    from cdpcli.routing.config import resolve_config_path
-    from cdpcli.send.pipeline import SendOptions
-    from cdpcli.send.run import SendRequest, send
 
     out = streams(quiet=quiet)
     # The signal handlers last until the summary is printed (see `_signals`).
     with _signals() as (stop, ended):
-        with handle_errors():
+        with handle_errors(no_input=no_input_example("send", "-c cdpcli.yaml")):
             if explain and not dry_run:
                 raise typer.BadParameter("--explain needs --dry-run", param_hint="--explain")
             if output is not None and not dry_run:
                 raise typer.BadParameter("--output needs --dry-run", param_hint="--output")
-            request = SendRequest(
+            request = api.SendRequest(
                 paths=paths or [],
-                config_path=resolve_config_path(config),
+                config_path=api.resolve_config_path(config),
                 dry_run=dry_run,
-                options=SendOptions(
+                options=api.SendOptions(
                     to=frozenset(to) if to else None,
                     since_ms=_time_option(since),
                     until_ms=_time_option(until),
@@ -176,20 +187,23 @@ def send_command(
                 checkpoint_path=checkpoint,
                 output_path=output,
                 concurrency=concurrency,
-                jobs=jobs if jobs is not None else default_jobs(),
+                jobs=jobs if jobs is not None else api.default_jobs(),
                 retry=retry_policy(max_retries),
                 allow_insecure_http=allow_insecure_http,
+                max_rate=max_rate,
                 flush_interval=flush_interval,
             )
             write = _request_writer(out, output, explain)
             display = ProgressDisplay.start(out) if not dry_run else None
             try:
-                result = send(
+                result = api.run_send(
                     request,
                     write_request=write,
                     explain=(lambda e: render_explained(e, out)) if explain else None,
                     progress=display.update if display else None,
                     stop=stop,
+                    status=display.status if display else None,
+                    attempts=display.attempt if display and verbose else None,
                 )
             finally:
                 ended.set()
@@ -204,13 +218,13 @@ def _finish(result: SendResult, out: Streams, output_format: OutputFormat) -> No
     summary = result.summary
     out.notes(result.notes)
     if output_format is OutputFormat.json:
-        out.write_line(jsonio.dumps(summary.as_dict()))
+        out.write_line(api.to_json(summary.as_dict()))
     else:
         render_summary(summary, out)
     if result.error is not None:
         out.out.flush()
         fail(result.error)
-    exit_with(ExitCode.FAILED if summary.invalid or summary.rejected else ExitCode.OK)
+    exit_with(api.ExitCode.FAILED if summary.invalid or summary.rejected else api.ExitCode.OK)
 
 
 def _request_writer(

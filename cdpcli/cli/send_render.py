@@ -1,33 +1,45 @@
-"""How `send` shows itself to a human: a progress bar, the summary table, `--explain` blocks."""
+"""How `send` shows itself to a human: a progress bar, what the destinations wait for, the
+`-v` line of each HTTP attempt, the summary table, `--explain` blocks."""
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cdpcli import jsonio
+from cdpcli import api
 from cdpcli.cli.common import Streams
-from cdpcli.destinations.base import Mapped
-from cdpcli.send.pipeline import SendSummary
-from cdpcli.send.prepare import Explained
+
+if TYPE_CHECKING:
+    from cdpcli.api import Attempt, Explained, SendSummary
 
 
 @dataclass
 class ProgressDisplay:
-    """A live line on stderr (only when it is a terminal): read, delivered, rejected, rate."""
+    """A live line on stderr (only when it is a terminal): read, delivered, rejected, rate; under
+    it, what each destination waits for (`status`). When stderr is not a terminal, each new
+    status is a plain line instead. `attempt` writes the `-v` line of an HTTP attempt (above
+    the live line, on a terminal). Safe to call from the sending threads."""
 
     progress: Progress | None
     task: TaskID | None
     started: float
+    out: Streams | None = None
+    text: str = "starting…"
+    statuses: dict[str, str] = field(default_factory=dict)
+    printed: dict[str, str] = field(default_factory=dict)  # per destination, on a plain stream
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def start(cls, out: Streams) -> ProgressDisplay:
         console = out.err_console
         if out.quiet or not console.is_terminal:
-            return cls(None, None, time.monotonic())
+            return cls(None, None, time.monotonic(), out)
         progress = Progress(
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
@@ -36,17 +48,66 @@ class ProgressDisplay:
         )
         progress.start()
         task = progress.add_task("starting…", total=None)
-        return cls(progress, task, time.monotonic())
+        return cls(progress, task, time.monotonic(), out)
 
     def update(self, summary: SendSummary) -> None:
         if self.progress is None or self.task is None:
             return
         elapsed = max(time.monotonic() - self.started, 1e-6)
-        self.progress.update(self.task, description=progress_text(summary, elapsed))
+        with self.lock:
+            self.text = progress_text(summary, elapsed)
+            self._refresh()
+
+    def status(self, destination: str, message: str) -> None:
+        """What `destination` waits for now ("" when it no longer waits)."""
+        if self.out is None or self.out.quiet:
+            return
+        with self.lock:
+            if message:
+                self.statuses[destination] = message
+            else:
+                self.statuses.pop(destination, None)
+            if self.progress is not None:
+                self._refresh()
+            elif message and self.printed.get(destination) != message:
+                self.printed[destination] = message
+                self._print(f"{destination}: {message}")
+
+    def attempt(self, attempt: Attempt) -> None:
+        """The `-v` line of one HTTP attempt (shown even with --quiet: it was asked for)."""
+        with self.lock:
+            self._print(attempt_line(attempt))
 
     def stop(self) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+    def _refresh(self) -> None:
+        assert self.progress is not None and self.task is not None
+        lines = [self.text, *(f"{name}: {text}" for name, text in self.statuses.items())]
+        self.progress.update(self.task, description=escape("\n".join(lines)))
+
+    def _print(self, line: str) -> None:
+        console = self.progress.console if self.progress is not None else None
+        if console is None and self.out is not None:
+            console = self.out.err_console
+        if console is not None:
+            console.print(line, markup=False, emoji=False, highlight=False, soft_wrap=True)
+
+
+def attempt_line(attempt: Attempt) -> str:
+    """`mixpanel: POST https://api.mixpanel.com/import?strict=1 → 200 · 2,000 records ·
+    1,302,118 bytes (138,004 gzipped) · 85 ms · attempt 1 of 8`."""
+    outcome = str(attempt.status) if attempt.status is not None else attempt.error or "no answer"
+    size = f"{attempt.size:,} bytes"
+    if attempt.sent != attempt.size:
+        size += f" ({attempt.sent:,} gzipped)"
+    records = f"{attempt.records:,} record{'s' if attempt.records != 1 else ''}"
+    return (
+        f"{attempt.destination}: {attempt.method} {attempt.url} → {outcome} · {records} · "
+        f"{size} · {attempt.seconds * 1000:,.0f} ms · "
+        f"attempt {attempt.attempt} of {attempt.max_attempts}"
+    )
 
 
 def progress_text(summary: SendSummary, elapsed: float) -> str:
@@ -78,8 +139,11 @@ def render_summary(summary: SendSummary, out: Streams) -> None:
         table.add_column(
             column, justify="right" if column not in ("destination", "kind") else "left"
         )
+    if not summary.dry_run:
+        table.add_column("retries", justify="right")
+        table.add_column("429s", justify="right")
     for name, stats in summary.destinations.items():
-        table.add_row(
+        row = [
             name,
             stats.kind,
             f"{stats.delivered:,}",
@@ -88,7 +152,10 @@ def render_summary(summary: SendSummary, out: Streams) -> None:
             f"{stats.skipped:,}",
             f"{stats.not_sent:,}",
             f"{stats.requests:,}",
-        )
+        ]
+        if not summary.dry_run:
+            row += [f"{stats.retries:,}", f"{stats.throttled:,}"]
+        table.add_row(*row)
     out.err_console.print(table)
     line = (
         f"{summary.events_read:,} events read: {summary.invalid:,} invalid, "
@@ -100,6 +167,11 @@ def render_summary(summary: SendSummary, out: Streams) -> None:
         line += f" ({summary.resumed:,} settled by an earlier run)"
     if summary.not_sent:
         line += f"; {summary.not_sent:,} not sent (re-run to send them)"
+    if summary.warnings:
+        line += (
+            f"; {summary.warnings:,} values left out, not of their field's type"
+            " (`cdpcli validate` lists them)"
+        )
     out.say(line)
 
 
@@ -118,11 +190,13 @@ def render_explained(explained: Explained, out: Streams) -> None:
         prefix = f"  → route {route} → {destination}"
         if isinstance(outcome, str):
             out.write_line(f"{prefix}: skipped ({outcome})")
-        elif isinstance(outcome, Mapped):
+        else:  # what the destination's mapping made of it
             if outcome.skipped:
                 out.write_line(f"{prefix}: skipped ({outcome.skipped})")
             elif outcome.rejected:
                 out.write_line(f"{prefix}: rejected ({outcome.rejected})")
             for record in outcome.records:
-                out.write_line(f"{prefix} /{record.endpoint}: {jsonio.dumps(record.item)}")
+                out.write_line(f"{prefix} /{record.endpoint}: {api.to_json(record.item)}")
+            for warning in outcome.warnings:
+                out.write_line(f"{prefix}: warning: {warning}")
     out.write_line("")

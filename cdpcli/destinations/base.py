@@ -11,15 +11,21 @@ destination, `Destination(name, options, secrets)`, with `secrets=None` in a dry
 then shows as `***`): its endpoints and their limits, its mapping (`map_event`), its requests
 (`build_request`, from the batch's items already serialized as one JSON array), what its answers
 mean (`parse_response`), and which secrets a refusal of credentials points at
-(`credential_fields`, `credential_note`).
+(`credential_fields`, `credential_note`), and the pace a run may send at (`rate_limits`: the
+options `max_events_per_second` and `max_bytes_per_minute` every kind accepts, parsed with
+`parse_rate_limits`, with the kind's own default, `default_rate_limits`).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from cdpcli.errors import ConfigErrors
 
 REDACTED = "***"
 
@@ -66,6 +72,7 @@ class Mapped:
     records: tuple[Record, ...] = ()
     skipped: str | None = None
     rejected: str | None = None
+    warnings: tuple[str, ...] = ()  # "<event path>: <message>": a value not sent as it came
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,84 @@ class Verdict:
     retry_after: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """A destination's static pace (PRODUCT.md §6.1); None: no limit of that kind.
+
+    `max_events_per_second` is a rate of records (items of request bodies);
+    `max_bytes_per_minute` bounds the uncompressed request bytes of any rolling minute. Whatever
+    they say, the pace also adapts to the destination's 429s (`cdpcli.send.pace`)."""
+
+    max_events_per_second: float | None = None
+    max_bytes_per_minute: int | None = None
+
+
+RATE_KEYS = ("max_events_per_second", "max_bytes_per_minute")
+"""The option keys of `RateLimits`, accepted by every kind."""
+
+_BYTE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*([A-Za-z]*)\s*")
+
+
+def _positive_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _byte_count(value: Any) -> int | None:
+    """A positive byte count: a number, or a text such as `1.5 GB` or `60MiB`."""
+    if isinstance(value, str):
+        match = _SIZE.fullmatch(value)
+        unit = _BYTE_UNITS.get(match.group(2).lower() or "b") if match else None
+        if match is None or unit is None:
+            return None
+        number = float(match.group(1)) * unit
+    else:
+        number = _positive_number(value) or 0.0
+    return round(number) if number >= 1 else None
+
+
+def parse_rate_limits(raw: Mapping[str, Any], where: Locator, default: RateLimits) -> RateLimits:
+    """The `max_events_per_second` and `max_bytes_per_minute` of a destination's config, each
+    the `default`'s when absent; `null` removes a limit (the default's too). Raises one
+    `ConfigError` holding the error of each bad key, naming file, line and key."""
+    errors = ConfigErrors()
+    events = default.max_events_per_second
+    if "max_events_per_second" in raw:
+        value = raw["max_events_per_second"]
+        events = None if value is None else _positive_number(value)
+        if value is not None and events is None:
+            errors.add(
+                where("max_events_per_second"),
+                f"must be a positive number of events a second, or null for no limit, got "
+                f"{value!r}",
+                hint="e.g. max_events_per_second: 500",
+            )
+    size = default.max_bytes_per_minute
+    if "max_bytes_per_minute" in raw:
+        value = raw["max_bytes_per_minute"]
+        size = None if value is None else _byte_count(value)
+        if value is not None and size is None:
+            errors.add(
+                where("max_bytes_per_minute"),
+                f'must be a positive number of bytes or a size such as "1.5 GB", or null for no '
+                f"limit, got {value!r}",
+                hint="units: B, kB, MB, GB (powers of 1000), KiB, MiB, GiB (powers of 1024)",
+            )
+    errors.check()
+    return RateLimits(max_events_per_second=events, max_bytes_per_minute=size)
+
+
 OptionsT = TypeVar("OptionsT")
 
 EMPTY_ITEM_ARRAY = b"[{}]"
@@ -138,6 +223,9 @@ class Destination(ABC, Generic[OptionsT]):
     integration_names: ClassVar[tuple[str, ...]]
     """The catalog names an event's `integrations` may use for this kind, besides the
     destination's own name (reference/segment-spec.md §5)."""
+    default_rate_limits: ClassVar[RateLimits] = RateLimits()
+    """The pace of a destination whose config sets neither `max_events_per_second` nor
+    `max_bytes_per_minute` (the kind's `parse_options` passes it to `parse_rate_limits`)."""
 
     def __init__(self, name: str, options: OptionsT, secrets: Mapping[str, str] | None) -> None:
         self.name = name
@@ -150,14 +238,23 @@ class Destination(ABC, Generic[OptionsT]):
     @abstractmethod
     def parse_options(cls, raw: Mapping[str, Any], where: Locator) -> OptionsT:
         """Validate the destination's config keys (everything under it except `kind`); raise
-        `ConfigError` naming file, line and key (via `where(key)`) and the allowed keys or
-        values."""
+        one `ConfigError` holding every error found (`cdpcli.errors.ConfigErrors`), each naming
+        file, line and key (via `where(key)`) and the allowed keys or values, with a "did you
+        mean" for a near miss (`cdpcli.errors.did_you_mean`)."""
 
     @classmethod
     @abstractmethod
     def secret_fields(cls, options: OptionsT, types: frozenset[str]) -> tuple[SecretField, ...]:
         """The secrets a run needs, given the event types its routes can send here (an empty
         `types` counts as any type)."""
+
+    @classmethod
+    def field_warnings(cls, event: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
+        """The values of `event` this kind cannot send as they are, whatever the options and
+        routes (a value Segment's destination would fail the event over), as (field path,
+        message): `validate` reports them as warnings. Default: none."""
+        del event
+        return ()
 
     # --- one configured destination ------------------------------------------------------------
 
@@ -199,6 +296,12 @@ class Destination(ABC, Generic[OptionsT]):
         """What else such a refusal may point at besides the secrets (a config key), if any."""
         del endpoint_name
         return None
+
+    def rate_limits(self) -> RateLimits:
+        """The static pace of this destination: what its config said (`parse_rate_limits`), by
+        default the kind's `default_rate_limits`. A kind whose options hold the parsed
+        `RateLimits` returns them."""
+        return self.default_rate_limits
 
     def body_overhead(self, endpoint_name: str) -> int:
         """Bytes a request body of this endpoint adds around the JSON array of its items

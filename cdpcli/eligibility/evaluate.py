@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from cdpcli.eligibility.criteria import (
     FUNDING_MEANING,
@@ -92,6 +92,7 @@ __all__ = [
     "age_limit_until",
     "bundled_catalog",
     "check_criterion",
+    "check_eligibility",
     "country_codes",
     "criterion_label",
     "current_date",
@@ -144,7 +145,53 @@ class ProgramResult:
 
     @property
     def is_open(self) -> bool:
+        """Whether the program's terms take applications (status `open`)."""
         return self.terms.status == "open"
+
+    def as_dict(self) -> dict[str, Any]:
+        """One program's answer in `eligibility --format json` (dates as YYYY-MM-DD)."""
+        terms = self.terms
+        return {
+            "program": self.program,
+            "name": self.name,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "terms": {
+                "version": terms.version,
+                "title": terms.title,
+                "status": terms.status,
+                "chosen_by": self.chosen_by,
+                "valid_from": _iso(terms.valid_from),
+                "valid_to": _iso(terms.valid_to),
+                "source": {
+                    "url": terms.source.url,
+                    "ref": terms.source.ref,
+                    "retrieved": _iso(terms.source.retrieved),
+                    "checked": terms.source.checked,
+                },
+            },
+            "criteria_from": self.criteria_from,
+            "criteria": [
+                {
+                    "kind": c.kind,
+                    "label": c.label,
+                    "criterion": c.text,
+                    "result": c.outcome,
+                    "reason": c.reason,
+                }
+                for c in self.criteria
+            ],
+            "age_limit_until": _iso(self.age_limit_until),
+            "benefit": {
+                "summary": terms.benefit_summary,
+                "items": [
+                    {"text": b.text, "availability": b.availability, "reason": b.reason}
+                    for b in self.benefits
+                ],
+            },
+            "obligations": list(terms.obligations),
+            "notes": list(terms.notes),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +208,71 @@ class Report:
         """False when every open program says "not eligible" (or none is open): `--check` fails."""
         return any(p.is_open and p.verdict in ("eligible", "unverified") for p in self.programs)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The `eligibility --format json` object (amounts as decimal strings, dates as
+        YYYY-MM-DD)."""
+        company = self.company
+        return {
+            "as_of": self.as_of.isoformat(),
+            "as_of_source": "option" if self.as_of_given else "today",
+            "company": {
+                "founded": company.founded.isoformat(),
+                "raised": {
+                    "input": company.raised.text,
+                    "amount": str(company.raised.value),
+                    "currency": company.raised.currency,
+                },
+                "country": {
+                    "code": company.country.code,
+                    "name": company.country.name,
+                    "subdivision_of": company.country.subdivision_of,
+                },
+                "prior_segment_discount": company.prior_segment_discount,
+                "previously_paid_mixpanel": company.previously_paid_mixpanel,
+            },
+            "programs": [program.as_dict() for program in self.programs],
+            "eligible_for_an_open_program": self.eligible_for_an_open_program,
+        }
+
+
+def _iso(day: datetime.date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
 
 # --------------------------------------------------------------------------- evaluation
+
+
+def check_eligibility(
+    *,
+    founded: str | datetime.date,
+    raised: str,
+    country: str,
+    prior_segment_discount: bool = False,
+    previously_paid_mixpanel: bool = False,
+    as_of: str | datetime.date | None = None,
+    terms: Sequence[str] = (),
+) -> Report:
+    """`cdpcli eligibility`: would this company qualify for the Mixpanel and Segment startup
+    programs on `as_of` (default today), and why, under the bundled versioned terms?
+
+    `founded` and `as_of` are dates or YYYY-MM-DD; `raised` is the total funding as written
+    (`750k`, `$3.5M`, `EUR 3M`); `country` the billing country (ISO 3166-1 alpha-2, or a
+    subdivision such as UA-43); `terms` names versions to use instead of those in force. A value
+    that cannot be read is a UsageError (exit 2) naming its option (`--founded`, ...).
+    """
+    company = Company(
+        founded=_date(founded, "--founded"),
+        raised=parse_amount(raised, option="--raised"),
+        country=parse_country(country, option="--country"),
+        prior_segment_discount=prior_segment_discount,
+        previously_paid_mixpanel=previously_paid_mixpanel,
+    )
+    day = _date(as_of, "--as-of") if as_of is not None else None
+    return evaluate(company, as_of=day, terms=terms, catalog=bundled_catalog())
+
+
+def _date(value: str | datetime.date, option: str) -> datetime.date:
+    return value if isinstance(value, datetime.date) else parse_date(value, option=option)
 
 
 def evaluate(

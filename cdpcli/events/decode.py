@@ -50,7 +50,7 @@ def read_lines(stream: Iterable[bytes], name: str, *, first_line: int = 1) -> It
                     yield Problem(Origin(name, lineno), "error", None, TOO_LONG_MESSAGE)
                 elif line.strip():
                     origin = Origin(name, lineno)
-                    yield Problem(origin, "error", None, parse_message(line, error), line)
+                    yield not_json(origin, line, error, keep=True)
                 continue
             if type(value) is not dict:
                 problem = not_an_object(value, Origin(name, lineno))
@@ -174,6 +174,14 @@ def _unpack_rejected(record: dict[str, Any], origin: Origin) -> Iterator[Item]:
 def not_an_object(value: Any, origin: Origin) -> Problem:
     kind = json_type(value)
     return Problem(origin, "error", None, f"not an object: the line holds a JSON {kind}")
+
+
+def not_json(origin: Origin, raw: bytes, error: orjson.JSONDecodeError, *, keep: bool) -> Problem:
+    """The problem of text that does not parse (`keep`: the problem holds the text, for the
+    rejected file); problems alike but for the column and the parser's detail are one kind."""
+    message = parse_message(raw, error)
+    like = "not UTF-8" if message.startswith("not UTF-8") else "not JSON"
+    return Problem(origin, "error", None, message, raw if keep else None, like=like)
 
 
 def parse_message(raw: bytes, error: orjson.JSONDecodeError) -> str:

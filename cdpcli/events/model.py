@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
+
+EVENT_TYPES: Final = ("track", "identify", "page", "screen", "group", "alias")
+"""The six Segment event types, in the spec's order (reference/segment-spec.md §2)."""
 
 Severity = Literal["error", "warning"]
 
@@ -62,6 +65,10 @@ class Problem:
     # The input line, when the problem is the whole line (not JSON, or not an object): the
     # rejected file keeps its text, so nothing read is lost.
     raw: bytes | None = None
+    # The message without the values of this event it quotes ("numeric id; sent as a string"
+    # for "numeric id 7; sent as the string \"7\""), when it quotes any: a human report groups
+    # problems alike but for those values by it (`cdpcli.events.grouping`).
+    like: str | None = None
 
     @property
     def path(self) -> str | None:

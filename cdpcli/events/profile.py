@@ -6,11 +6,13 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO, ClassVar
 
 from cdpcli.events.decode import Item
 from cdpcli.events.distinct import DistinctCounter
 from cdpcli.events.model import Event, Problem
+from cdpcli.events.objects import ObjectStores
+from cdpcli.events.reader import find_inputs, read_inputs
 from cdpcli.events.spec import check
 
 TOP_EVENTS = 10
@@ -20,6 +22,8 @@ MAX_INVALID_PLACES = 20
 @dataclass
 class Profile:
     """What a set of event files holds. `valid + invalid == events_read`."""
+
+    top_count: ClassVar[int] = TOP_EVENTS  # how many track events `top_events` lists
 
     events_read: int = 0
     valid: int = 0
@@ -32,17 +36,22 @@ class Profile:
     user_ids: DistinctCounter = field(default_factory=DistinctCounter)
     anonymous_ids: DistinctCounter = field(default_factory=DistinctCounter)
     invalid_places: list[Problem] = field(default_factory=list)
+    # For the user, not counts (`as_dict` leaves them out): the files a walk skipped.
+    notes: tuple[str, ...] = ()
+
+    @property
+    def top_events(self) -> list[tuple[str, int]]:
+        """The `top_count` most frequent track event names with their counts, most first."""
+        return self.events.most_common(self.top_count)
 
     def as_dict(self) -> dict[str, Any]:
+        """The `inspect --format json` document."""
         return {
             "events_read": self.events_read,
             "valid": self.valid,
             "invalid": self.invalid,
             "by_type": dict(sorted(self.by_type.items())),
-            "top_events": [
-                {"event": name, "count": count}
-                for name, count in self.events.most_common(TOP_EVENTS)
-            ],
+            "top_events": [{"event": name, "count": count} for name, count in self.top_events],
             "per_day": dict(sorted(self.per_day.items())),
             "time_range": {"first": _iso(self.first_ms), "last": _iso(self.last_ms)},
             "distinct_user_ids": len(self.user_ids),
@@ -70,6 +79,20 @@ def _iso(ms: int | None) -> str | None:
 
 def _day(ms: int) -> str:
     return datetime.fromtimestamp(ms // 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
+def inspect(
+    paths: Iterable[str], *, stdin: BinaryIO | None = None, objects: ObjectStores | None = None
+) -> Profile:
+    """Profile the event files, directories, `s3://`/`gs://` URLs or `-` in `paths` (`cdpcli
+    inspect`): counts by type and event name, events per day, time range, distinct users, and
+    the first invalid lines; `notes` names the files a walk skipped. Raises InputError (exit 4)
+    when a path cannot be read, NoInputError (exit 2) when there is none; invalid lines are
+    counted, not raised."""
+    found = find_inputs(paths, objects=objects)
+    result = profile(read_inputs(found.files, stdin=stdin))
+    result.notes = found.notes
+    return result
 
 
 def profile(items: Iterable[Item]) -> Profile:

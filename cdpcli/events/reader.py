@@ -3,8 +3,10 @@
 Everything a user may have is accepted: JSON lines (`.jsonl`, `.ndjson`, or anything named on
 the command line), `.json` files holding one array of events, one object, or several objects
 (pretty-printed or not), any of them gzipped (detected by content, so a Segment storage
-archive's bare `.gz` files work), directories walked recursively in sorted order, and `-` or
-piped stdin. `.json` documents are split into values by `cdpcli.events.reader_json`.
+archive's bare `.gz` files work), directories walked recursively in sorted order, objects and
+prefixes in S3 or GCS (`s3://…`, `gs://…`, listed and streamed by `cdpcli.events.objects`, read
+here like files), and `-` or piped stdin. `.json` documents are split into values by
+`cdpcli.events.reader_json`. The files a walk skips are counted in a note (`find_inputs`).
 
 A line may hold an event, a Segment HTTP-API batch envelope (its `context` and `integrations` merged
 into each item, the item's own values winning, its `sentAt` copied to items without one), or a
@@ -32,13 +34,15 @@ import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import IO, Any, BinaryIO, cast
 
-from cdpcli.errors import InputError
+from cdpcli.errors import InputError, NoInputError
 from cdpcli.events.decode import Item, read_lines
 from cdpcli.events.lines import BLOCK_BYTES, ReadFailure, split_lines
 from cdpcli.events.model import Origin, Problem
+from cdpcli.events.objects import ObjectStores, StoredObject, is_object_url
+from cdpcli.events.skipped import SkippedFiles
 
 STDIN_NAME = "<stdin>"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -57,14 +61,18 @@ _GZIP_BLOCK_BYTES = 1 << 18
 
 @dataclass(frozen=True, slots=True)
 class InputFile:
-    """One input to read: a path on disk, or stdin."""
+    """One input to read: a path on disk, an object in S3 or GCS (`object`, `name` its URL), or
+    stdin (neither)."""
 
     name: str
-    path: Path | None  # None = stdin
+    path: Path | None  # None = stdin, or an object
+    object: StoredObject | None = None
 
     @property
     def size(self) -> int | None:
-        """Size in bytes on disk (compressed size for gzip), None for stdin."""
+        """Size in bytes on disk or in the store (compressed size for gzip), None for stdin."""
+        if self.object is not None:
+            return self.object.size
         if self.path is None:
             return None
         try:
@@ -73,7 +81,7 @@ class InputFile:
             return None
 
 
-def is_event_file(path: Path) -> bool:
+def is_event_file(path: PurePath) -> bool:
     """Whether a directory walk should read `path`: event files by name, never hidden files."""
     name = path.name.lower()
     if name.startswith("."):
@@ -85,42 +93,119 @@ def is_event_file(path: Path) -> bool:
     return name.endswith(EVENT_SUFFIXES)
 
 
-def resolve_inputs(paths: Iterable[str], *, stdin_is_tty: bool | None = None) -> list[InputFile]:
-    """Expand PATH arguments into the files to read, in order; `-` or no path means stdin.
+@dataclass(frozen=True)
+class FoundInputs:
+    """The inputs PATH arguments name, in order, and notes for the user about them (the files a
+    directory walk or prefix listing skipped)."""
 
-    Raises InputError when a named path does not exist or a directory holds no event files.
+    files: list[InputFile]
+    notes: tuple[str, ...] = ()
+
+
+def resolve_inputs(
+    paths: Iterable[str],
+    *,
+    stdin_is_tty: bool | None = None,
+    objects: ObjectStores | None = None,
+) -> list[InputFile]:
+    """Expand PATH arguments into the files to read, in order (see `find_inputs`)."""
+    return find_inputs(paths, stdin_is_tty=stdin_is_tty, objects=objects).files
+
+
+def find_inputs(
+    paths: Iterable[str],
+    *,
+    stdin_is_tty: bool | None = None,
+    objects: ObjectStores | None = None,
+) -> FoundInputs:
+    """Expand PATH arguments into the files to read, in order; `-` or no path means stdin, an
+    `s3://` or `gs://` URL an object or a prefix (through `objects`, which holds the retry
+    policy; one without retries is made when none is given).
+
+    Raises InputError when a named path does not exist or a directory holds no event files, and
+    NoInputError (a usage error) when no path is given and stdin is a terminal.
     """
     names = list(paths)
     if not names:
         tty = sys.stdin.isatty() if stdin_is_tty is None else stdin_is_tty
         if tty:
-            raise InputError(
+            raise NoInputError(
                 "no input: give one or more PATHs (files or directories), or pipe events on stdin",
-                hint="e.g. `cdpcli validate events.jsonl` or `cat events.jsonl | cdpcli validate`",
+                hint="name an event file or directory, or pipe events on stdin",
             )
-        return [InputFile(STDIN_NAME, None)]
+        return FoundInputs([InputFile(STDIN_NAME, None)])
     inputs: list[InputFile] = []
+    notes: list[str] = []
     for name in names:
         if name == "-":
             inputs.append(InputFile(STDIN_NAME, None))
             continue
+        if is_object_url(name):
+            objects = objects if objects is not None else ObjectStores()
+            inputs.extend(_objects(name, objects, notes))
+            continue
         path = Path(name)
         if path.is_dir():
+            skipped = SkippedFiles()
             found = sorted(
-                (p for p in _walk(path) if is_event_file(p)),
+                (p for p in _walk(path) if _taken(p, skipped)),
                 key=lambda p: p.as_posix(),
             )
             if not found:
-                raise InputError(
-                    f"{name}: directory holds no event files",
-                    hint="event files end in .jsonl, .ndjson, .json or .gz (optionally .jsonl.gz)",
-                )
+                raise _no_event_files(f"{name}: directory holds no event files", skipped)
+            note = skipped.note(name)
+            if note is not None:
+                notes.append(note)
             inputs.extend(InputFile(str(p), p) for p in found)
         elif path.exists():
             inputs.append(InputFile(name, path))
         else:
             raise InputError(f"{name}: no such file or directory")
-    return inputs
+    return FoundInputs(inputs, tuple(notes))
+
+
+def _taken(path: Path, skipped: SkippedFiles) -> bool:
+    """Whether a walk reads `path`; a file it skips (hidden ones aside) is counted."""
+    if is_event_file(path):
+        return True
+    if not path.name.startswith("."):
+        skipped.add(path.name)
+    return False
+
+
+def _objects(name: str, objects: ObjectStores, notes: list[str]) -> list[InputFile]:
+    """The inputs of an object URL: the object, or the event files under the prefix, in key
+    order, under the directory walk's rule (hidden names and folder markers left out)."""
+    found = objects.find(name)
+    if not found.prefix:
+        (stored,) = found.objects
+        return [InputFile(stored.url, None, stored)]
+    skipped = SkippedFiles()
+    base = found.location.key.rstrip("/")
+    taken: list[InputFile] = []
+    for stored in found.objects:
+        relative = stored.key[len(base) :].lstrip("/") if base else stored.key
+        parts = relative.split("/")
+        if any(part.startswith(".") for part in parts):
+            continue
+        if is_event_file(PurePath(parts[-1])):
+            taken.append(InputFile(stored.url, None, stored))
+        elif stored.size > 0:  # an empty object without an event name is a folder marker
+            skipped.add(parts[-1])
+    if not taken:
+        raise _no_event_files(f"{name}: prefix holds no event files", skipped)
+    note = skipped.note(name)
+    if note is not None:
+        notes.append(note)
+    return taken
+
+
+def _no_event_files(message: str, skipped: SkippedFiles) -> InputError:
+    if skipped.count:
+        message += f" (skipped {skipped.describe()})"
+    return InputError(
+        message, hint="event files end in .jsonl, .ndjson, .json or .gz (optionally .jsonl.gz)"
+    )
 
 
 def _walk(root: Path) -> Iterator[Path]:
@@ -134,6 +219,14 @@ def read_inputs(inputs: Iterable[InputFile], *, stdin: BinaryIO | None = None) -
     """Stream every event and problem of `inputs`, in order."""
     for input_file in inputs:
         yield from read_input(input_file, stdin=stdin)
+
+
+def read_events(paths: Iterable[str], *, stdin: BinaryIO | None = None) -> Iterator[Item]:
+    """Stream what the files, directories or `-` (stdin, or `stdin` when given) in `paths` hold,
+    in order: an `Event` per event read, a `Problem` per line that is not one, each with its
+    origin (`path:line`). The paths are resolved at once: a path that does not exist raises
+    InputError (exit 4) here, and so does a read that fails later while iterating."""
+    return read_inputs(resolve_inputs(paths), stdin=stdin)
 
 
 def read_input(
@@ -150,6 +243,9 @@ def read_input(
     every `cdpcli.events.live.TICK_SECONDS` while a live input is read (what it raises ends the
     reading).
     """
+    if input_file.object is not None:
+        yield from _read_object(input_file, input_file.object, opened)
+        return
     if input_file.path is None:
         raw: BinaryIO = stdin if stdin is not None else sys.stdin.buffer
         live = _live(raw, tick)
@@ -193,6 +289,20 @@ def _live(handle: BinaryIO, tick: Callable[[], None] | None) -> BinaryIO | None:
     from cdpcli.events.live import LiveInput
 
     return cast(BinaryIO, LiveInput(handle.fileno(), tick))
+
+
+def _read_object(
+    input_file: InputFile, stored: StoredObject, opened: Callable[[BinaryIO], None] | None
+) -> Iterator[Item]:
+    """An object, streamed (`cdpcli.events.objects.ObjectReader`) and read like a file."""
+    raw = stored.open()
+    if opened is not None:
+        opened(cast(BinaryIO, raw))
+    try:
+        buffered = io.BufferedReader(raw, stored.stores.chunk_bytes)
+        yield from _read_stream(buffered, input_file.name, json_document=_is_json_name(input_file))
+    finally:
+        raw.close()
 
 
 def is_plain_lines(input_file: InputFile) -> bool:

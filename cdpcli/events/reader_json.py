@@ -14,7 +14,7 @@ from typing import IO
 
 import orjson
 
-from cdpcli.events.decode import BOM, Item, not_an_object, parse_message, unpack
+from cdpcli.events.decode import BOM, Item, not_an_object, not_json, unpack
 from cdpcli.events.lines import MAX_LINE_BYTES, READ_ERRORS, TOO_LONG, ReadFailure
 from cdpcli.events.model import Event, Origin, Problem
 
@@ -41,7 +41,7 @@ def read_document(stream: IO[bytes], name: str) -> Iterator[Item]:
             try:
                 value = orjson.loads(chunk)
             except orjson.JSONDecodeError as error:
-                yield Problem(Origin(name, start_line), "error", None, parse_message(chunk, error))
+                yield not_json(Origin(name, start_line), chunk, error, keep=False)
                 continue
             if type(value) is dict:
                 yield from unpack(value, name, start_line, len(chunk))
@@ -55,7 +55,7 @@ def read_document(stream: IO[bytes], name: str) -> Iterator[Item]:
         try:
             value = orjson.loads(chunk)
         except orjson.JSONDecodeError as error:
-            yield Problem(origin, "error", None, parse_message(chunk, error))
+            yield not_json(origin, chunk, error, keep=False)
             continue
         if type(value) is dict:
             for item in unpack(value, name, start_line, len(chunk)):

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from cdpcli import jsonio
-from cdpcli.events.model import Event, Problem, Severity
+from cdpcli.events.model import EVENT_TYPES, Event, Problem, Severity
+from cdpcli.jsonio import dumps, dumps_bytes, json_type
 
-TYPES: Final = ("track", "identify", "page", "screen", "group", "alias")
-TYPE_SET: Final = frozenset(TYPES)
+TYPE_SET: Final = frozenset(EVENT_TYPES)
 
 # The event-time rule: the first of these that is set (reference/segment-spec.md §6).
 TIME_FIELDS: Final = ("timestamp", "originalTimestamp", "receivedAt", "sentAt")
@@ -161,12 +160,20 @@ def to_ms(moment: datetime) -> int:
     return (moment - _EPOCH) // _MS
 
 
+def parse_time_ms(value: str) -> int | None:
+    """An ISO-8601 date or time as milliseconds since the epoch, by the rules of an event's
+    timestamp (no offset = UTC; sub-millisecond digits dropped); None if it is not one. What
+    `send --since`/`--until` take (`SendOptions.since_ms`, `until_ms`)."""
+    moment = parse_time(value)
+    return None if moment is None else to_ms(moment)
+
+
 def derive_message_id(data: Mapping[str, Any]) -> str:
     """A deterministic id for an event without `messageId` (reference/segment-spec.md §11): the
     first 36 hex characters of SHA-256 over the canonical JSON (keys sorted, compact, UTF-8) of the
     event without `messageId`."""
     body = {key: value for key, value in data.items() if key != "messageId"}
-    canonical = jsonio.dumps_bytes(body, sort_keys=True)
+    canonical = dumps_bytes(body, sort_keys=True)
     return hashlib.sha256(canonical).hexdigest()[:36]
 
 
@@ -203,26 +210,27 @@ def _has_type(value: Any, expected: str) -> bool:
 
 
 # The problems of one event as the rules find them: severity (before `--strict`), field, message.
-_Found = list[tuple[Severity, str | None, str]]
+# The last is the message without the event's values it quotes (`Problem.like`), or None.
+_Found = list[tuple[Severity, str | None, str, str | None]]
 
 
-def _error(found: _Found, field: str | None, message: str) -> None:
-    found.append(("error", field, message))
+def _error(found: _Found, field: str | None, message: str, like: str | None = None) -> None:
+    found.append(("error", field, message, like))
 
 
-def _warn(found: _Found, field: str | None, message: str) -> None:
-    found.append(("warning", field, message))
+def _warn(found: _Found, field: str | None, message: str, like: str | None = None) -> None:
+    found.append(("warning", field, message, like))
 
 
-def check(event: Event, *, strict: bool = False, require_time: bool = True) -> Checked:
+def check(event: Event, *, strict: bool = False) -> Checked:
     """Validate one event against the Segment spec (PRODUCT.md §4).
 
-    `strict` turns warnings into errors. `require_time` makes an event without a usable time an
-    error (a backfill must never move events to the time of sending).
+    `strict` turns warnings into errors. An event without a usable time is an error (a backfill
+    must never move events to the time of sending).
     """
     data = event.data
     found: _Found = []
-    time_ms = _rules(data, event.size, require_time, found)
+    time_ms = _rules(data, event.size, found)
     if not found:  # most events of a backfill: sent as they are
         return Checked(event, [], data, time_ms)
     problems = _problems(event, found, strict)
@@ -234,19 +242,24 @@ def check(event: Event, *, strict: bool = False, require_time: bool = True) -> C
 def find_problems(event: Event, *, strict: bool = False) -> list[Problem]:
     """The problems `check(event, strict=strict)` reports, without the normalized event."""
     found: _Found = []
-    _rules(event.data, event.size, True, found)
+    _rules(event.data, event.size, found)
     return _problems(event, found, strict) if found else []
 
 
 def _problems(event: Event, found: _Found, strict: bool) -> list[Problem]:
     origin = event.origin
     if strict:
-        return [Problem(origin, "error", field, message) for _, field, message in found]
-    return [Problem(origin, severity, field, message) for severity, field, message in found]
+        return [
+            Problem(origin, "error", field, message, like=like) for _, field, message, like in found
+        ]
+    return [
+        Problem(origin, severity, field, message, like=like)
+        for severity, field, message, like in found
+    ]
 
 
 def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then its report
-    data: dict[str, Any], size: int, require_time: bool, found: _Found
+    data: dict[str, Any], size: int, found: _Found
 ) -> int | None:
     """Apply every rule of PRODUCT.md §4 to one event, adding each problem to `found` in the
     order `validate` prints them; returns the event time in integer ms, None if it has none.
@@ -260,6 +273,7 @@ def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then i
             None,
             f"event is {size:,} bytes serialized, over Segment's 32 KB "
             f"({MAX_EVENT_BYTES:,} bytes) limit",
+            f"event over Segment's 32 KB ({MAX_EVENT_BYTES:,} bytes) limit serialized",
         )
     get = data.get
 
@@ -298,7 +312,7 @@ def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then i
     for name in OBJECT_FIELDS:
         value = get(name, _ABSENT)
         if value is not _ABSENT and type(value) is not dict:
-            _error(found, name, f"must be an object, got {jsonio.json_type(value)}")
+            _error(found, name, f"must be an object, got {json_type(value)}")
 
     if kind == "track":
         event_name = get("event")
@@ -314,11 +328,11 @@ def _rules(  # noqa: C901, PLR0912, PLR0915 - one pass: each rule a test, then i
             continue
         parsed = parse_time(value)
         if parsed is None:
-            _error(found, name, f"not an ISO-8601 time: {_show(value)}")
+            _error(found, name, f"not an ISO-8601 time: {_show(value)}", "not an ISO-8601 time")
         elif not time_set:
             time_ms = to_ms(parsed)
         time_set = True
-    if not time_set and require_time:
+    if not time_set:
         _error(
             found,
             "timestamp",
@@ -350,21 +364,27 @@ _ABSENT: Final = object()
 
 def _type_problem(kind: Any, found: _Found) -> None:
     if kind is None:
-        _error(found, "type", f"missing; must be one of {', '.join(TYPES)}")
+        _error(found, "type", f"missing; must be one of {', '.join(EVENT_TYPES)}")
     else:
-        _error(found, "type", f"must be one of {', '.join(TYPES)}, got {_show(kind)}")
+        _error(
+            found,
+            "type",
+            f"must be one of {', '.join(EVENT_TYPES)}, got {_show(kind)}",
+            f"must be one of {', '.join(EVENT_TYPES)}",
+        )
 
 
 def _message_id_problem(message_id: Any, found: _Found) -> None:
     if message_id is None:
         _warn(found, "messageId", "missing; a deterministic id is derived from the event's content")
     elif type(message_id) is not str:
-        _error(found, "messageId", f"must be a string, got {jsonio.json_type(message_id)}")
+        _error(found, "messageId", f"must be a string, got {json_type(message_id)}")
     elif message_id:
         _error(
             found,
             "messageId",
             f"{len(message_id)} characters, over the limit of {MAX_MESSAGE_ID_CHARS}",
+            f"over the limit of {MAX_MESSAGE_ID_CHARS} characters",
         )
     else:
         _error(found, "messageId", "must not be empty")
@@ -374,14 +394,19 @@ def _as_id(name: str, value: Any, found: _Found) -> str | None:
     """A non-string id as the string it is sent as, with its warning; None when it is no id."""
     text = id_string(value)
     if text is None:
-        _warn(found, name, f"a {jsonio.json_type(value)} is not an id; treated as absent")
+        _warn(found, name, f"a {json_type(value)} is not an id; treated as absent")
     else:
-        _warn(found, name, f"numeric id {_show(value)}; sent as the string {_show(text)}")
+        _warn(
+            found,
+            name,
+            f"numeric id {_show(value)}; sent as the string {_show(text)}",
+            "numeric id; sent as a string",
+        )
     return text
 
 
 def _show(value: Any) -> str:
-    text = jsonio.dumps(value) if jsonio.json_type(value) != "object" else "an object"
+    text = dumps(value) if json_type(value) != "object" else "an object"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -390,7 +415,7 @@ def _got(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return " (got an empty string)"
-    return f" (got {jsonio.json_type(value)})"
+    return f" (got {json_type(value)})"
 
 
 _NAMES: Final = {"name": _STRING, "category": _STRING}
@@ -422,7 +447,12 @@ def _reserved_problems(
             continue
         field = f"{prefix}.{key}" if prefix else key
         expected_text = "an ISO-8601 date" if expected == _DATE else f"a {expected}"
-        _warn(found, field, f"reserved field should be {expected_text}, got {_show(value)}")
+        _warn(
+            found,
+            field,
+            f"reserved field should be {expected_text}, got {_show(value)}",
+            f"reserved field should be {expected_text}",
+        )
 
 
 def _normalize(data: dict[str, Any]) -> dict[str, Any]:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdpcli import jsonio
 from cdpcli.events.decode import Item
-from cdpcli.events.model import Event, Problem
+from cdpcli.events.grouping import ProblemGroups
+from cdpcli.events.model import Event, Origin, Problem, Severity
 from cdpcli.events.spec import find_problems
+from cdpcli.jsonio import dumps, dumps_bytes
+
+EVENT_SOURCE = "<event>"
+"""The source named in the problems of an event checked on its own (`check_event`)."""
 
 
 @dataclass
@@ -28,8 +32,11 @@ class ValidationSummary:
     warnings: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    # The problems a grouped report left out, counted per kind (`validate(grouped=True)`).
+    groups: ProblemGroups | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The summary line of `validate --format json`."""
         return {
             "kind": "summary",
             "events_read": self.events_read,
@@ -46,15 +53,23 @@ class Validation:
     Iterate `problems()` to consume the input; `summary` is complete once it is exhausted.
     """
 
-    def __init__(self, items: Iterable[Item], *, strict: bool = False) -> None:
+    def __init__(
+        self,
+        items: Iterable[Item],
+        *,
+        strict: bool = False,
+        field_checks: FieldChecks | None = None,
+    ) -> None:
         self._items = items
         self._strict = strict
+        self._field_checks = field_checks
         self.summary = ValidationSummary()
 
     def problems(self) -> Iterator[Problem]:
         summary = self.summary
         strict = self._strict
         by_type = summary.by_type
+        field_checks = self._field_checks
         for item in self._items:
             summary.events_read += 1
             if not isinstance(item, Event):
@@ -62,6 +77,8 @@ class Validation:
                 yield item
                 continue
             found = find_problems(item, strict=strict)
+            if field_checks is not None:
+                found = _with_fields(item, found, field_checks(item.data), strict)
             valid = True
             for problem in found:  # most events have none
                 if problem.severity == "warning":
@@ -74,6 +91,45 @@ class Validation:
                 by_type[item.data["type"]] += 1
             else:
                 summary.invalid += 1
+
+
+FieldChecks = Callable[[Mapping[str, Any]], Sequence[tuple[str, str]]]
+"""What a destination would do to an event's values beyond the Segment spec: (field path,
+message) per value it cannot take as it is (a value Segment's Mixpanel destination cannot convert
+to its declared type, reference/mixpanel.md §2.6), each reported as a warning."""
+
+
+def _with_fields(
+    event: Event, found: list[Problem], fields: Sequence[tuple[str, str]], strict: bool
+) -> list[Problem]:
+    """`found` and, when the event is valid so far, its field warnings after them."""
+    if not fields or any(problem.severity == "error" for problem in found):
+        return found
+    severity: Severity = "error" if strict else "warning"
+    return [
+        *found,
+        *(
+            Problem(event.origin, severity, path, message, like=_like(message))
+            for path, message in fields
+        ),
+    ]
+
+
+def _like(message: str) -> str:
+    """A field warning without the value it quotes (`"abc" is not a number; ...` → `not a
+    number; ...`), so that a report groups the same warning at many places."""
+    _, sep, rest = message.partition(" is ")
+    return rest if sep else message
+
+
+def check_event(event: Mapping[str, Any] | Event, *, strict: bool = False) -> list[Problem]:
+    """The problems of one event under the Segment-spec rules `validate` applies: errors and
+    warnings (with `strict`, every warning is an error), in report order; empty when it is
+    clean. A mapping (parsed JSON) is checked as the event read from line 1 of `<event>`."""
+    if not isinstance(event, Event):
+        data = dict(event)
+        event = Event(data, Origin(EVENT_SOURCE, 1), len(dumps_bytes(data)))
+    return find_problems(event, strict=strict)
 
 
 def problem_dict(problem: Problem) -> dict[str, Any]:
@@ -95,4 +151,4 @@ def render_text(problem: Problem) -> str:
 
 def render_json(problem: Problem) -> str:
     """One `--format json` problem line."""
-    return jsonio.dumps(problem_dict(problem))
+    return dumps(problem_dict(problem))

@@ -3,9 +3,16 @@ chunks, each chunk is validated by a worker process that writes its rendered pro
 temporary file, and the chunks' reports are copied out in input order. The output is the same,
 byte for byte, as a run in one process; memory stays flat (problems go to disk, not to a list).
 
+With `groups` (the text report), repeated problems are grouped (`cdpcli.events.grouping`): the
+parent decides what is listed, over the problems in input order, so the report is the same as in
+one process. A worker writes each problem it sends with its kind and place, and holds back (and
+counts) those of a kind it already sent `groups.shown` times from its chunk.
+
 Gzipped files, `.json` documents and stdin cannot be cut: each is one chunk. With one chunk, or one
 job, or no `fork` start method on the platform, everything runs in this process (in the last case
-the summary's `notes` say so).
+the summary's `notes` say so). Stdin and objects in S3 or GCS are always validated in this
+process, in their turn: a worker's stdin is not this process's, and the object-store client is
+not fork-safe (`cdpcli.events.objects`).
 """
 
 from __future__ import annotations
@@ -18,10 +25,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, BinaryIO
 
+from cdpcli import jsonio
 from cdpcli.events.chunks import Chunk, cut
+from cdpcli.events.grouping import ChunkGroups, ProblemGroups, ProblemKind, kind_of, place_of
 from cdpcli.events.model import Problem
-from cdpcli.events.reader import InputFile, is_plain_lines
-from cdpcli.events.validate import Validation, ValidationSummary
+from cdpcli.events.objects import ObjectStores
+from cdpcli.events.reader import InputFile, find_inputs, is_plain_lines
+from cdpcli.events.validate import (
+    FieldChecks,
+    Validation,
+    ValidationSummary,
+    render_json,
+    render_text,
+)
 from cdpcli.workers.pool import can_fork, cannot_fork_note, ordered_map
 
 MIN_CHUNK_BYTES = 4 * 1024 * 1024  # below this a process costs more than it saves
@@ -53,59 +69,125 @@ def validate_chunks(
     render: Render,
     write: Callable[[str], None],
     stdin: BinaryIO | None = None,
+    groups: ProblemGroups | None = None,
+    field_checks: FieldChecks | None = None,
 ) -> ValidationSummary:
-    """Validate every chunk, writing each problem's rendered line through `write`, in input
-    order; returns the merged summary (with a note when `jobs` processes were asked for and the
-    platform cannot fork them)."""
-    if jobs < 2 or len(chunks) < 2 or not can_fork():
+    """Validate every chunk (the Segment-spec rules, and `field_checks` when given), writing
+    each problem's rendered line through `write`, in input order; returns the merged summary
+    (with a note when `jobs` processes were asked for and the platform cannot fork them).
+
+    With `groups`, only the problems it admits are written; the rest are counted in it (its
+    `repeated()` and `other_kinds` are complete on return)."""
+    rules: Rules = (strict, field_checks)
+    forkable = [chunk for chunk in chunks if not _read_here(chunk)]
+    if jobs < 2 or len(forkable) < 2 or not can_fork():
         summary = ValidationSummary()
-        if jobs > 1 and len(chunks) > 1:  # workers would run it, but none can be forked
+        if jobs > 1 and len(forkable) > 1:  # workers would run it, but none can be forked
             summary.notes.append(cannot_fork_note(jobs))
         for chunk in chunks:
-            _merge(summary, _validate(chunk, strict, render, write, stdin))
+            _merge(summary, _validate(chunk, rules, render, write, stdin, groups=groups))
         return summary
     summary = ValidationSummary()
     workdir = Path(tempfile.mkdtemp(prefix="cdpcli-validate-"))
     try:
-        work = functools.partial(_validate_to_file, strict=strict, render=render)
-        tasks = [(chunk, workdir / f"{n}.txt") for n, chunk in enumerate(chunks)]
-        for report, counts in ordered_map(work, tasks, jobs=jobs, window=len(tasks)):
-            _merge(summary, counts)
-            with open(report, encoding="utf-8") as lines:
-                for line in lines:
-                    write(line.rstrip("\n"))
-            os.unlink(report)
+        work = functools.partial(
+            _validate_to_file,
+            rules=rules,
+            render=render,
+            grouped=None if groups is None else (groups.shown, groups.max_kinds),
+        )
+        tasks = [(chunk, workdir / f"{n}.txt") for n, chunk in enumerate(forkable)]
+        reports = ordered_map(work, tasks, jobs=jobs, window=len(tasks))
+        try:
+            for chunk in chunks:
+                if _read_here(chunk):  # in its turn
+                    _merge(summary, _validate(chunk, rules, render, write, stdin, groups=groups))
+                    continue
+                report, counts, held = next(reports)
+                _merge(summary, counts)
+                _copy_report(report, held, write, groups)
+                os.unlink(report)
+        finally:
+            reports.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return summary
 
 
+def _read_here(chunk: Chunk) -> bool:
+    """Stdin and objects are read by this process, never by a worker."""
+    return chunk.input.path is None
+
+
+def _copy_report(
+    report: Path, held: Held, write: Callable[[str], None], groups: ProblemGroups | None
+) -> None:
+    """A worker's report lines, in order: written as they are, or (with `groups`) each problem
+    the groups admit, and the held-back ones counted."""
+    with open(report, encoding="utf-8") as lines:
+        if groups is None:
+            for line in lines:
+                write(line.rstrip("\n"))
+            return
+        for line in lines:
+            severity, field, message, place, rendered = jsonio.loads(line)
+            if groups.admit_kind(ProblemKind(severity, field, message), place):
+                write(rendered)
+    for kind, count, last in held:
+        groups.add_unlisted(kind, count, last)
+
+
+Rules = tuple[bool, FieldChecks | None]
+"""`strict`, and the field checks, of a validation."""
+
+
 def _validate(
     chunk: Chunk,
-    strict: bool,
+    rules: Rules,
     render: Render,
     write: Callable[[str], None],
     stdin: BinaryIO | None,
+    *,
+    groups: ProblemGroups | None = None,
 ) -> ValidationSummary:
-    run = Validation(chunk.items(stdin), strict=strict)
-    for problem in run.problems():
-        write(render(problem))
+    run = Validation(chunk.items(stdin), strict=rules[0], field_checks=rules[1])
+    if groups is None:
+        for problem in run.problems():
+            write(render(problem))
+    else:
+        admit = groups.admit
+        for problem in run.problems():
+            if admit(problem):
+                write(render(problem))
     return run.summary
 
 
+Held = list[tuple[ProblemKind, int, str]]
+
+
 def _validate_to_file(
-    task: tuple[Chunk, Path], *, strict: bool, render: Render
-) -> tuple[Path, ValidationSummary]:
-    """In a worker process: validate one chunk, its report lines into the task's file."""
+    task: tuple[Chunk, Path], *, rules: Rules, render: Render, grouped: tuple[int, int] | None
+) -> tuple[Path, ValidationSummary, Held]:
+    """In a worker process: validate one chunk, its report lines into the task's file.
+
+    `grouped` (`shown`, `max_kinds`): each line is `[severity, field, message, place, rendered]`
+    instead, and the problems a `ChunkGroups` holds back are returned as counts."""
     chunk, report = task
     out: IO[str]
     with open(report, "w", encoding="utf-8") as out:
-
-        def write(line: str) -> None:
-            out.write(line + "\n")
-
-        summary = _validate(chunk, strict, render, write, None)
-    return report, summary
+        if grouped is None:
+            run = Validation(chunk.items(None), strict=rules[0], field_checks=rules[1])
+            for problem in run.problems():
+                out.write(render(problem) + "\n")
+            return report, run.summary, []
+        shown, max_kinds = grouped
+        sent = ChunkGroups(shown=shown, max_kinds=max_kinds)
+        run = Validation(chunk.items(None), strict=rules[0], field_checks=rules[1])
+        for problem in run.problems():
+            kind, place = kind_of(problem), place_of(problem)
+            if sent.send(kind, place):
+                out.write(jsonio.dumps([*kind, place, render(problem)]) + "\n")
+    return report, run.summary, sent.held()
 
 
 def _merge(total: ValidationSummary, part: ValidationSummary) -> None:
@@ -114,3 +196,42 @@ def _merge(total: ValidationSummary, part: ValidationSummary) -> None:
     total.invalid += part.invalid
     total.warnings += part.warnings
     total.by_type.update(part.by_type)
+
+
+def validate(
+    paths: Sequence[str],
+    *,
+    write: Callable[[str], None],
+    strict: bool = False,
+    jobs: int = 1,
+    as_json: bool = False,
+    grouped: bool = False,
+    stdin: BinaryIO | None = None,
+    objects: ObjectStores | None = None,
+    field_checks: FieldChecks | None = None,
+) -> ValidationSummary:
+    """`cdpcli validate`: check every event of the files, directories, `s3://`/`gs://` URLs or
+    `-` in `paths` against the Segment spec. Each problem goes to `write` as it is found, in input
+    order, as its report line (`PATH:LINE: severity: field: message`, or with `as_json` its JSON
+    line); the summary is returned. With `grouped`, a problem repeated at many places is written
+    at its first few and the rest counted in `summary.groups` (the text report; `as_json` always
+    writes every problem). With `jobs` > 1, large plain JSON-lines files are validated in that
+    many processes, with the same lines in the same order. `summary.notes` says what the user
+    should know about the run (files a walk skipped, a `--jobs` that could not fork). Raises
+    InputError (exit 4) when a path cannot be read, NoInputError (exit 2) when there is none.
+    """
+    found = find_inputs(paths, objects=objects)
+    groups = ProblemGroups() if grouped and not as_json else None
+    summary = validate_chunks(
+        plan(found.files, jobs),
+        strict=strict,
+        jobs=jobs,
+        render=render_json if as_json else render_text,
+        write=write,
+        stdin=stdin,
+        groups=groups,
+        field_checks=field_checks,
+    )
+    summary.notes[:0] = found.notes
+    summary.groups = groups
+    return summary

@@ -13,7 +13,8 @@
     on string values; other values never match).
   A missing path reads as null: `properties.x: null` matches a missing or null value.
 
-Everything is compiled once at config load; `matching_routes` runs per event.
+Everything is compiled once at config load; `matching_routes` runs per event. Compiling reports
+every error of a `when` at once: one `ConfigError` holds them all.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cdpcli import jsonio
-from cdpcli.errors import ConfigError
+from cdpcli.errors import ConfigError, ConfigErrors, closest, unknown
+from cdpcli.events.model import EVENT_TYPES
+from cdpcli.jsonio import dumps
 from cdpcli.routing.template import Getter, compile_path
 
 __all__ = [
@@ -35,7 +37,6 @@ __all__ = [
     "compile_condition",
 ]
 
-EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 OPERATORS = ("exists", "in", "not", "matches")
 PATH_ROOTS = (
     "anonymousId",
@@ -110,7 +111,8 @@ MATCH_ALL = Condition(None, None, None, (), "every event")
 
 
 def compile_condition(raw: Any, locate: Locate) -> Condition:
-    """Compile a route's `when` (None or a mapping). Errors are `ConfigError` at `locate(...)`."""
+    """Compile a route's `when` (None or a mapping). Errors are `ConfigError` at `locate(...)`:
+    one holding every error found."""
     if raw is None:
         return MATCH_ALL
     if not isinstance(raw, Mapping):
@@ -118,49 +120,66 @@ def compile_condition(raw: Any, locate: Locate) -> Condition:
             f"{locate(())}: `when` must be a mapping of conditions "
             f"(type, event, or dotted paths such as properties.plan)"
         )
+    errors = ConfigErrors()
     types: frozenset[str] | None = None
     names: frozenset[str] | None = None
     pattern: re.Pattern[str] | None = None
     checks: list[tuple[Getter, Predicate]] = []
     for key, value in raw.items():
         if key == "type":
-            types = _compile_types(value, locate)
+            types = _compile_types(value, locate, errors)
         elif key == "event":
-            names, pattern = _compile_event(value, locate)
+            with errors.collect():
+                names, pattern = _compile_event(value, locate, errors)
         else:
-            getter = _compile_when_path(key, locate)
-            checks.append((getter, _compile_spec(value, locate, (key,))))
-    summary = "; ".join(f"{key}: {jsonio.dumps(value)}" for key, value in raw.items())
+            getter: Getter | None = None
+            with errors.collect():
+                getter = _compile_when_path(key, locate)
+            with errors.collect():
+                predicate = _compile_spec(value, locate, (key,))
+                if getter is not None:
+                    checks.append((getter, predicate))
+    errors.check()
+    summary = "; ".join(f"{key}: {dumps(value)}" for key, value in raw.items())
     return Condition(types, names, pattern, tuple(checks), summary or "every event", raw)
 
 
-def _strings(value: Any, locate: Locate, key: str, what: str) -> list[str]:
+def _strings(value: Any, locate: Locate, key: str, what: str, errors: ConfigErrors) -> list[str]:
+    """The items of a string or a list of strings, each bad one reported (as "")."""
     items = value if isinstance(value, list) else [value]
     if not items:
-        raise ConfigError(f"{locate((key,))}: an empty list matches nothing; list {what}")
+        errors.add(locate((key,)), f"an empty list matches nothing; list {what}")
+    good: list[str] = []
     for index, item in enumerate(items):
-        if not isinstance(item, str) or not item:
-            at = (key, index) if isinstance(value, list) else (key,)
-            raise ConfigError(
-                f"{locate(at)}: expected {what} (a non-empty string), got {jsonio.dumps(item)}"
-            )
-    return items
+        if isinstance(item, str) and item:
+            good.append(item)
+            continue
+        at = (key, index) if isinstance(value, list) else (key,)
+        errors.add(locate(at), f"expected {what} (a non-empty string), got {dumps(item)}")
+        good.append("")
+    return good
 
 
-def _compile_types(value: Any, locate: Locate) -> frozenset[str]:
-    allowed = ", ".join(EVENT_TYPES)
-    items = _strings(value, locate, "type", f"event types ({allowed})")
+def _compile_types(value: Any, locate: Locate, errors: ConfigErrors) -> frozenset[str]:
+    allowed = f"event types ({', '.join(EVENT_TYPES)})"
+    items = _strings(value, locate, "type", allowed, errors)
     for index, item in enumerate(items):
-        if item not in _ALL_TYPES:
+        if item and item not in _ALL_TYPES:
             at = ("type", index) if isinstance(value, list) else ("type",)
-            raise ConfigError(f"{locate(at)}: unknown event type {item!r}; allowed: {allowed}")
-    return frozenset(items)
+            errors.add(
+                locate(at), unknown(f"unknown event type {item!r}", item, EVENT_TYPES, quote="'")
+            )
+    return frozenset(item for item in items if item in _ALL_TYPES)
 
 
 def _compile_event(
-    value: Any, locate: Locate
+    value: Any, locate: Locate, errors: ConfigErrors
 ) -> tuple[frozenset[str] | None, re.Pattern[str] | None]:
-    items = _strings(value, locate, "event", "event names (`*` and `?` are globs)")
+    items = [
+        item
+        for item in _strings(value, locate, "event", "event names (`*` and `?` are globs)", errors)
+        if item
+    ]
     exact = frozenset(item for item in items if "*" not in item and "?" not in item)
     globs = [_glob(item) for item in items if "*" in item or "?" in item]
     pattern = re.compile("|".join(globs), re.DOTALL) if globs else None
@@ -185,11 +204,14 @@ def _glob(text: str) -> str:
 
 
 def _compile_when_path(key: str, locate: Locate) -> Getter:
-    root = key.split(".", 1)[0]
+    root, dot, rest = key.partition(".")
     if root not in PATH_ROOTS:
+        close = closest(root, ("event", *PATH_ROOTS))
+        suggestion = f"did you mean `{close}{dot}{rest}`? " if close else ""
         raise ConfigError(
-            f"{locate((key,))}: unknown key; allowed: type, event, or a dotted path of the "
-            f"event starting with one of: {', '.join(p for p in PATH_ROOTS if p != 'type')}"
+            f"{locate((key,))}: unknown key; {suggestion}allowed: type, event, or a dotted path "
+            "of the event starting with one of: "
+            f"{', '.join(p for p in PATH_ROOTS if p != 'type')}"
         )
     return compile_path(key, locate((key,)))
 
@@ -219,7 +241,7 @@ def _compile_any_of(values: list[Any], locate: Locate, at: tuple[str | int, ...]
         if not _is_literal(item):
             raise ConfigError(
                 f"{locate((*at, index))}: expected a literal (string, number, boolean or "
-                f"null), got {jsonio.dumps(item)}"
+                f"null), got {dumps(item)}"
             )
     keys = frozenset(_literal_key(item) for item in values)
     if len(keys) == 1:
@@ -252,22 +274,11 @@ def _compile_operators(
     if not spec:
         raise ConfigError(f"{locate(at)}: an empty operator mapping; use one of: {allowed}")
     predicates: list[Predicate] = []
+    errors = ConfigErrors()
     for op, arg in spec.items():
-        here = (*at, op)
-        if op == "exists":
-            if not isinstance(arg, bool):
-                raise ConfigError(f"{locate(here)}: expected true or false")
-            predicates.append(_exists if arg else _absent)
-        elif op == "in":
-            if not isinstance(arg, list):
-                raise ConfigError(f"{locate(here)}: expected a list of literals")
-            predicates.append(_compile_any_of(arg, locate, here))
-        elif op == "not":
-            predicates.append(_negate(_compile_spec(arg, locate, here)))
-        elif op == "matches":
-            predicates.append(_compile_matches(arg, locate, here))
-        else:
-            raise ConfigError(f"{locate(here)}: unknown operator; allowed: {allowed}")
+        with errors.collect():
+            predicates.append(_compile_operator(op, arg, locate, (*at, op)))
+    errors.check()
     if len(predicates) == 1:
         return predicates[0]
     frozen = tuple(predicates)
@@ -276,6 +287,22 @@ def _compile_operators(
         return all(predicate(value) for predicate in frozen)
 
     return every
+
+
+def _compile_operator(op: str, arg: Any, locate: Locate, here: tuple[str | int, ...]) -> Predicate:
+    if op == "exists":
+        if not isinstance(arg, bool):
+            raise ConfigError(f"{locate(here)}: expected true or false")
+        return _exists if arg else _absent
+    if op == "in":
+        if not isinstance(arg, list):
+            raise ConfigError(f"{locate(here)}: expected a list of literals")
+        return _compile_any_of(arg, locate, here)
+    if op == "not":
+        return _negate(_compile_spec(arg, locate, here))
+    if op == "matches":
+        return _compile_matches(arg, locate, here)
+    raise ConfigError(f"{locate(here)}: {unknown('unknown operator', op, OPERATORS)}")
 
 
 def _exists(value: Any) -> bool:

@@ -28,15 +28,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cdpcli import jsonio
-from cdpcli.errors import ConfigError
+from cdpcli.errors import ConfigError, ConfigErrors
+from cdpcli.jsonio import dumps
 
 __all__ = [
     "Getter",
     "Template",
     "compile_path",
     "compile_value",
-    "render",
 ]
 
 Getter = Callable[[Any], Any]
@@ -71,21 +70,22 @@ class Template:
         return ()
 
 
-def render(template: Template, event: Mapping[str, Any]) -> Any:
-    """Evaluate `template` against `event`: the same as `template.render(event)`."""
-    return template._render(event)
-
-
 def compile_value(raw: Any, where: str | Locator = "template") -> Template:
     """Compile a config value (a string, a scalar, or nested mappings and lists of them).
 
     `where` places error messages: a prefix string, or a `Locator` that is given the dotted
     key under `raw` where the error is ("" for `raw` itself) and returns
     "FILE:LINE: key `routes[1].map.properties.gb`". Raises `ConfigError` for a malformed
-    placeholder, a non-string mapping key, a non-finite number, or a non-JSON value.
+    placeholder, a non-string mapping key, a non-finite number, or a non-JSON value: one holding
+    every such error of `raw`.
     """
     locate = where if callable(where) else _prefix_locator(where)
-    return Template(raw, _compile(raw, locate, ""))
+    errors = ConfigErrors()
+    renderer = _constant(None)
+    with errors.collect():
+        renderer = _compile(raw, locate, "", errors)
+    errors.check()
+    return Template(raw, renderer)
 
 
 def _prefix_locator(prefix: str) -> Locator:
@@ -119,7 +119,9 @@ def compile_path(text: str, where: str = "path") -> Getter:
 # --- compiling -------------------------------------------------------------------------------
 
 
-def _compile(raw: Any, locate: Locator, sub: str) -> Renderer:
+def _compile(raw: Any, locate: Locator, sub: str, errors: ConfigErrors) -> Renderer:
+    """The renderer of `raw`; an error in one item of a mapping or list is recorded in `errors`
+    and the others are compiled still."""
     where = locate(sub)
     if isinstance(raw, str):
         return _compile_string(raw, where)
@@ -130,9 +132,9 @@ def _compile(raw: Any, locate: Locator, sub: str) -> Renderer:
             raise ConfigError(f"{where}: {raw!r} is not a JSON number; use a finite number")
         return _constant(raw)
     if isinstance(raw, Mapping):
-        return _compile_mapping(raw, locate, sub)
+        return _compile_mapping(raw, locate, sub, errors)
     if isinstance(raw, list | tuple):
-        return _compile_list(list(raw), locate, sub)
+        return _compile_list(list(raw), locate, sub, errors)
     raise ConfigError(
         f"{where}: a {type(raw).__name__} is not a JSON value; use a string, number, boolean, "
         "null, list or mapping"
@@ -146,12 +148,16 @@ def _constant(value: Any) -> Renderer:
     return constant
 
 
-def _compile_mapping(raw: Mapping[Any, Any], locate: Locator, sub: str) -> Renderer:
+def _compile_mapping(
+    raw: Mapping[Any, Any], locate: Locator, sub: str, errors: ConfigErrors
+) -> Renderer:
     items: list[tuple[str, Renderer]] = []
     for key, value in raw.items():
         if not isinstance(key, str):
-            raise ConfigError(f"{locate(sub)}: mapping key {key!r} is not a string; quote it")
-        items.append((key, _compile(value, locate, _join(sub, key))))
+            errors.add(locate(sub), f"mapping key {key!r} is not a string; quote it")
+            continue
+        with errors.collect():
+            items.append((key, _compile(value, locate, _join(sub, key), errors)))
     frozen = tuple(items)
 
     def mapping(event: Any) -> Any:
@@ -160,8 +166,12 @@ def _compile_mapping(raw: Mapping[Any, Any], locate: Locator, sub: str) -> Rende
     return mapping
 
 
-def _compile_list(raw: list[Any], locate: Locator, sub: str) -> Renderer:
-    parts = tuple(_compile(value, locate, f"{sub}[{index}]") for index, value in enumerate(raw))
+def _compile_list(raw: list[Any], locate: Locator, sub: str, errors: ConfigErrors) -> Renderer:
+    compiled: list[Renderer] = []
+    for index, value in enumerate(raw):
+        with errors.collect():
+            compiled.append(_compile(value, locate, f"{sub}[{index}]", errors))
+    parts = tuple(compiled)
 
     def listing(event: Any) -> Any:
         return [fn(event) for fn in parts]
@@ -208,7 +218,7 @@ def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     try:
-        return jsonio.dumps(value)
+        return dumps(value)
     except (TypeError, ValueError):  # not JSON (cannot come from a parsed event)
         return str(value)
 

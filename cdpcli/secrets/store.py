@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol
 from cdpcli.destinations import registry
 from cdpcli.destinations.base import SecretField
 from cdpcli.errors import ConfigError, CredentialsError, UsageError
-from cdpcli.routing.conditions import EVENT_TYPES
+from cdpcli.events.model import EVENT_TYPES
 
 SERVICE = "cdpcli"
 """The keyring service name every cdpcli secret is stored under."""

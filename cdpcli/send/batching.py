@@ -207,10 +207,9 @@ class _Pending:
     encoded: list[bytes] = field(default_factory=list)
     content_bytes: int = 0  # sum of encoded sizes
 
-    def payload_bytes(self, overhead: int, extra: int | None = None) -> int:
-        count = len(self.encoded) + (extra is not None)
-        total = self.content_bytes + (extra or 0)
-        return ARRAY_BRACKETS + total + max(count - 1, 0) + overhead
+    def payload_bytes(self, overhead: int) -> int:
+        """The body's size: the items in a JSON array, plus the body's own `overhead`."""
+        return ARRAY_BRACKETS + self.content_bytes + max(len(self.encoded) - 1, 0) + overhead
 
 
 class Batcher:

@@ -3,7 +3,9 @@
 Per input, the checkpoint records the line below which every event is settled (delivered,
 duplicate, rejected or skipped). It is written atomically (temporary file in the same directory,
 fsync, rename, fsync of the directory), versioned, and bound to the inputs and config it was made
-for: a checkpoint of another run is refused rather than silently skipping the wrong lines.
+for: a checkpoint of another run is refused rather than silently skipping the wrong lines. An
+input in object storage is bound to its ETag (or generation) and size as well
+(`cdpcli.send.object_binding`): an object that changed since is refused, like a changed config.
 One run at a time writes it: `cdpcli.send.outputs` locks it (through a sidecar `FILE.lock`, since
 every save replaces the file) before the run starts.
 """
@@ -20,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cdpcli import jsonio
 from cdpcli.errors import InputError, UsageError
+from cdpcli.jsonio import JSONDecodeError, dumps_bytes, loads
+from cdpcli.send.object_binding import check_objects
 from cdpcli.send.outputs import open_regular
 
 FORMAT = "cdpcli-checkpoint"
@@ -35,7 +38,7 @@ def fingerprint(*, config_text: str, inputs: Iterable[str], options: Mapping[str
     digest.update(b"\0inputs\0")
     for name in inputs:
         digest.update(name.encode("utf-8", "surrogateescape") + b"\0")
-    digest.update(jsonio.dumps_bytes(dict(options), sort_keys=True))
+    digest.update(dumps_bytes(dict(options), sort_keys=True))
     return digest.hexdigest()
 
 
@@ -109,9 +112,18 @@ class Watermarks:
 class Checkpoint:
     """A checkpoint file: load, validate the binding, save atomically."""
 
-    def __init__(self, path: Path, fingerprint: str, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fingerprint: str,
+        *,
+        read_only: bool = False,
+        objects: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.path = path
         self.fingerprint = fingerprint
+        # Per object input (by URL), what it was when read: its ETag or generation, and size.
+        self.objects = dict(objects or {})
         # A dry run reads a checkpoint (to show what a resume would send) but never writes one:
         # nothing it "delivered" was sent, and a real run must not skip it.
         self.read_only = read_only
@@ -131,8 +143,8 @@ class Checkpoint:
         except OSError as error:
             raise InputError(f"{self.path}: cannot read the checkpoint: {error}") from error
         try:
-            data = jsonio.loads(raw)
-        except jsonio.JSONDecodeError as error:
+            data = loads(raw)
+        except JSONDecodeError as error:
             raise UsageError(
                 f"{self.path}: not a cdpcli checkpoint (not JSON)",
                 hint="delete it, or pass another --checkpoint path",
@@ -156,6 +168,7 @@ class Checkpoint:
         inputs = data.get("inputs")
         if not isinstance(inputs, dict):
             raise UsageError(f"{self.path}: checkpoint has no `inputs`")
+        check_objects(self.path, data.get("objects"), self.objects)
         return {str(k): int(v) for k, v in inputs.items() if isinstance(v, int)}
 
     def save(self, watermarks: Mapping[str, int]) -> None:
@@ -163,12 +176,13 @@ class Checkpoint:
         A read-only checkpoint (a dry run's) writes nothing."""
         if self.read_only:
             return
-        body = jsonio.dumps_bytes(
+        body = dumps_bytes(
             {
                 "format": FORMAT,
                 "version": VERSION,
                 "fingerprint": self.fingerprint,
                 "inputs": dict(sorted(watermarks.items())),
+                **({"objects": dict(sorted(self.objects.items()))} if self.objects else {}),
             }
         )
         directory = self.path.parent if str(self.path.parent) else Path(".")

@@ -21,7 +21,9 @@ Status = Literal["delivered", "duplicate", "rejected"]
 class DestinationStats:
     """Outcomes of one destination: `routed == delivered + duplicates + rejected + skipped +
     not_sent` (PRODUCT.md §6.1). While a run goes, `not_sent` counts its routes still waiting for
-    an answer; when the run has ended, those it never sent (0 unless it stopped)."""
+    an answer; when the run has ended, those it never sent (0 unless it stopped). `requests`
+    counts HTTP attempts, `retries` the attempts that repeated one before, and `throttled` the
+    answers 429 (rate limited)."""
 
     kind: str
     routed: int = 0
@@ -31,6 +33,10 @@ class DestinationStats:
     skipped: int = 0
     not_sent: int = 0
     requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    # Values the mapping left out of what it sent (`Mapped.warnings`: not of their field's type).
+    warnings: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +48,9 @@ class DestinationStats:
             "skipped": self.skipped,
             "not_sent": self.not_sent,
             "requests": self.requests,
+            "retries": self.retries,
+            "throttled": self.throttled,
+            "warnings": self.warnings,
         }
 
 
@@ -93,11 +102,14 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
-    """What became of a delivery: one result per item (in batch order) and the requests made."""
+    """What became of a delivery: one result per item (in batch order), the requests made, how
+    many of them were retries and how many were answered 429."""
 
     delivery: Delivery
     results: list[ItemResult]
     requests: int
+    retries: int = 0
+    throttled: int = 0
 
 
 class Deliverer(Protocol):

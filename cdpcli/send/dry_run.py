@@ -4,10 +4,11 @@ delivered; the HTTP deliverer (`cdpcli.send.http`) is its twin for a real run.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from cdpcli.jsonio import Fragment, dumps_bytes
+from cdpcli.jsonio import Fragment, dumps_bytes, loads
 from cdpcli.send.batching import Batch
 from cdpcli.send.delivery import DELIVERED, Delivery, DeliveryResult, DestinationRuntime
 
@@ -29,6 +30,35 @@ def request_line(destination: DestinationRuntime, batch: Batch) -> bytes:
         "body": Fragment(request.content),
     }
     return dumps_bytes(line)
+
+
+@dataclass(frozen=True, slots=True)
+class DryRunRequest:
+    """One request as a dry run prints it (`request_line`): the destination's name and kind, the
+    method, full URL, headers (secrets as `***`), the JSON body as sent before gzip, and `line`,
+    the dry-run line itself."""
+
+    destination: str
+    kind: str
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: Any
+    line: bytes = field(repr=False)
+
+    @classmethod
+    def from_line(cls, line: bytes) -> DryRunRequest:
+        """The request a dry-run line describes."""
+        data = loads(line)
+        return cls(
+            destination=data["destination"],
+            kind=data["kind"],
+            method=data["method"],
+            url=data["url"],
+            headers=data["headers"],
+            body=data["body"],
+            line=line,
+        )
 
 
 @dataclass

@@ -9,13 +9,18 @@ and the pipeline reads no further ahead than one batch per destination endpoint 
 A worker's `CdpError` (credentials refused, retries exhausted) sets the stop flag, so no other
 worker starts another attempt, and is raised from the next `submit` or `finish` in the caller's
 thread. `abort` sets the flag, drops queued batches and abandons the requests on the wire (their
-connections are shut down: `cdpcli.send.deadline`), without waiting; backoff sleeps wait on the
-same flag, so they end at once, and so every worker is free within moments whatever the servers
-do. The requests of a batch that ends without a result (failed, stopped, dropped) are added to
-its destination's `requests` here, as no result carries them.
+connections are shut down: `cdpcli.send.deadline`), without waiting; backoff sleeps and pace
+waits wait on the same flag, so they end at once, and so every worker is free within moments
+whatever the servers do. The requests of a batch that ends without a result (failed, stopped,
+dropped) are added to its destination's `requests` (and `retries`, `throttled`) here, as no
+result carries them.
 
 While `submit` or `finish` waits, it calls the callback given to `while_waiting` every
 `WAIT_TICK` seconds (the pipeline saves its checkpoint from there while every batch is stalled).
+
+Every attempt first waits for its destination's pace, when the deliverer is given a `Pacing`
+(`cdpcli.send.pace`: a real run always is); what the workers wait for and how each attempt went is
+told to its `Watch` (`cdpcli.send.watch`), whose slow-answer notices `_wait` ticks.
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoo
 
 import httpx
 
+from cdpcli.retry import RetryPolicy
 from cdpcli.secrets.redact import Redactor
 from cdpcli.send.delivery import Delivery, DeliveryResult
 from cdpcli.send.http_batch import BatchSender, Stopped, Tally
-from cdpcli.send.retry import RetryPolicy
+from cdpcli.send.pace import Pacing
 from cdpcli.send.transport import Target, make_client
+from cdpcli.send.watch import Watch
 
 CLOSE_GRACE = 2.0  # seconds a worker may take to end after an abort (it is never on the wire)
 WAIT_TICK = 0.1  # seconds between checks for a stop request (and ticks) while waiting on batches
@@ -51,6 +58,8 @@ class HttpDeliverer:
         sleep: Callable[[float], None] | None = None,
         interrupt: threading.Event | None = None,
         abandon: Callable[[], None] | None = None,
+        pacing: Pacing | None = None,
+        watch: Watch | None = None,
     ) -> None:
         """`abandon` shuts down every connection of `client` (`Sockets.abandon`): without it,
         an abort leaves the requests on the wire to end by themselves."""
@@ -77,7 +86,10 @@ class HttpDeliverer:
             stop=self._stop,
             rand=rand,
             sleep=sleep if sleep is not None else self._sleep,
+            pacing=pacing,
+            watch=watch,
         )
+        self._watch = self._sender.watch
         self._closed = False
 
     @classmethod
@@ -90,12 +102,16 @@ class HttpDeliverer:
         interrupt: threading.Event | None = None,
         targets: Sequence[Target] = (),
         environ: Mapping[str, str] | None = None,
+        pacing: Pacing | None = None,
+        watch: Watch | None = None,
     ) -> HttpDeliverer:
         """The deliverer of a real run: `secrets` is `{destination: {field: value}}`, every
         value of which is masked in messages; `retry` (default `RetryPolicy()`) says how many
         attempts a request gets, how long each may take and how long to wait between them;
         `targets` are the endpoints the run reaches (`cdpcli.send.transport.targets`), which
-        the environment's proxies and CA bundle (`environ`, default `os.environ`) apply to."""
+        the environment's proxies and CA bundle (`environ`, default `os.environ`) apply to;
+        `pacing` paces each destination (`cdpcli.send.pace`; default: none); `watch` is told
+        what the attempts wait for and how they went (`cdpcli.send.watch`)."""
         client, sockets = make_client(concurrency, targets, environ=environ)
         return cls(
             client,
@@ -104,6 +120,8 @@ class HttpDeliverer:
             redactor=Redactor.from_resolved(secrets or {}),
             interrupt=interrupt,
             abandon=sockets.abandon,
+            pacing=pacing,
+            watch=watch,
         )
 
     # --- the Deliverer protocol -------------------------------------------------------------
@@ -189,6 +207,7 @@ class HttpDeliverer:
             done, pending = wait(self._inflight, timeout=WAIT_TICK, return_when=return_when)
             if not pending or (done and return_when == FIRST_COMPLETED):
                 return True
+            self._watch.tick()  # answers slow in coming are reported
             self._waiting()
         return False
 
@@ -231,4 +250,7 @@ def _nothing() -> None:
 def _count_unfinished(delivery: Delivery, tally: Tally) -> None:
     """Count the requests of a batch that ends without a result (in the caller's thread, which
     alone updates the counts)."""
-    delivery.destination.stats.requests += tally.requests
+    stats = delivery.destination.stats
+    stats.requests += tally.requests
+    stats.retries += tally.retries
+    stats.throttled += tally.throttled

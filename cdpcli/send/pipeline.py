@@ -96,6 +96,11 @@ class SendSummary:
     bytes_done: int = 0
     bytes_total: int | None = None
 
+    @property
+    def warnings(self) -> int:
+        """Values left out of what was sent, every destination's (`DestinationStats.warnings`)."""
+        return sum(stats.warnings for stats in self.destinations.values())
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "kind": "summary",
@@ -108,6 +113,9 @@ class SendSummary:
             "skipped": self.skipped,
             "not_sent": self.not_sent,
             "resumed": self.resumed,
+            "retries": sum(s.retries for s in self.destinations.values()),
+            "throttled": sum(s.throttled for s in self.destinations.values()),
+            "warnings": self.warnings,
             "destinations": {name: s.as_dict() for name, s in self.destinations.items()},
         }
 
@@ -390,6 +398,8 @@ class Pipeline:
                     stats = destination.stats
                     stats.routed += 1
                     if status is None:
+                        if why is not None:  # values the mapping left out
+                            stats.warnings += why.count("\n") + 1
                         self._batch(prepared, source, state, route, destination, records)
                     elif status == SKIP:
                         stats.skipped += 1
@@ -462,6 +472,8 @@ class Pipeline:
         for result in results:
             stats = result.delivery.destination.stats
             stats.requests += result.requests
+            stats.retries += result.retries
+            stats.throttled += result.throttled
             delivered = 0
             try:
                 for tag, item in zip(result.delivery.batch.tags, result.results, strict=True):

@@ -30,7 +30,8 @@ EncodedRecord = tuple[str, bytes]
 
 RouteOutcome = tuple[int, str | None, str | None, tuple[EncodedRecord, ...]]
 """What one route an event matched made of it: `(position, status, reason, records)`, the
-route's index in `config.routes`, then status None with the `records` it became, or SKIP or
+route's index in `config.routes`, then status None with the `records` it became (and as
+`reason`, the mapping's `Mapped.warnings` one per line, or None when it has none), or SKIP or
 REJECT with the `reason`. Read by unpacking it into those names. A plain tuple: one is made per
 event and route, and as a NamedTuple it cost another 1 % of a dry run's instructions (callgrind,
 20k benchmark events, -j 1 and -j 2), as much as `Prepared` itself."""
@@ -198,7 +199,8 @@ class Preparer:
                 outcomes.append((position, REJECT, reason, ()))
             else:
                 records = tuple([(r.endpoint, dump(r.item)) for r in mapped.records])
-                outcomes.append((position, None, None, records))
+                warned = "\n".join(mapped.warnings) if mapped.warnings else None
+                outcomes.append((position, None, warned, records))
         explained = Explained(event, checked.problems, shown) if shown is not None else None
         original_data = original(event)
         if self.portable:

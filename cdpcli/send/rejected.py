@@ -15,9 +15,9 @@ from typing import IO, Any
 
 import orjson
 
-from cdpcli import jsonio
 from cdpcli.errors import InputError
 from cdpcli.events.model import Origin
+from cdpcli.jsonio import dumps_bytes
 from cdpcli.send.outputs import open_regular
 
 KIND = "rejected"
@@ -39,7 +39,7 @@ def record(
         # nested one
         # level deeper in the record it could fall back to another serializer near orjson's depth
         # limit, and the file would depend on how the run was parallelized.
-        event = jsonio.dumps_bytes(event)
+        event = dumps_bytes(event)
     if type(event) is bytes:
         event = orjson.Fragment(event)  # already JSON: embedded as it is
     return {
@@ -67,7 +67,7 @@ class RejectedFile:
         try:
             if self._handle is None:
                 self._handle = self._open()
-            self._handle.write(jsonio.dumps_bytes(entry) + b"\n")
+            self._handle.write(dumps_bytes(entry) + b"\n")
             self.count += 1
         except OSError as error:
             raise InputError(

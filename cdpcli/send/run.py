@@ -3,21 +3,26 @@ run the pipeline with the dry-run or the HTTP deliverer, and return the result."
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from cdpcli.destinations.registry import get_kind
 from cdpcli.errors import UsageError
-from cdpcli.events.reader import resolve_inputs
+from cdpcli.events.objects import ObjectStores
+from cdpcli.events.reader import InputFile, find_inputs
+from cdpcli.events.validate import EVENT_SOURCE
+from cdpcli.jsonio import dumps_bytes
+from cdpcli.retry import RetryPolicy
 from cdpcli.routing.config import Config, load_config
 from cdpcli.send.batching import Batcher
 from cdpcli.send.checkpoint import Checkpoint, fingerprint
 from cdpcli.send.delivery import Deliverer, DestinationRuntime, DestinationStats
-from cdpcli.send.dry_run import DryRunDeliverer
+from cdpcli.send.dry_run import DryRunDeliverer, DryRunRequest
 from cdpcli.send.outputs import OutputFiles
 from cdpcli.send.pipeline import (
     FLUSH_INTERVAL_SECONDS,
@@ -29,8 +34,8 @@ from cdpcli.send.pipeline import (
 from cdpcli.send.prepare import Explained
 from cdpcli.send.prepare_parallel import Parallelism
 from cdpcli.send.rejected import RejectedFile
-from cdpcli.send.retry import RetryPolicy
 from cdpcli.send.transport import targets
+from cdpcli.send.watch import AttemptCallback, StatusCallback
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class SendRequest:
     allow_insecure_http: bool = False
     # A live input's partial batch goes out once its oldest record waited this long (seconds).
     flush_interval: float = FLUSH_INTERVAL_SECONDS
+    max_rate: float | None = None  # events a second, at most, to each destination (--max-rate)
 
 
 def send(
@@ -63,11 +69,18 @@ def send(
     stop: threading.Event | None = None,
     deliverer_factory: Callable[[Config, Mapping[str, DestinationRuntime]], Deliverer]
     | None = None,
+    objects: ObjectStores | None = None,
+    status: StatusCallback | None = None,
+    attempts: AttemptCallback | None = None,
 ) -> SendResult:
     """Run one send. `write_request` receives each dry-run request line (dry run only), unless
     `request.output_path` names a file for them. The checkpoint and rejected file are checked and
     locked before anything is read or sent, and released when the run ends
-    (`cdpcli.send.outputs`)."""
+    (`cdpcli.send.outputs`). `objects` reads `s3://` / `gs://` inputs (default: retried like
+    deliveries, with the request's retry policy). In a real run, `status(destination, message)` is
+    told what a destination waits for (a retry, its pace, a slow answer; "" when it no longer
+    waits) and `attempts` gets each HTTP attempt once it ended (`cdpcli.send.watch`); both are
+    called from the sending threads."""
     with OutputFiles() as outputs:
         return _send(
             request,
@@ -79,6 +92,9 @@ def send(
             stdin=stdin,
             stop=stop,
             deliverer_factory=deliverer_factory,
+            objects=objects,
+            status=status,
+            attempts=attempts,
         )
 
 
@@ -94,10 +110,16 @@ def _send(
     stop: threading.Event | None = None,
     deliverer_factory: Callable[[Config, Mapping[str, DestinationRuntime]], Deliverer]
     | None = None,
+    objects: ObjectStores | None = None,
+    status: StatusCallback | None = None,
+    attempts: AttemptCallback | None = None,
 ) -> SendResult:
     """`send`, with the files of the run claimed through `outputs`."""
     config = load_config(request.config_path)
-    inputs = resolve_inputs(request.paths)
+    if objects is None:
+        objects = ObjectStores(retry=request.retry, stop=stop)
+    found = find_inputs(request.paths, objects=objects)
+    inputs = found.files
     selected = _selected(config, request.options.to)
     write_request = outputs.claim(
         [i.path for i in inputs],
@@ -128,6 +150,7 @@ def _send(
                 options=_bound_options(request),
             ),
             read_only=request.dry_run,
+            objects={f.name: f.object.binding for f in inputs if f.object is not None},
         )
     resuming = checkpoint is not None and checkpoint.path.exists()
     rejected = (
@@ -142,6 +165,8 @@ def _send(
         deliverer = deliverer_factory(config, destinations)
     else:
         from cdpcli.send.http import HttpDeliverer
+        from cdpcli.send.pace import Pacing
+        from cdpcli.send.watch import Watch
 
         deliverer = HttpDeliverer.create(
             concurrency=request.concurrency,
@@ -150,6 +175,11 @@ def _send(
             interrupt=stop,
             targets=reached,
             environ=environ,
+            pacing=Pacing(
+                {name: d.destination.rate_limits() for name, d in destinations.items()},
+                max_rate=request.max_rate,
+            ),
+            watch=Watch(status=status, attempt=attempts),
         )
     pipeline = Pipeline(
         config,
@@ -166,7 +196,8 @@ def _send(
     )
     pipeline.summary.dry_run = request.dry_run
     try:
-        return pipeline.run(inputs, stdin=stdin)
+        result = pipeline.run(inputs, stdin=stdin)
+        return replace(result, notes=found.notes + result.notes) if found.notes else result
     finally:
         close = getattr(deliverer, "close", None)
         if close is not None:
@@ -212,3 +243,37 @@ def _bound_options(request: SendRequest) -> dict[str, Any]:
         "limit": options.limit,
         "strict": options.strict,
     }
+
+
+def map_event(
+    config: Config,
+    event: Mapping[str, Any],
+    *,
+    options: SendOptions | None = None,
+    explain: Callable[[Explained], None] | None = None,
+) -> list[DryRunRequest]:
+    """The requests one event (parsed JSON; a batch envelope gives those of its items) becomes
+    under `config`, exactly as `send --dry-run` prints them: it is a dry run over an input of
+    this one line (`<event>:1`), through the same pipeline, needing no secret and opening no
+    connection.
+
+    An event that is invalid, matches no route, or is skipped or rejected by every route it
+    matched becomes no request: `explain` receives what each route made of it (as
+    `send --explain` shows it), and `check_event` says why an event is invalid.
+    """
+    run_options = options if options is not None else SendOptions()
+    lines: list[bytes] = []
+    pipeline = Pipeline(
+        config,
+        {name: _runtime(config, name, None) for name in _selected(config, run_options.to)},
+        DryRunDeliverer(lines.append),
+        options=run_options,
+        explain=explain,
+    )
+    pipeline.summary.dry_run = True
+    result = pipeline.run(
+        [InputFile(EVENT_SOURCE, None)], stdin=io.BytesIO(dumps_bytes(dict(event)) + b"\n")
+    )
+    if result.error is not None:
+        raise result.error
+    return [DryRunRequest.from_line(line) for line in lines]

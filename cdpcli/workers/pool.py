@@ -63,12 +63,11 @@ def ordered_map(
     *,
     jobs: int,
     window: int,
-    initializer: Callable[[], None] | None = None,
 ) -> Generator[R, None, None]:
     """`function` over `tasks` in `jobs` forked worker processes (a `WorkerPool` of its own),
     results in task order, at most `window` tasks ahead. Closing the iterator cancels what is
     still queued and stops the workers."""
-    with WorkerPool(jobs, initializer=initializer) as pool:
+    with WorkerPool(jobs) as pool:
         yield from pool.ordered(function, tasks, window=window)
 
 

@@ -158,3 +158,57 @@ def test_init_unwritable_target_is_a_usage_error(tmp_path: Path, where: str) -> 
     code, _out, err = run("config", "init", str(tmp_path / where))
     assert code == 2
     assert "Error:" in err
+
+
+TYPOS = """\
+version: 1
+destinations:
+  mixpanel:
+    kind: mixpanel
+    project_id: "3141592"
+    regoin: us
+  other:
+    kind: mixpanl
+routes:
+  - name: analytics
+    to: mixpanel
+    when: {tpye: track}
+"""
+
+
+def test_check_reports_every_error_with_suggestions(tmp_path: Path) -> None:
+    """Three typos, one run: `regoin`, `mixpanl` and `tpye` each named with the fix."""
+    path = tmp_path / "cdpcli.yaml"
+    path.write_text(TYPOS, encoding="utf-8")
+    code, out, err = run("config", "check", "-c", str(path))
+    assert code == 3, err
+    assert out == ""
+    assert f"Error: {path}: 3 errors in the config:" in err
+    for line, key, suggestion in [
+        (6, "destinations.mixpanel.regoin", "did you mean `region`?"),
+        (8, "destinations.other.kind", "unknown kind 'mixpanl'; did you mean 'mixpanel'?"),
+        (12, "routes[0].when.tpye", "did you mean `type`?"),
+    ]:
+        assert f"  {path}:{line}: key `{key}`: " in err
+        assert suggestion in err
+    code, out, err = run("config", "check", "-c", str(path), "--format", "json")
+    assert code == 3
+    report = json.loads(out)
+    assert report["valid"] is False
+    assert [e["error"].split(": key ")[1].split(":")[0] for e in report["errors"]] == [
+        "`destinations.mixpanel.regoin`",
+        "`destinations.other.kind`",
+        "`routes[0].when.tpye`",
+    ]
+    assert report["errors"][0]["hint"].startswith("allowed keys: kind, project_id")
+
+
+def test_send_reports_every_config_error_and_exits_3(tmp_path: Path) -> None:
+    path = tmp_path / "cdpcli.yaml"
+    path.write_text(TYPOS, encoding="utf-8")
+    events = tmp_path / "e.jsonl"
+    events.write_text("{}\n", encoding="utf-8")
+    code, out, err = run("send", str(events), "-c", str(path), "--dry-run")
+    assert code == 3, err
+    assert out == ""
+    assert err.count(f"  {path}:") == 3

@@ -78,6 +78,56 @@ def test_validate_text_report_lines() -> None:
     assert "18 events read: 0 valid, 18 invalid, 0 warnings" in err
 
 
+def _no_message_ids(count: int) -> bytes:
+    """`count` track events without `messageId`, every tenth with a numeric userId."""
+    return b"".join(
+        b'{"type":"track","event":"A","userId":%s,"timestamp":"2024-01-01T00:00:00Z"}\n'
+        % (str(n).encode() if n % 10 == 0 else b'"u"')
+        for n in range(count)
+    )
+
+
+def test_repeated_problems_are_grouped_in_the_text_report() -> None:
+    """50,000 events without messageId: a handful of lines, not 50,000."""
+    code, out, err = run("validate", "-", stdin=_no_message_ids(50_000) + b"oops\n")
+    assert code == 1, err
+    missing = "warning: messageId: missing; a deterministic id is derived from the event's content"
+    assert out.splitlines() == [
+        '<stdin>:1: warning: userId: numeric id 0; sent as the string "0"',
+        f"<stdin>:1: {missing}",
+        f"<stdin>:2: {missing}",
+        f"<stdin>:3: {missing}",
+        '<stdin>:11: warning: userId: numeric id 10; sent as the string "10"',
+        '<stdin>:21: warning: userId: numeric id 20; sent as the string "20"',
+        "<stdin>:50001: error: not JSON: unexpected character, expected a JSON value at column 1",
+        "... and 4,997 more like it (the last at <stdin>:49991): "
+        "warning: userId: numeric id; sent as a string",
+        f"... and 49,997 more like it (the last at <stdin>:50000): {missing}",
+    ]
+    assert "54,994 problems not listed" in err
+    assert "`--format json` lists every one" in err
+    assert "50,001 events read: 50,000 valid, 1 invalid, 55,000 warnings" in err
+
+
+def test_json_report_lists_every_repeated_problem() -> None:
+    code, out, err = run("validate", "-", "--format", "json", stdin=_no_message_ids(5_000))
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    problems = [r for r in records if r["kind"] == "problem"]
+    assert len(problems) == 5_000 + 500
+    assert [p["line"] for p in problems if p["field"] == "messageId"] == list(range(1, 5_001))
+    assert records[-1]["warnings"] == 5_500
+    assert "not listed" not in err
+
+
+def test_nothing_repeated_nothing_more() -> None:
+    code, out, err = run("validate", "-", stdin=_no_message_ids(2))
+    assert code == 0, err
+    assert len(out.splitlines()) == 3  # a numeric id, two missing messageIds
+    assert "more like it" not in out
+    assert "not listed" not in err
+
+
 @pytest.mark.parametrize(
     "name", ["browser.jsonl", "server.jsonl", "http-api-batch.jsonl", "mobile.json"]
 )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cdpcli.errors import InputError
+from cdpcli.errors import ExitCode, InputError, NoInputError
 from cdpcli.events.decode import deep_merge
 from cdpcli.events.model import Event, Problem
 from cdpcli.events.reader import InputFile, is_event_file, read_input, read_inputs, resolve_inputs
@@ -205,8 +205,11 @@ def test_missing_path_and_empty_directory_are_input_errors(tmp_path: Path) -> No
 
 def test_no_path_reads_stdin_unless_terminal() -> None:
     assert [i.path for i in resolve_inputs([], stdin_is_tty=False)] == [None]
-    with pytest.raises(InputError, match="no input"):
+    with pytest.raises(NoInputError, match="no input") as caught:
         resolve_inputs([], stdin_is_tty=True)
+    assert caught.value.exit_code is ExitCode.USAGE  # a usage error, not unreadable input
+    assert caught.value.hint is not None
+    assert "cdpcli" not in caught.value.hint  # the command that was run supplies its example
 
 
 def test_size_is_exact_for_large_events() -> None:

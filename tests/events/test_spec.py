@@ -219,11 +219,6 @@ def test_event_time_rule(fields: dict[str, Any], expected: int | None) -> None:
     assert check(Event(data, Origin("f", 1), 100)).time_ms == expected
 
 
-def test_time_is_optional_for_callers_that_do_not_send() -> None:
-    checked = check(ev(timestamp=_DROP), require_time=False)
-    assert checked.ok and checked.time_ms is None
-
-
 def test_envelope_item_fields_are_paths_inside_the_line() -> None:
     event = Event({"type": "track", "userId": "u"}, Origin("f", 3, 2), 10)
     fields = [p.path for p in check(event).problems]
@@ -370,7 +365,3 @@ def test_verdict_follows_the_problems(data: dict[str, Any], size: int, strict: b
         assert type(checked.data["messageId"]) is str
         for name in ("userId", "anonymousId", "groupId", "previousId"):
             assert type(checked.data.get(name, "")) in (str, type(None))
-    # without a required time, an event lacking one is judged on the other rules alone
-    relaxed = check(event, strict=strict, require_time=False)
-    expected = [p for p in checked.problems if not p.message.startswith("no usable event time")]
-    assert relaxed.problems == expected

@@ -5,6 +5,9 @@ Each fake is a threaded `http.server` on an ephemeral port, used as a context ma
 `lago_fake` (import them into a conftest). Behaviour follows reference/mixpanel.md §1.2-1.4 and
 reference/lago.md §2-§7; where the references say nothing, the fake's choice is marked "fake:".
 
+A fake given a `Quota` enforces a rolling quota of uncompressed request bytes, as Mixpanel's rate
+limit (reference/mixpanel.md §1.3), answering 429 with the wait past it.
+
 Faults are queued per path (`fake.fail("/import", Fault.http(503), Fault.drop_before_body())`)
 and consumed one per request, before normal processing. Every request is recorded
 (`fake.requests`) with its path, query, headers, raw body and decoded JSON body.
@@ -17,6 +20,7 @@ import base64
 import binascii
 import contextlib
 import gzip
+import math
 import re
 import socket
 import ssl
@@ -124,6 +128,19 @@ class Fault:
         return cls("invalid_json", processed=processed)
 
 
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """A rolling quota over every path of a fake: a request whose uncompressed body would take
+    the bytes accepted in the last `window` seconds (by the fake's clock) past `size` is
+    answered 429 and not counted, with the wait until it would fit, in whole seconds rounded
+    up (as `Retry-After` carries it; fake: Mixpanel documents no hint, reference/mixpanel.md
+    §1.3). Every other request counts, whatever its answer (Mixpanel counts refused batches).
+    Scripted faults bypass it."""
+
+    size: int
+    window: float = 60.0
+
+
 # --- Recording ------------------------------------------------------------------------------
 
 
@@ -140,6 +157,7 @@ class RecordedRequest:
     body: Any = None
     fault: FaultKind | None = None
     status: int | None = None  # None: the connection was dropped without an answer
+    at: float = 0.0  # when it arrived, by the fake's clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,8 +295,11 @@ class FakeServer:
 
     vendor = "fake"
 
-    def __init__(self, *, clock: Clock = time.time) -> None:
+    def __init__(self, *, clock: Clock = time.time, quota: Quota | None = None) -> None:
         self.clock = clock
+        self.quota = quota
+        self._spent: deque[tuple[float, int]] = deque()  # (arrival, bytes) inside the quota
+        self._spent_bytes = 0
         self._lock = threading.RLock()
         self._faults: dict[str, deque[Fault]] = {}
         self._requests: list[RecordedRequest] = []
@@ -392,6 +413,15 @@ class FakeServer:
         """The JSON body for the request log."""
         return _loads(_gunzip(request.raw, request.headers))
 
+    def rate_limited_reply(self, wait: int) -> Reply:
+        """The answer past the quota: the vendor's 429, `Retry-After: wait`."""
+        reply = self.error_reply(429)
+        return Reply(429, reply.body, {**reply.headers, "Retry-After": str(wait)})
+
+    def throttled(self) -> int:
+        """How many requests were answered 429."""
+        return sum(1 for r in self.requests if r.status == 429)
+
     # internals
     def _record_error(self, text: str) -> None:
         with self._lock:
@@ -404,6 +434,29 @@ class FakeServer:
     def _connections_discard(self, conn: socket.socket) -> None:
         with self._lock:
             self._connections.discard(conn)
+
+    def _over_quota(self, request: RecordedRequest) -> int | None:
+        """Count the request against the quota; None if it fits, else the seconds to wait."""
+        quota = self.quota
+        if quota is None:
+            return None
+        data = _gunzip(request.raw, request.headers)
+        size = len(data if data is not None else request.raw)
+        now = request.at
+        spent = self._spent
+        while spent and spent[0][0] <= now - quota.window:
+            self._spent_bytes -= spent.popleft()[1]
+        if self._spent_bytes + size <= quota.size:
+            spent.append((now, size))
+            self._spent_bytes += size
+            return None
+        freed, until = 0, now + quota.window  # a request larger than the quota never fits
+        for moment, taken in spent:
+            freed += taken
+            if self._spent_bytes - freed + size <= quota.size:
+                until = moment + quota.window
+                break
+        return max(1, math.ceil(until - now))
 
     def _process(self, request: RecordedRequest) -> Reply:
         with self._lock:
@@ -419,6 +472,7 @@ class FakeServer:
         headers = {k.lower(): v for k, v in handler.headers.items()}
         request = RecordedRequest(handler.command, split.path, query, headers)
         with self._lock:
+            request.at = self.clock()
             queue = self._faults.get(split.path)
             fault = queue.popleft() if queue else None
             request.fault = fault.kind if fault else None
@@ -434,7 +488,9 @@ class FakeServer:
 
         reply: Reply
         if fault is None:
-            reply = self._process(request)
+            with self._lock:
+                wait = self._over_quota(request)
+            reply = self._process(request) if wait is None else self.rate_limited_reply(wait)
         elif fault.kind == "http":
             base = self.error_reply(fault.status)
             body = fault.body if fault.body is not None else base.body
@@ -534,8 +590,9 @@ class FakeMixpanel(FakeServer):
         max_request_bytes: int = 10_000_000,
         max_item_bytes: int = 1_000_000,
         clock: Clock = time.time,
+        quota: Quota | None = None,
     ) -> None:
-        super().__init__(clock=clock)
+        super().__init__(clock=clock, quota=quota)
         self.token = token
         self.service_account = service_account
         self.project_id = project_id
@@ -884,8 +941,9 @@ class FakeLago(FakeServer):
         metrics: Mapping[str, Iterable[str]] | None = None,
         store: Literal["postgres", "clickhouse"] = "postgres",
         clock: Clock = time.time,
+        quota: Quota | None = None,
     ) -> None:
-        super().__init__(clock=clock)
+        super().__init__(clock=clock, quota=quota)
         self.api_key = api_key
         self.read_only_keys = frozenset(read_only_keys)
         self.max_batch = max_batch
@@ -917,6 +975,12 @@ class FakeLago(FakeServer):
                 {"status": 403, "error": "Forbidden", "code": "write_action_not_allowed_for_event"},
             )
         return super().error_reply(status)
+
+    def rate_limited_reply(self, wait: int) -> Reply:
+        """Lago Cloud's 429: `X-RateLimit-Reset` in seconds (reference/lago.md §7)."""
+        limit = str(self.quota.size if self.quota is not None else 0)
+        headers = {"X-RateLimit-Limit": limit, "X-RateLimit-Remaining": "0"}
+        return Reply(429, self.error_reply(429).body, {**headers, "X-RateLimit-Reset": str(wait)})
 
     def _unprocessable(self, details: Any) -> Reply:
         return json_reply(

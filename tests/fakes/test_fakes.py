@@ -28,6 +28,7 @@ from tests.fakes.servers import (
     FakeMixpanel,
     FakeServer,
     Fault,
+    Quota,
     lago_fake,  # noqa: F401 - fixture
     mixpanel_fake,  # noqa: F401 - fixture
 )
@@ -776,3 +777,56 @@ def test_module_fixtures(mixpanel_fake: FakeMixpanel, lago_fake: FakeLago) -> No
     assert lago_fake.port != mixpanel_fake.port
     assert mixpanel_fake.token == MIXPANEL_TOKEN
     assert lago_fake.api_key == LAGO_API_KEY
+
+
+# --- Rolling quota ---------------------------------------------------------------------------
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_quota_answers_429_past_the_rolling_window_with_the_wait_until_it_fits(
+    client: httpx.Client,
+) -> None:
+    clock = Clock(NOW)
+    records = [mp_event(n) for n in range(3)]
+    size = len(orjson.dumps(records))
+    with FakeMixpanel(clock=clock, quota=Quota(size=2 * size, window=10.0)) as fake:
+        assert post_import(client, fake, records).status_code == 200  # at NOW
+        clock.now += 4
+        assert post_import(client, fake, records).status_code == 200  # at NOW + 4: full
+        clock.now += 1.5
+        refused = post_import(client, fake, records)
+        assert refused.status_code == 429
+        assert refused.json()["error"].startswith("Project exceeded rate limits")
+        # the first request leaves the window at NOW + 10: 4.5 s from now, rounded up
+        assert refused.headers["Retry-After"] == "5"
+        clock.now = NOW + 10
+        assert post_import(client, fake, records).status_code == 200  # the first one left
+        assert fake.throttled() == 1
+        assert len(fake.events) == 9  # the refused request stored nothing
+        assert [r.at for r in fake.requests] == [NOW, NOW + 4, NOW + 5.5, NOW + 10]
+
+
+def test_quota_counts_uncompressed_bytes_and_lago_says_x_ratelimit_reset(
+    client: httpx.Client,
+) -> None:
+    clock = Clock(NOW)
+    events = [lago_event(f"t{n}") for n in range(2)]
+    size = len(orjson.dumps({"events": events}))
+    with FakeLago(clock=clock, quota=Quota(size=size, window=60.0)) as fake:
+        body = gzip.compress(orjson.dumps({"events": events}))
+        headers = {**LAGO_AUTH, "Content-Encoding": "gzip", "Content-Type": "application/json"}
+        url = fake.url + LAGO_BATCH
+        assert client.post(url, headers=headers, content=body).status_code == 200
+        refused = post_lago(client, fake, [lago_event("t9")])
+        assert refused.status_code == 429
+        assert refused.headers["X-RateLimit-Reset"] == "60"
+        assert parse_retry_after(refused.headers, now=0) == 60.0

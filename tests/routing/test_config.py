@@ -339,7 +339,7 @@ ERROR_CASES: list[tuple[str, str, str, tuple[str, ...]]] = [
         "when-type",
         _replace("when: {type: [track, page]}", "when: {type: [track, Page]}"),
         "c.yaml:13: key `routes[0].when.type[1]`",
-        ("unknown event type 'Page'; allowed: track",),
+        ("unknown event type 'Page'; did you mean 'page'? allowed: track",),
     ),
     (
         "when-event",
@@ -351,13 +351,13 @@ ERROR_CASES: list[tuple[str, str, str, tuple[str, ...]]] = [
         "when-path",
         _replace("properties.plan:", "propertis.plan:"),
         "c.yaml:19: key `routes[1].when.propertis.plan`",
-        ("unknown key; allowed: type, event",),
+        ("unknown key; did you mean `properties.plan`? allowed: type, event",),
     ),
     (
         "when-op",
         _replace("{exists: true}", "{exist: true}"),
         "c.yaml:19: key `routes[1].when.properties.plan.exist`",
-        ("unknown operator; allowed: exists, in, not, matches",),
+        ("unknown operator; did you mean `exists`? allowed: exists, in, not, matches",),
     ),
     (
         "when-regex",
@@ -460,11 +460,13 @@ def test_config_errors(
 ) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "c.yaml")
-    error = caught.value
-    assert error.exit_code is ExitCode.CONFIG
-    assert error.message.startswith(prefix + ":"), error.message
+    assert caught.value.exit_code is ExitCode.CONFIG
+    # The error of the case (another may follow from it: a destination misnamed leaves the
+    # route to it pointing nowhere).
+    found = [e for e in caught.value.errors if e.message.startswith(prefix + ":")]
+    assert found, caught.value.message
     for fragment in fragments:
-        assert fragment in error.message, error.message
+        assert fragment in found[0].message, caught.value.message
 
 
 def test_secret_error_hint_points_at_keyring_and_env(fake_kinds: None) -> None:
@@ -695,3 +697,147 @@ def test_config_shaped_documents_load_or_fail_cleanly(fake_kinds: None, doc: Any
 )
 def test_mangled_text_loads_or_fails_cleanly(fake_kinds: None, cut: int, junk: str) -> None:
     _check_outcome(GOOD[:cut] + junk + GOOD[cut:])
+
+
+# --- every error at once, with "did you mean" ------------------------------------------------
+
+TYPOS = """\
+version: 1
+destinations:
+  mixpanel:
+    kind: mixpanel
+    project_id: "3141592"
+    regoin: us
+    auth: service_acount
+  other:
+    kind: mixpanl
+    colour: red
+  billing:
+    kind: lago
+    api_ur: https://api.getlago.com
+    batch_size: 500
+routes:
+  - name: analytics
+    to: mixpanel
+    when: {tpye: track}
+  - name: usage
+    to: biling
+    when:
+      propertis.plan: {exist: true}
+    map:
+      cod: api_calls
+  - name: usage-2
+    to: billing
+    map:
+      cod: api_calls
+      properties: {gb: "{{ properties.bytes ) }}"}
+  - name: to-other
+    to: other
+    map: {anything: "{{ a( }}"}
+respect_integratons: false
+"""
+
+TYPO_ERRORS = [
+    (
+        6,
+        "destinations.mixpanel.regoin",
+        "unknown key for a mixpanel destination; did you mean `region`?",
+    ),
+    (
+        7,
+        "destinations.mixpanel.auth",
+        "'service_acount' is not allowed; did you mean 'service_account'?",
+    ),
+    (
+        9,
+        "destinations.other.kind",
+        "unknown kind 'mixpanl'; did you mean 'mixpanel'? allowed: mixpanel, lago",
+    ),
+    (
+        13,
+        "destinations.billing.api_ur",
+        "unknown key for a lago destination; "
+        "did you mean `api_url`? allowed keys: kind, api_url, batch_size",
+    ),
+    (14, "destinations.billing.batch_size", "must be an integer from 1 to 100, got 500"),
+    (18, "routes[0].when.tpye", "unknown key; did you mean `type`? allowed: type, event"),
+    (
+        20,
+        "routes[1].to",
+        "unknown destination 'biling'; did you mean 'billing'? allowed: mixpanel, other, billing",
+    ),
+    (22, "routes[1].when.propertis.plan", "unknown key; did you mean `properties.plan`?"),
+    (22, "routes[1].when.propertis.plan.exist", "unknown operator; did you mean `exists`?"),
+    (
+        28,
+        "routes[2].map.cod",
+        "unknown key for a lago destination; did you mean `code`? "
+        "allowed: code, external_subscription_id",
+    ),
+    (29, "routes[2].map.properties.gb", "template error at column 21: expected `}}`"),
+    (32, "routes[3].map.anything", "template error at column 5"),
+    (
+        33,
+        "respect_integratons",
+        "unknown key; did you mean `respect_integrations`? "
+        "allowed: version, destinations, routes, respect_integrations",
+    ),
+]
+
+
+def test_every_error_of_a_config_at_once_in_line_order() -> None:
+    """One run names every error, in the order of the file, each with its line, key and a
+    suggestion for a near miss. A destination whose kind is unknown has no options checked
+    (`colour` under `other`), nor does a route to it have its `map` keys checked; a route to an
+    unknown destination has the rest of it checked, but not its map keys."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(TYPOS, "t.yaml")
+    error = caught.value
+    assert error.exit_code is ExitCode.CONFIG
+    got = [one.message for one in error.errors]
+    assert len(got) == len(TYPO_ERRORS), "\n".join(got)
+    for message, (line, key, text) in zip(got, TYPO_ERRORS, strict=True):
+        assert message.startswith(f"t.yaml:{line}: key `{key}`: {text}"), message
+    lines = error.message.splitlines()
+    assert lines[0] == f"t.yaml: {len(TYPO_ERRORS)} errors in the config:"
+    assert [line[2:] for line in lines[1:] if not line.startswith("    hint:")] == got
+    assert "    hint: use one of: service_account, api_secret" in lines
+
+
+def test_one_error_is_reported_as_it_was() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8").replace("region: us ", "regoin: us ", 1)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yaml")
+    assert caught.value.errors == (caught.value,)
+    assert caught.value.message == (
+        "c.yaml:24: key `destinations.mixpanel.regoin`: unknown key for a mixpanel destination; "
+        "did you mean `region`?"
+    )
+    assert caught.value.hint is not None
+    assert caught.value.hint.startswith("allowed keys: kind, project_id, region")
+
+
+def test_no_suggestion_for_a_word_far_from_every_allowed_one(fake_kinds: None) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(GOOD + "retries: 3\n", "c.yaml")
+    assert "did you mean" not in caught.value.message
+
+
+def test_a_secret_is_reported_once_not_also_as_an_unknown_option() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        "region: us ", "region: us\n    api_secret: s3cr3t\n    regoin: eu\n    ", 1
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yaml")
+    keys = [one.message.split("`")[1] for one in caught.value.errors]
+    assert keys == ["destinations.mixpanel.api_secret", "destinations.mixpanel.regoin"]
+    assert "s3cr3t" not in str(caught.value)
+
+
+def test_a_long_list_of_errors_is_cut(fake_kinds: None) -> None:
+    text = GOOD + "".join(f"extra_{n}: 1\n" for n in range(80))
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yaml")
+    assert len(caught.value.errors) == 80
+    assert caught.value.message.count("\n") == 51
+    assert caught.value.message.endswith("\n  ... and 30 more")

@@ -62,13 +62,15 @@ EVENT = {
 
 
 def outcome(text: str) -> Config | ConfigError:
-    """Parse `text`; the only failure allowed is a ConfigError that names FILE:LINE."""
+    """Parse `text`; the only failure allowed is a ConfigError whose every error names
+    FILE:LINE."""
     try:
         return parse_config(text, SOURCE)
     except ConfigError as error:
-        match = WHERE.match(error.message)
-        assert match is not None, f"no FILE:LINE in {error.message!r}"
-        assert 1 <= int(match.group(1)) <= max(text.count("\n") + 2, 2) + text.count("\x85")
+        for one in error.errors:  # each error found, when the config has several
+            match = WHERE.match(one.message)
+            assert match is not None, f"no FILE:LINE in {one.message!r}"
+            assert 1 <= int(match.group(1)) <= max(text.count("\n") + 2, 2) + text.count("\x85")
         return error
 
 
@@ -399,7 +401,8 @@ def test_arbitrary_when_is_a_condition_or_a_located_error(raw: Any) -> None:
     try:
         condition = compile_condition(raw, locate)
     except ConfigError as error:
-        assert error.message.startswith(f"{SOURCE}:7: key `when")
+        for one in error.errors:
+            assert one.message.startswith(f"{SOURCE}:7: key `when"), one.message
         return
     assert condition.matches(EVENT) in (True, False)
 

@@ -142,7 +142,11 @@ def test_condition_table(when: Any, event: Mapping[str, Any], expected: bool) ->
     ("when", "key", "fragment"),
     [
         ("track", "when", "`when` must be a mapping"),
-        ({"type": "tracks"}, "when.type", "unknown event type 'tracks'; allowed: track, identify"),
+        (
+            {"type": "tracks"},
+            "when.type",
+            "unknown event type 'tracks'; did you mean 'track'? allowed: track, identify",
+        ),
         ({"type": ["track", "Page"]}, "when.type[1]", "unknown event type 'Page'"),
         ({"type": []}, "when.type", "an empty list matches nothing"),
         ({"type": 3}, "when.type", "expected event types"),
@@ -150,7 +154,14 @@ def test_condition_table(when: Any, event: Mapping[str, Any], expected: bool) ->
         ({"event": ""}, "when.event", "a non-empty string"),
         ({"event": ["a", 1]}, "when.event[1]", "got 1"),
         ({"event": []}, "when.event", "an empty list matches nothing"),
-        ({"evnt": "x"}, "when.evnt", "unknown key; allowed: type, event, or a dotted path"),
+        (
+            {"evnt": "x"},
+            "when.evnt",
+            "unknown key; did you mean `event`? allowed: type, event, or a dotted path",
+        ),
+        ({"tpye": "track"}, "when.tpye", "unknown key; did you mean `type`? allowed: type"),
+        ({"colour": "x"}, "when.colour", "unknown key; allowed: type, event, or a dotted path"),
+        ({"propertes.plan": "x"}, "when.propertes.plan", "did you mean `properties.plan`?"),
         ({"propertes.plan": "x"}, "when.propertes.plan", "starting with one of: anonymousId"),
         ({"properties..plan": "x"}, "when.properties..plan", "is not a dotted path"),
         ({"properties.__class__": "x"}, "when.properties.__class__", "not allowed"),
@@ -161,6 +172,11 @@ def test_condition_table(when: Any, event: Mapping[str, Any], expected: bool) ->
             {"properties.plan": {"equals": "x"}},
             "when.properties.plan.equals",
             "unknown operator; allowed: exists, in, not, matches",
+        ),
+        (
+            {"properties.plan": {"exist": True}},
+            "when.properties.plan.exist",
+            "unknown operator; did you mean `exists`? allowed: exists, in, not, matches",
         ),
         ({"properties.plan": {"exists": "yes"}}, "when.properties.plan.exists", "true or false"),
         ({"properties.plan": {"in": "pro"}}, "when.properties.plan.in", "a list of literals"),
@@ -186,6 +202,29 @@ def test_condition_errors(when: Any, key: str, fragment: str) -> None:
     message = caught.value.message
     assert message.startswith(f"r.yaml:7: key `{key}`: "), message
     assert fragment in message
+
+
+def test_every_error_of_a_when_at_once() -> None:
+    when = {
+        "tpye": "track",
+        "event": ["a", 1, 2],
+        "properties.plan": {"exist": True, "in": "pro", "matches": "("},
+        "type": ["track", "Page"],
+    }
+    with pytest.raises(ConfigError) as caught:
+        compile_condition(when, _locate)
+    assert [error.message.split(": ", 2)[1] for error in caught.value.errors] == [
+        "key `when.tpye`",
+        "key `when.event[1]`",
+        "key `when.event[2]`",
+        "key `when.properties.plan.exist`",
+        "key `when.properties.plan.in`",
+        "key `when.properties.plan.matches`",
+        "key `when.type[1]`",
+    ]
+    assert "did you mean `type`?" in caught.value.errors[0].message
+    assert "did you mean 'page'?" in caught.value.errors[-1].message
+    assert caught.value.message.startswith("7 errors in the config:\n  r.yaml:7: key `when.tpye`")
 
 
 def test_condition_summary() -> None:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdpcli.errors import ConfigError
-from cdpcli.routing.template import compile_path, compile_value, render
+from cdpcli.routing.template import compile_path, compile_value
 
 EVENT: dict[str, Any] = {
     "type": "track",
@@ -103,7 +103,7 @@ EVENT: dict[str, Any] = {
     ],
 )
 def test_render_forms(source: str, expected: Any) -> None:
-    result = render(compile_value(source), EVENT)
+    result = compile_value(source).render(EVENT)
     assert result == expected
     assert type(result) is type(expected)
 

@@ -18,8 +18,8 @@ from bench.generate import write as write_events
 from cdpcli import jsonio
 from cdpcli.cli.send_cmd import retry_policy
 from cdpcli.errors import DeliveryError
+from cdpcli.retry import RetryPolicy
 from cdpcli.send.pipeline import SendSummary
-from cdpcli.send.retry import RetryPolicy
 from cdpcli.send.run import SendRequest, send
 from tests.fakes import (
     LAGO_BATCH,

@@ -18,6 +18,7 @@ from cdpcli import jsonio
 from cdpcli.destinations.lago.destination import LagoDestination
 from cdpcli.destinations.mixpanel.destination import MixpanelDestination
 from cdpcli.errors import CredentialsError, DeliveryError, ExitCode
+from cdpcli.retry import RetryPolicy
 from cdpcli.secrets.redact import Redactor
 from cdpcli.send.batching import Batch, Batcher, array_bytes
 from cdpcli.send.delivery import (
@@ -29,7 +30,6 @@ from cdpcli.send.delivery import (
 )
 from cdpcli.send.dry_run import request_line
 from cdpcli.send.http import HttpDeliverer
-from cdpcli.send.retry import RetryPolicy
 
 MP_SECRETS = {
     "service_account_username": "sa-user.42",

@@ -11,7 +11,7 @@ import pytest
 
 from cdpcli.destinations.headers import parse_retry_after
 from cdpcli.errors import UsageError
-from cdpcli.send.retry import MAX_HINT_SECONDS, RetryPolicy
+from cdpcli.retry import MAX_HINT_SECONDS, RetryPolicy
 
 NOW = 1_715_678_467.0
 

@@ -114,6 +114,9 @@ def test_a_lago_send_whose_retries_ran_out_reports_not_sent_per_destination(
         "skipped": 0,
         "not_sent": 20,
         "requests": 2,
+        "retries": 1,
+        "throttled": 0,
+        "warnings": 0,
     }
     assert summary["not_sent"] == 20
 

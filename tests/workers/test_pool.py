@@ -351,7 +351,8 @@ def test_an_exception_of_a_task_run_here_surfaces_in_its_turn() -> None:
 
 
 def test_an_initializer_runs_in_each_worker() -> None:
-    results = list(ordered_map(_read_marker, range(6), jobs=2, window=2, initializer=_set_marker))
+    with chunks.WorkerPool(2, initializer=_set_marker) as pool:
+        results = list(pool.ordered(_read_marker, range(6), window=2))
     assert results == ["set"] * 6
     assert "CDPCLI_TEST_MARKER" not in os.environ  # only in the workers
 

@@ -2,7 +2,7 @@
 
 A batch is all-or-nothing. A 422 naming indexes settles those items (duplicate or rejected) and
 the rest is resent as a new batch; `too_many_events` splits the batch; 429 and 5xx are retried
-after the server's hint (`X-RateLimit-Reset`, `Retry-After`; `cdpcli.send.retry.parse_retry_after`),
+after the server's hint (`X-RateLimit-Reset`, `Retry-After`; `cdpcli.retry.parse_retry_after`),
 which the retry policy caps. Pure functions: no I/O, no printing; the clock is read only to turn
 a hint given as a date into seconds, when the caller passes no `now`.
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cdpcli import jsonio
 from cdpcli.destinations.base import Endpoint, ItemStatus, Verdict
 from cdpcli.destinations.headers import parse_retry_after
+from cdpcli.jsonio import JSONDecodeError, dumps, loads
 
 
 def parse_response(
@@ -86,7 +86,7 @@ def _item_outcome(value: Any) -> tuple[ItemStatus, str]:
         }:
             return ("duplicate", reason)
         return ("rejected", reason)
-    return ("rejected", f"Lago validation error: {jsonio.dumps(value)}")
+    return ("rejected", f"Lago validation error: {dumps(value)}")
 
 
 def _is_index(key: Any) -> bool:
@@ -103,13 +103,13 @@ def _codes(value: Any) -> list[str]:
 
 def _codes_text(value: Any) -> str:
     codes = _codes(value)
-    return ", ".join(codes) if codes else jsonio.dumps(value)
+    return ", ".join(codes) if codes else dumps(value)
 
 
 def _load(body: bytes) -> Any:
     try:
-        return jsonio.loads(body) if body else None
-    except jsonio.JSONDecodeError:
+        return loads(body) if body else None
+    except JSONDecodeError:
         return None
 
 
@@ -121,5 +121,5 @@ def _summary(status: int, payload: Any, body: bytes) -> str:
     parts = [str(payload[key]) for key in ("code", "error") if payload.get(key)]
     details = payload.get("error_details")
     if details:
-        parts.append(details if isinstance(details, str) else jsonio.dumps(details))
+        parts.append(details if isinstance(details, str) else dumps(details))
     return f"HTTP {status}" + (f": {': '.join(parts)}" if parts else "")

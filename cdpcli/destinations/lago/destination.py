@@ -14,6 +14,7 @@ from cdpcli.destinations.base import (
     HttpRequest,
     Locator,
     Mapped,
+    RateLimits,
     RouteInfo,
     SecretField,
     Verdict,
@@ -27,6 +28,7 @@ class LagoDestination(Destination[LagoOptions]):
 
     kind: ClassVar[str] = "lago"
     map_keys: ClassVar[frozenset[str]] = mapping.MAP_KEYS
+    default_rate_limits: ClassVar[RateLimits] = settings.DEFAULT_RATE_LIMITS
     integration_names: ClassVar[tuple[str, ...]] = ("Lago",)
 
     def __init__(self, name: str, options: LagoOptions, secrets: Mapping[str, str] | None) -> None:
@@ -42,6 +44,9 @@ class LagoDestination(Destination[LagoOptions]):
         """The API key whatever the event types (any type can be mapped with `map.code`)."""
         del options, types
         return (SecretField(http.API_KEY, "Lago API key, sent as `Authorization: Bearer <key>`"),)
+
+    def rate_limits(self) -> RateLimits:
+        return self.options.rate
 
     def endpoints(self) -> Mapping[str, Endpoint]:
         return self._endpoints

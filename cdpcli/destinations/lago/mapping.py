@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
-from cdpcli import jsonio
 from cdpcli.destinations.base import Mapped, Record, RouteInfo
 from cdpcli.events.spec import parse_time, to_ms
+from cdpcli.jsonio import dumps
 
 ENDPOINT_NAME: Final = "batch"
 
@@ -212,7 +212,7 @@ def stringify_value(value: Any) -> str:
     if isinstance(value, float):
         # repr is the shortest round-trip form; Decimal's "f" format spells out any exponent.
         return format(Decimal(repr(value)), "f")
-    return jsonio.dumps(value)
+    return dumps(value)
 
 
 def stringify_properties(properties: Mapping[str, Any]) -> dict[str, str]:
@@ -226,7 +226,7 @@ def _describe(value: Any) -> str:
     if value is None:
         return "null (does the path the map reads exist?)"
     if isinstance(value, bool):
-        return f"boolean {jsonio.dumps(value)}"
+        return f"boolean {dumps(value)}"
     if isinstance(value, str):
         return "an empty string" if not value.strip() else f"string {value!r}"
     if isinstance(value, int | float):

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from cdpcli.destinations.base import Locator
-from cdpcli.errors import ConfigError
+from cdpcli.destinations.base import RATE_KEYS, Locator, RateLimits, parse_rate_limits
+from cdpcli.errors import ConfigError, ConfigErrors, did_you_mean
 
 DEFAULT_API_URL: Final = "https://api.getlago.com"
 
@@ -19,7 +19,12 @@ BATCH_PATH: Final = "/api/v1/events/batch"
 MAX_BATCH_ITEMS: Final = 100  # LAGO_EVENTS_BATCH_MAX_LENGTH default (reference §6)
 
 
-OPTION_KEYS: Final = ("api_url", "batch_size")
+OPTION_KEYS: Final = ("api_url", "batch_size", *RATE_KEYS)
+
+
+DEFAULT_RATE_LIMITS: Final = RateLimits()
+"""No static limit (PRODUCT.md §6.1): Lago's rate limits, where a server sets them, answer 429
+with `X-RateLimit-Reset` (reference/lago.md §7), which the adaptive pace follows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,16 +33,22 @@ class LagoOptions:
 
     api_url: str = DEFAULT_API_URL
     batch_size: int = MAX_BATCH_ITEMS
+    rate: RateLimits = DEFAULT_RATE_LIMITS  # from `max_events_per_second`, `max_bytes_per_minute`
 
 
 def parse_options(raw: Mapping[str, Any], where: Locator) -> LagoOptions:
-    """Validate the destination's keys (all but `kind`); raise `ConfigError` naming the key."""
+    """Validate the destination's keys (all but `kind`); raise one `ConfigError` holding every
+    error, each naming the key."""
+    errors = ConfigErrors()
     allowed = ", ".join(("kind", *OPTION_KEYS))
     for key in raw:
         if key not in OPTION_KEYS:
             secret_like = any(word in str(key).lower() for word in ("key", "secret", "token"))
-            raise ConfigError(
-                f"{where(str(key))}: unknown key for a lago destination; allowed keys: {allowed}",
+            suggestion = did_you_mean(key, OPTION_KEYS)
+            errors.add(
+                where(str(key)),
+                f"unknown key for a lago destination; {suggestion + ' ' if suggestion else ''}"
+                f"allowed keys: {allowed}",
                 hint=(
                     "the API key never goes in the config: use `cdpcli keys set DESTINATION "
                     "api_key` or the CDPCLI_<DESTINATION>_API_KEY variable"
@@ -45,9 +56,17 @@ def parse_options(raw: Mapping[str, Any], where: Locator) -> LagoOptions:
                     else None
                 ),
             )
-    api_url = _parse_api_url(raw.get("api_url", DEFAULT_API_URL), where)
-    batch_size = _parse_batch_size(raw.get("batch_size", MAX_BATCH_ITEMS), where)
-    return LagoOptions(api_url=api_url, batch_size=batch_size)
+    api_url = DEFAULT_API_URL
+    with errors.collect():
+        api_url = _parse_api_url(raw.get("api_url", DEFAULT_API_URL), where)
+    batch_size = MAX_BATCH_ITEMS
+    with errors.collect():
+        batch_size = _parse_batch_size(raw.get("batch_size", MAX_BATCH_ITEMS), where)
+    rate = DEFAULT_RATE_LIMITS
+    with errors.collect():
+        rate = parse_rate_limits(raw, where, DEFAULT_RATE_LIMITS)
+    errors.check()
+    return LagoOptions(api_url=api_url, batch_size=batch_size, rate=rate)
 
 
 def normalize_api_url(url: str) -> str:

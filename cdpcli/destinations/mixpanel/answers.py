@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cdpcli import jsonio
 from cdpcli.destinations.base import Endpoint, ItemStatus, Verdict
 from cdpcli.destinations.headers import parse_retry_after
 from cdpcli.destinations.mixpanel.mapping import IMPORT
+from cdpcli.jsonio import JSONDecodeError, loads
 
 SIMPLIFIED_HINT = (
     "the Mixpanel project uses Simplified ID Merge: set `identity: simplified` "
@@ -22,8 +22,8 @@ _MAX_ERROR_TEXT = 500
 
 def _json(body: bytes) -> Any:
     try:
-        return jsonio.loads(body)
-    except (jsonio.JSONDecodeError, ValueError):
+        return loads(body)
+    except (JSONDecodeError, ValueError):
         return None
 
 

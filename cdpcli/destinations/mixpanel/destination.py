@@ -16,6 +16,7 @@ from cdpcli.destinations.base import (
     HttpRequest,
     Locator,
     Mapped,
+    RateLimits,
     RouteInfo,
     SecretField,
     Verdict,
@@ -42,6 +43,7 @@ class MixpanelDestination(Destination[MixpanelOptions]):
 
     kind: ClassVar[str] = "mixpanel"
     map_keys: ClassVar[frozenset[str]] = frozenset(mapping.MAP_KEYS)
+    default_rate_limits: ClassVar[RateLimits] = settings.DEFAULT_RATE_LIMITS
     integration_names: ClassVar[tuple[str, ...]] = ("Mixpanel", "Mixpanel (Actions)")
 
     def __init__(
@@ -55,6 +57,12 @@ class MixpanelDestination(Destination[MixpanelOptions]):
     @classmethod
     def parse_options(cls, raw: Mapping[str, Any], where: Locator) -> MixpanelOptions:
         return settings.parse_options(raw, where)
+
+    @classmethod
+    def field_warnings(cls, event: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
+        """Values Segment's Mixpanel (Actions) cannot convert to the type it declares for their
+        field (reference/mixpanel.md §2.6): cdpcli sends the event without that field."""
+        return mapping.field_warnings(event)
 
     @classmethod
     def secret_fields(
@@ -76,6 +84,9 @@ class MixpanelDestination(Destination[MixpanelOptions]):
         if not types or types & _PROFILE_TYPES:
             fields.append(SecretField(PROJECT_TOKEN, "project token for /engage and /groups"))
         return tuple(fields)
+
+    def rate_limits(self) -> RateLimits:
+        return self.options.rate
 
     def endpoints(self) -> Mapping[str, Endpoint]:
         return self._endpoints

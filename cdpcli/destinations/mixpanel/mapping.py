@@ -5,18 +5,35 @@ Pure: the same event, route and options always give the same records, byte for b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cdpcli.destinations.base import Mapped, Record, RouteInfo
-from cdpcli.destinations.mixpanel.properties import (
+from cdpcli.destinations.mixpanel.convert import (
+    CONVERTERS,
+    DROPPED_BY_SEGMENT,
+    FAIL,
+    not_a,
+    to_string,
+)
+from cdpcli.destinations.mixpanel.fields import (
+    INTEGER,
+    NUMBER,
+    STRING,
+    Problem,
+    Type,
     as_object,
+)
+from cdpcli.destinations.mixpanel.properties import (
+    add_properties,
     distinct_id,
+    distinct_id_of,
     insert_id,
     is_banned,
     present,
     segment_id,
-    track_properties,
+    track_check,
+    track_fields,
 )
 from cdpcli.destinations.mixpanel.settings import MixpanelOptions, render_template
 
@@ -44,19 +61,22 @@ _ORDER_ONLY = frozenset(
         "products",
     }
 )
-_PRODUCT_KEYS = (
-    "product_id",
-    "sku",
-    "category",
-    "name",
-    "brand",
-    "variant",
-    "price",
-    "quantity",
-    "coupon",
-    "position",
-    "url",
-    "image_url",
+# reference §2.5, §2.6: the product keys copied, in that order, with the type Segment declares for
+# each (MP/mixpanel-properties.ts `productsProperties`). Inside a product nothing empty is left out
+# first (Segment's core does not look into array items): null converts to "" or 0.
+PRODUCT_FIELDS: tuple[tuple[str, Type], ...] = (
+    ("product_id", STRING),
+    ("sku", STRING),
+    ("category", STRING),
+    ("name", STRING),
+    ("brand", STRING),
+    ("variant", STRING),
+    ("price", NUMBER),
+    ("quantity", INTEGER),
+    ("coupon", STRING),
+    ("position", NUMBER),
+    ("url", STRING),
+    ("image_url", STRING),
 )
 ORDER_COMPLETED = "Order Completed"
 PRODUCT_PURCHASED = "Product Purchased"
@@ -76,10 +96,16 @@ def _banned_reason(value: str) -> str:
 
 
 def product_records(
-    order: Mapping[str, Any], *, message_id: str, time_ms: int, qualifier: str | None
+    order: Mapping[str, Any],
+    *,
+    message_id: str,
+    time_ms: int,
+    qualifier: str | None,
+    problems: list[Problem] | None = None,
 ) -> list[dict[str, Any]]:
     """The "Product Purchased" events of an "Order Completed" (§2.5, §3f), built from the
-    order record's properties (so a route's `map.properties` reaches them too)."""
+    order record's properties (so a route's `map.properties` reaches them too). A product value
+    that cannot be converted to its type is left out of its event, and added to `problems`."""
     products = order.get("products")
     if not isinstance(products, list):
         return []
@@ -91,11 +117,37 @@ def product_records(
         props = dict(base)
         props["$insert_id"] = insert_id(message_id, qualifier, i)
         props["time"] = time_ms - (i + 1)
-        for key in _PRODUCT_KEYS:
-            if key in product:
-                props[key] = product[key]
+        _add_product(props, product, i, problems)
         records.append({"event": PRODUCT_PURCHASED, "properties": props})
     return records
+
+
+def _add_product(
+    props: dict[str, Any], product: Mapping[str, Any], index: int, problems: list[Problem] | None
+) -> None:
+    for key, type_name in PRODUCT_FIELDS:
+        if key in product:
+            value = CONVERTERS[type_name](product[key])
+            if value is not FAIL:
+                props[key] = value
+            elif problems is not None:
+                message = f"{PRODUCT_PURCHASED} {index} sent without {key} {DROPPED_BY_SEGMENT}"
+                problems.append(
+                    (
+                        f"properties.products[{index}].{key}",
+                        f"{not_a(type_name, product[key])}; {message}",
+                    )
+                )
+
+
+def product_problems(products: Any) -> list[Problem]:
+    """The product values of an order's `properties.products` that cannot be converted."""
+    problems: list[Problem] = []
+    if isinstance(products, list):
+        for i, product in enumerate(products):
+            if isinstance(product, Mapping):
+                _add_product({}, product, i, problems)
+    return problems
 
 
 def _event_name(event: Mapping[str, Any], options: MixpanelOptions) -> str | None:
@@ -166,67 +218,90 @@ def map_track(
     name = _event_name(event, options)
     if name is None:
         return Mapped(rejected="track event has no event name")
-    did = distinct_id(event, options)
+    user_id, anon_id = segment_id(event.get("userId")), segment_id(event.get("anonymousId"))
+    did = distinct_id_of(user_id, anon_id, options)
     if did and is_banned(did):
         return Mapped(rejected=_banned_reason(did))
     insert = insert_id(str(event["messageId"]), route.qualifier)
-    props = track_properties(
-        event, time_ms=time_ms, options=options, insert=insert, extra=extra, did=did
-    )
+    properties = as_object(event.get("properties"))
+    if extra:
+        properties = {**properties, **extra}
+    props, problems = track_fields(event, time_ms, did, insert, user_id, anon_id, properties)
+    add_properties(props, properties)
     record: dict[str, Any] = {"event": overrides.get("event", name) if overrides else name}
     record["properties"] = props
     if name != ORDER_COMPLETED or not options.product_events or event.get("type") != "track":
         problem = _import_checks(props)  # the common case: one record
         if problem:
             return Mapped(rejected=f"{record['event']}: {problem}")
+        if problems:
+            return Mapped((Record(IMPORT, record),), warnings=_warnings(problems))
         return Mapped((Record(IMPORT, record),))
     records = [record]
+    found = list(problems)
     records += product_records(
-        props, message_id=str(event["messageId"]), time_ms=time_ms, qualifier=route.qualifier
+        props,
+        message_id=str(event["messageId"]),
+        time_ms=time_ms,
+        qualifier=route.qualifier,
+        problems=found,
     )
     for record in records:
         problem = _import_checks(record["properties"])
         if problem:
             return Mapped(rejected=f"{record['event']}: {problem}")
-    return Mapped(records=tuple([Record(IMPORT, r) for r in records]))
+    return Mapped(records=tuple([Record(IMPORT, r) for r in records]), warnings=_warnings(found))
+
+
+def _warnings(problems: Iterable[Problem]) -> tuple[str, ...]:
+    return tuple(f"{path}: {message}" for path, message in problems)
+
+
+# A trait that is not there (JavaScript's undefined, which JSON.stringify leaves out), as against
+# one that is null (sent as null: traits are an untyped object, §2.6).
+_ABSENT: Any = object()
+_CREATED = ("created", "createdAt", "created_at")
 
 
 def engage_set(traits: Mapping[str, Any]) -> dict[str, Any]:
-    """`$set` of an identify: traits minus reserved ones, then their `$` names (§2.4)."""
+    """`$set` of an identify: traits minus reserved ones, then their `$` names (§2.4). A reserved
+    trait that is null stays null (`{"email": null}` → `"$email": null`), as Segment sends it."""
     result = {k: v for k, v in traits.items() if k not in _RESERVED_TRAITS}
-    first, last = traits.get("firstName"), traits.get("lastName")
     name = traits.get("name")
-    if name is None and first and last:
-        name = f"{first} {last}"
+    if name is None:  # name ?? (firstName && lastName ? "<first> <last>" : undefined)
+        first, last = traits.get("firstName"), traits.get("lastName")
+        name = f"{first} {last}" if first and last else _ABSENT
     renamed = (
-        ("$created", _first_not_none(traits, ("created", "createdAt", "created_at"))),
-        ("$email", traits.get("email")),
-        ("$first_name", first),
-        ("$last_name", last),
+        ("$created", _coalesce(traits, _CREATED)),
+        ("$email", traits.get("email", _ABSENT)),
+        ("$first_name", traits.get("firstName", _ABSENT)),
+        ("$last_name", traits.get("lastName", _ABSENT)),
         ("$name", name),
-        ("$username", traits.get("username")),
-        ("$phone", traits.get("phone")),
+        ("$username", traits.get("username", _ABSENT)),
+        ("$phone", traits.get("phone", _ABSENT)),
     )
-    result.update((k, v) for k, v in renamed if v is not None)
+    result.update((k, v) for k, v in renamed if v is not _ABSENT)
     return result
 
 
 def group_set(traits: Mapping[str, Any]) -> dict[str, Any]:
-    """`$set` of a group: traits minus `created*` and `name`, then `$name`, `$created` (§2.5)."""
+    """`$set` of a group: traits minus `created*` and `name`, then `$name`, `$created` (§2.5),
+    a null one kept as null."""
     result = {k: v for k, v in traits.items() if k not in _GROUP_RESERVED}
-    renamed = (
-        ("$name", traits.get("name")),
-        ("$created", _first_not_none(traits, ("created", "createdAt", "created_at"))),
-    )
-    result.update((k, v) for k, v in renamed if v is not None)
+    renamed = (("$name", traits.get("name", _ABSENT)), ("$created", _coalesce(traits, _CREATED)))
+    result.update((k, v) for k, v in renamed if v is not _ABSENT)
     return result
 
 
-def _first_not_none(traits: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+def _coalesce(traits: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    """JavaScript's `traits[a] ?? traits[b] ?? traits[c]`: the first that is neither null nor
+    absent, else the last one as it is (null, or absent)."""
+    value = _ABSENT
     for key in keys:
-        if traits.get(key) is not None:
-            return traits[key]
-    return None
+        value = traits.get(key, _ABSENT)
+        if value is not None and value is not _ABSENT:
+            return value
+    return value
 
 
 def map_identify(
@@ -240,6 +315,7 @@ def map_identify(
     """identify → `/engage` `$set` (if traits), plus `$identify` via /import in original mode."""
     user_id, anon_id = segment_id(event.get("userId")), segment_id(event.get("anonymousId"))
     records: list[Record] = []
+    problem: Problem | None = None
     if options.identity == "original" and user_id is not None and anon_id is not None:
         if is_banned(user_id):
             return Mapped(rejected=_banned_reason(user_id))
@@ -258,16 +334,31 @@ def map_identify(
             return Mapped(rejected="identify has neither userId nor anonymousId")
         if is_banned(did):
             return Mapped(rejected=_banned_reason(did))
-        ip = as_object(event.get("context")).get("ip")
+        ip, problem = engage_ip(event)
         item: dict[str, Any] = {"$token": token, "$distinct_id": did}
-        item["$ip"] = ip if present(ip) else "0"  # §3h
+        item["$ip"] = ip
         if options.ignore_time:
             item["$ignore_time"] = True  # §3d
         item["$set"] = engage_set(traits)
         records.append(Record(ENGAGE, item))
     if not records:
         return Mapped(skipped="nothing to set: identify without traits")
+    if problem is not None:
+        return Mapped(records=tuple(records), warnings=_warnings((problem,)))
     return Mapped(records=tuple(records))
+
+
+def engage_ip(event: Mapping[str, Any]) -> tuple[str, Problem | None]:
+    """`$ip` of an `/engage` update: context.ip as a string (§2.6), else "0" (§3h), with the
+    problem when context.ip is there but cannot be converted."""
+    ip = as_object(event.get("context")).get("ip")
+    if not present(ip):
+        return "0", None
+    converted = to_string(ip)
+    if converted is FAIL:
+        message = f"{not_a(STRING, ip)}; read as missing for $ip {DROPPED_BY_SEGMENT}"
+        return "0", ("context.ip", message)
+    return converted or "0", None
 
 
 def map_group(event: Mapping[str, Any], *, options: MixpanelOptions, token: str) -> Mapped:
@@ -333,3 +424,23 @@ def map_event(
     if kind == "alias":
         return map_alias(event, time_ms=time_ms, route=route, options=options)
     return Mapped(rejected=f"event type {kind!r} cannot be sent to Mixpanel")
+
+
+def field_warnings(event: Mapping[str, Any]) -> list[Problem]:
+    """The values of `event` that cannot be converted to the type Segment declares for them
+    (reference/mixpanel.md §2.6), under default options, each as (path, message): what
+    `map_event` reports in `Mapped.warnings` (as "<path>: <message>"), whatever else it decides.
+    Cheap for an event without such a value (`track_check`), as `validate` asks it of every one."""
+    kind = event.get("type")
+    if kind in ("track", "page", "screen"):
+        properties = as_object(event.get("properties"))
+        found: list[Problem] = []
+        if track_check(event):
+            found += track_fields(event, 0, "", "", None, None, properties)[1]
+        if kind == "track" and event.get("event") == ORDER_COMPLETED:
+            found += product_problems(properties.get("products"))
+        return found
+    if kind == "identify" and as_object(event.get("traits")):
+        problem = engage_ip(event)[1]
+        return [] if problem is None else [problem]
+    return []

@@ -1,5 +1,8 @@
 """Ids and the track-property table of Mixpanel records (reference/mixpanel.md §2.1, §3a, §3c,
-§3h): the part of the mapping shared by track, page, screen and per-product events."""
+§3h): the part of the mapping shared by track, page, screen and per-product events.
+
+`TRACK_FIELDS` is the table, one row per key (see `fields` for how a row reads); `track_fields`
+is it compiled, `add_properties` appends the event's own properties after it."""
 
 from __future__ import annotations
 
@@ -8,6 +11,19 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from cdpcli.destinations.mixpanel.fields import (
+    BOOLEAN,
+    NUMBER,
+    STRING,
+    Computed,
+    Empty,
+    Field,
+    Given,
+    Table,
+    compile_check,
+    compile_fields,
+    loop_reader,
+)
 from cdpcli.destinations.mixpanel.settings import MixpanelOptions
 from cdpcli.destinations.mixpanel.useragent import parse_user_agent
 
@@ -39,22 +55,6 @@ _INSERT_ID_OK = re.compile(r"[A-Za-z0-9-]{1,36}")  # reference §1.2: ≤ 36 byt
 _STRIPPED = frozenset(
     {"time", "id", "$anon_id", "distinct_id", "$group_id", "$insert_id", "$user_id"}
 )
-# reference §2.1: userAgentData → properties; the boolean ones drop "" like top-level fields.
-_UA_DATA = (
-    ("$mobile", "mobile", False),
-    ("$platform", "platform", True),
-    ("$bitness", "bitness", True),
-    ("$platformVersion", "platformVersion", True),
-    ("$uaFullVersion", "uaFullVersion", True),
-    ("$wow64", "wow64", False),
-)
-_UTM = (
-    ("utm_campaign", "name"),
-    ("utm_content", "content"),
-    ("utm_medium", "medium"),
-    ("utm_source", "source"),
-    ("utm_term", "term"),
-)
 
 
 def is_banned(value: str) -> bool:
@@ -79,14 +79,6 @@ def insert_id(message_id: str, route: str | None = None, product: int | None = N
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:36]
 
 
-_EMPTY: Mapping[str, Any] = {}
-
-
-def as_object(value: Any) -> Mapping[str, Any]:
-    """`value` when it is a JSON object, else an empty one (never to be mutated)."""
-    return value if type(value) is dict else _EMPTY
-
-
 def segment_id(value: Any) -> str | None:
     """A Segment id, or None when missing or empty."""
     return value if type(value) is str and value != "" else None
@@ -100,6 +92,11 @@ def present(value: Any) -> bool:
 def distinct_id(event: Mapping[str, Any], options: MixpanelOptions) -> str:
     """userId, else `$device:<anonymousId>` (simplified) or anonymousId (original), else ""."""
     user_id, anon_id = segment_id(event.get("userId")), segment_id(event.get("anonymousId"))
+    return distinct_id_of(user_id, anon_id, options)
+
+
+def distinct_id_of(user_id: str | None, anon_id: str | None, options: MixpanelOptions) -> str:
+    """`distinct_id` from the event's `segment_id`s of userId and anonymousId."""
     if user_id is not None:
         return user_id
     if anon_id is None:
@@ -107,153 +104,137 @@ def distinct_id(event: Mapping[str, Any], options: MixpanelOptions) -> str:
     return f"$device:{anon_id}" if options.identity == "simplified" else anon_id
 
 
-def track_properties(  # noqa: C901, PLR0912, PLR0915 - one straight pass over §2.1's table
-    event: Mapping[str, Any],
-    *,
-    time_ms: int,
-    options: MixpanelOptions,
-    insert: str,
-    extra: Mapping[str, Any],
-    did: str,
-) -> dict[str, Any]:
-    """The `properties` of a track/page/screen record, keys in §2.1 order, §3h applied. `did`
-    is the event's `distinct_id(event, options)`, which the caller has already worked out.
-
-    This runs for every event of a backfill, so it is one straight pass, written out field by
-    field: no per-field objects, no loops over the table. Outside the grouped fields (campaign,
-    userAgentData) and the ones §2.1 keeps even when "" ($browser, distinct_id), a value that
-    is null or "" is dropped.
-    """
-    get = event.get
-    ctx = as_object(get("context"))
-    cget = ctx.get
-    app, device = as_object(cget("app")), as_object(cget("device"))
-    network, library = as_object(cget("network")), as_object(cget("library"))
-    screen, os_, page = as_object(cget("screen")), as_object(cget("os")), as_object(cget("page"))
-    props = as_object(get("properties"))
-    if extra:
-        props = {**props, **extra}
-    user_id, anon_id = segment_id(get("userId")), segment_id(get("anonymousId"))
-    ip = cget("ip")
-    if ip is None or ip == "":
-        ip = None if "ip" in props else "0"  # §3h: no location rather than the backfill machine's
-    result: dict[str, Any] = {"time": time_ms}
-    if ip is not None:
-        result["ip"] = ip
-    if did != "":
-        result["id"] = did
-    if anon_id is not None:
-        result["$anon_id"] = anon_id
-    result["distinct_id"] = did  # required by Mixpanel, "" meaning "no user"
-    if app:
-        if (value := app.get("build")) is not None and value != "":
-            result["$app_build_number"] = value
-        if (value := app.get("version")) is not None and value != "":
-            result["$app_version_string"] = value
-        if (value := app.get("namespace")) is not None and value != "":
-            result["$app_namespace"] = value
-        if (value := app.get("name")) is not None and value != "":
-            result["$app_name"] = value
-    ua = cget("userAgent")
-    if type(ua) is str and ua:
-        browser, version = parse_user_agent(ua)
-        result["$browser"] = browser  # an unknown agent still sends "$browser": "" (§2.1)
-        if version is not None and version != "":
-            result["$browser_version"] = version
-    if network:
-        if (value := network.get("bluetooth")) is not None and value != "":
-            result["$bluetooth_enabled"] = value
-        if (value := network.get("cellular")) is not None and value != "":
-            result["$cellular_enabled"] = value
-        if (value := network.get("carrier")) is not None and value != "":
-            result["$carrier"] = value
-    if (value := page.get("url")) is not None and value != "":
-        result["$current_url"] = value
-    device_name = device.get("name")
-    if device_name is not None and device_name != "":
-        result["$device"] = device_name
-    if anon_id is not None:
-        result["$device_id"] = anon_id  # §3c: anonymousId, not context.device.id
-    if (value := device.get("type")) is not None and value != "":
-        result["$device_type"] = value
-    if device_name is not None and device_name != "":
-        result["$device_name"] = device_name
-    if (value := cget("groupId")) is not None and value != "":
-        result["$group_id"] = value
-    if user_id is not None:
-        result["$identified_id"] = user_id
-    if insert != "":
-        result["$insert_id"] = insert
-    advertising_id = device.get("advertisingId")
-    if advertising_id is not None and advertising_id != "":
-        result["$ios_ifa"] = advertising_id
-    elif (value := device.get("idfa")) is not None and value != "":
-        result["$ios_ifa"] = value
-    if (value := library.get("version")) is not None and value != "":
-        result["$lib_version"] = value
-    if (value := cget("locale")) is not None and value != "":
-        result["$locale"] = value
-    if device:
-        if (value := device.get("manufacturer")) is not None and value != "":
-            result["$manufacturer"] = value
-        if (value := device.get("model")) is not None and value != "":
-            result["$model"] = value
-    if os_:
-        if (value := os_.get("name")) is not None and value != "":
-            result["$os"] = value
-        if (value := os_.get("version")) is not None and value != "":
-            result["$os_version"] = value
-    if (value := page.get("referrer")) is not None and value != "":
-        result["$referrer"] = value
-    if screen:
-        if (value := screen.get("height")) is not None and value != "":
-            result["$screen_height"] = value
-        if (value := screen.get("width")) is not None and value != "":
-            result["$screen_width"] = value
-        if (value := screen.get("density")) is not None and value != "":
-            result["$screen_density"] = value
-    iterable = as_object(cget("integration")).get("name") == "Iterable"
-    result["$source"] = "Iterable" if iterable else "segment"
-    if user_id is not None:
-        result["$user_id"] = user_id
-    if (value := network.get("wifi")) is not None and value != "":
-        result["$wifi_enabled"] = value
-    if (value := as_object(cget("location")).get("country")) is not None and value != "":
-        result["mp_country_code"] = value
-    library_name = library.get("name")
-    if library_name is not None and library_name != "":
-        result["mp_lib"] = f"Segment Actions: {library_name}"
-    # segment_source_name: Actions' setting; cdpcli has none (§3 "Consequences").
-    campaign = as_object(cget("campaign"))
-    if campaign:
-        for key, source in _UTM:  # grouped fields: null dropped, "" kept (§2.1)
-            value = campaign.get(source)
-            if value is not None:
-                result[key] = value
-    if advertising_id is not None and advertising_id != "":
-        result["advertising_id"] = advertising_id
-    if (value := device.get("adTrackingEnabled")) is not None and value != "":
-        result["ad_tracking_enabled"] = value
-    if (value := cget("timezone")) is not None and value != "":
-        result["timezone"] = value
-    if (value := app.get("platform")) is not None and value != "":
-        result["app_platform"] = value
-    original_name = get("event")
-    if original_name is None or original_name == "":
-        original_name = get("name")
-    if original_name is not None and original_name != "":
-        result["event_original_name"] = original_name
-    ua_data = as_object(cget("userAgentData"))
-    if ua_data:
-        for key, source, keeps_empty in _UA_DATA:
-            value = ua_data.get(source)
-            if value is not None and (keeps_empty or value != ""):
-                result[key] = value
-    if props.keys().isdisjoint(_STRIPPED):
-        result.update(props)  # properties override computed keys in place
+def add_properties(record: dict[str, Any], properties: Mapping[str, Any]) -> None:
+    """Add an event's `properties` to the computed keys of its record (§2.1): last, so they
+    override a computed key in place (`properties.ip` beats context.ip), minus the 7 keys Mixpanel
+    reserves."""
+    if properties.keys().isdisjoint(_STRIPPED):
+        record.update(properties)
     else:
         stripped = _STRIPPED
-        for key, value in props.items():
+        for key, value in properties.items():
             if key not in stripped:
-                result[key] = value
-    return result
+                record[key] = value
+
+
+# ---------------------------------------------------------------- the track-property table (§2.1)
+# The functions that compute a key where a path is not enough. Each gets its path inputs after
+# the row's empty rule (a value left out arrives as None) and returns None for "no value".
+
+
+def ip_or_zero(ip: str | None, properties: Mapping[str, Any]) -> str | None:
+    """context.ip; without one, "0" (§3h: no location rather than the backfill machine's),
+    unless `properties.ip` (which overrides in place) is there."""
+    if ip:  # "" too, which `[""]` converts to
+        return ip
+    return None if "ip" in properties else "0"
+
+
+_NO_AGENT = (None, None)
+
+
+def user_agent(ua: str | None) -> tuple[str | None, str | None]:
+    """`($browser, $browser_version)` of a user agent (§2.2); an unknown one gives `("", None)`,
+    so `"$browser": ""` is sent, as Segment does; no user agent gives neither key."""
+    return parse_user_agent(ua) if ua else _NO_AGENT
+
+
+def first_present(value: Any, fallback: Any) -> Any:
+    """Segment's `@if exists … then … else …`: the first value that is there."""
+    return value if value is not None else fallback
+
+
+def library(name: str | None) -> str | None:
+    """`mp_lib`: Segment's `library_name && "Segment Actions: " + library_name`."""
+    return f"Segment Actions: {name}" if name else name
+
+
+def source(integration_name: Any) -> str:
+    """`$source`: "Iterable" for events Iterable sent through Segment, else "segment"."""
+    return "Iterable" if integration_name == "Iterable" else "segment"
+
+
+_AGENT = ("context.userAgent",)
+_DROP, _DROP_NULL, _KEEP = Empty.DROP, Empty.DROP_NULL, Empty.KEEP
+_S, _N, _B = STRING, NUMBER, BOOLEAN
+
+TRACK_FIELDS: Table = (
+    Field("time", Given("time_ms"), _KEEP, note="ms of the event time, §3b"),
+    Field("ip", Computed(ip_or_zero, ("context.ip", Given("properties"))), _DROP, _S),
+    Field("id", Given("did"), _DROP, _S),
+    Field("$anon_id", Given("anon_id"), _DROP, _S),
+    Field("distinct_id", Given("did"), _KEEP, _S, note='"" means "no user" to Mixpanel'),
+    Field("$app_build_number", "context.app.build", _DROP, _S),
+    Field("$app_version_string", "context.app.version", _DROP, _S),
+    Field("$app_namespace", "context.app.namespace", _DROP, _S),
+    Field("$app_name", "context.app.name", _DROP, _S),
+    Field("$browser", Computed(user_agent, _AGENT, 0), _DROP, _S, note='"" sent when unknown'),
+    Field("$browser_version", Computed(user_agent, _AGENT, 1), _DROP, _S),
+    Field("$bluetooth_enabled", "context.network.bluetooth", _DROP, _B),
+    Field("$cellular_enabled", "context.network.cellular", _DROP, _B),
+    Field("$carrier", "context.network.carrier", _DROP, _S),
+    Field("$current_url", "context.page.url", _DROP, _S),
+    Field("$device", "context.device.name", _DROP, _S),
+    Field("$device_id", Given("anon_id"), _DROP, _S, note="anonymousId, not device.id (§3c)"),
+    Field("$device_type", "context.device.type", _DROP, _S),
+    Field("$device_name", "context.device.name", _DROP, _S),
+    Field("$group_id", "context.groupId", _DROP, _S),
+    Field("$identified_id", Given("user_id"), _DROP, _S),
+    Field("$insert_id", Given("insert"), _DROP, _S, note="§3a"),
+    Field(
+        "$ios_ifa",
+        Computed(first_present, ("context.device.advertisingId", "context.device.idfa")),
+        _DROP,
+        _S,
+    ),
+    Field("$lib_version", "context.library.version", _DROP, _S),
+    Field("$locale", "context.locale", _DROP, _S),
+    Field("$manufacturer", "context.device.manufacturer", _DROP, _S),
+    Field("$model", "context.device.model", _DROP, _S),
+    Field("$os", "context.os.name", _DROP, _S),
+    Field("$os_version", "context.os.version", _DROP, _S),
+    Field("$referrer", "context.page.referrer", _DROP, _S),
+    Field("$screen_height", "context.screen.height", _DROP, _N),
+    Field("$screen_width", "context.screen.width", _DROP, _N),
+    Field("$screen_density", "context.screen.density", _DROP, _N),
+    Field("$source", Computed(source, ("context.integration.name",)), _DROP),
+    Field("$user_id", Given("user_id"), _DROP, _S),
+    Field("$wifi_enabled", "context.network.wifi", _DROP, _B),
+    Field("mp_country_code", "context.location.country", _DROP, _S, note="verbatim"),
+    Field("mp_lib", Computed(library, ("context.library.name",)), _DROP, _S),
+    # segment_source_name: an Actions setting; cdpcli has none (§3 "Consequences").
+    Field("utm_campaign", "context.campaign.name", _DROP_NULL, _S),
+    Field("utm_content", "context.campaign.content", _DROP_NULL, _S),
+    Field("utm_medium", "context.campaign.medium", _DROP_NULL, _S),
+    Field("utm_source", "context.campaign.source", _DROP_NULL, _S),
+    Field("utm_term", "context.campaign.term", _DROP_NULL, _S),
+    Field("advertising_id", "context.device.advertisingId", _DROP, _S),
+    Field("ad_tracking_enabled", "context.device.adTrackingEnabled", _DROP, _S),
+    Field("timezone", "context.timezone", _DROP, _S),
+    Field("app_platform", "context.app.platform", _DROP, _S),
+    Field("event_original_name", Computed(first_present, ("event", "name")), _DROP, _S),
+    Field("$mobile", "context.userAgentData.mobile", _DROP, _B, note='not a string: "" left out'),
+    Field("$platform", "context.userAgentData.platform", _DROP_NULL, _S),
+    Field("$bitness", "context.userAgentData.bitness", _DROP_NULL, _S),
+    Field("$platformVersion", "context.userAgentData.platformVersion", _DROP_NULL, _S),
+    Field("$uaFullVersion", "context.userAgentData.uaFullVersion", _DROP_NULL, _S),
+    Field("$wow64", "context.userAgentData.wow64", _DROP, _B, note='not a string: "" left out'),
+)
+"""The keys of a track/page/screen record before its properties, in §2.1's order (reference
+/mixpanel.md §2.1: Segment's `MP/trackEvent/functions.ts` and `MP/mixpanel-properties.ts`)."""
+
+TRACK_GIVENS = ("time_ms", "did", "insert", "user_id", "anon_id", "properties")
+"""What `track_fields` takes after the event: the event time in ms, its `distinct_id`, its
+`$insert_id`, the `segment_id`s of userId and anonymousId, and its properties (route overrides
+merged in)."""
+
+track_fields = compile_fields(TRACK_FIELDS, TRACK_GIVENS, "track_fields")
+"""`track_fields(event, time_ms, did, insert, user_id, anon_id, properties)`: the computed keys
+of a track/page/screen record, and the values that could not be converted to their type (the table
+compiled once; `track_fields_loop` reads it row by row and gives the same)."""
+
+track_fields_loop = loop_reader(TRACK_FIELDS, TRACK_GIVENS)
+
+track_check = compile_check(TRACK_FIELDS, "track_check")
+"""`track_check(event)`: whether some typed value of the event cannot be converted, cheaply (what
+`validate` asks of every event; `check_loop(TRACK_FIELDS)` reads the table row by row)."""

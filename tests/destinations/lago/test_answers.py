@@ -265,7 +265,7 @@ def test_422_compares_code_not_error_text() -> None:
             {"X-RateLimit-Limit": "500", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "3"},
             Verdict("retry", message="HTTP 429", retry_after=3.0),
         ),
-        # both headers: the longer wait wins (cdpcli.send.retry.parse_retry_after, for every kind)
+        # both headers: the longer wait wins (cdpcli.retry.parse_retry_after, for every kind)
         (
             429,
             b"",

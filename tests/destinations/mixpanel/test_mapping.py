@@ -62,7 +62,7 @@ M1_IN = '{"type":"track","event":"Report Exported","messageId":"m1-7f3a9c","user
 M1_OUT = '{"event":"Report Exported","properties":{"time":1715678467312,"ip":"203.0.113.24","id":"u_829","$anon_id":"anon-829","distinct_id":"u_829","$browser":"Chrome","$browser_version":"124.0.6367.91","$current_url":"https://app.example.com/reports","$device_id":"anon-829","$group_id":"acme","$identified_id":"u_829","$insert_id":"m1-7f3a9c","$lib_version":"next-1.70.0","$locale":"de-DE","$referrer":"https://www.google.com/","$source":"segment","$user_id":"u_829","mp_country_code":"Germany","mp_lib":"Segment Actions: analytics.js","utm_campaign":"spring","utm_medium":"email","utm_source":"newsletter","timezone":"Europe/Berlin","event_original_name":"Report Exported","$mobile":false,"$platform":"macOS","format":"csv","rows":1200}}'  # noqa: E501
 
 M2_IN = '{"type":"track","event":"Workout Saved","messageId":"m2-51a0","userId":"u_5120","anonymousId":"anon-5120","timestamp":"2024-06-01T12:00:00.250Z","context":{"ip":"192.0.2.77","app":{"name":"FitTrack","version":"5.2.0","build":"5201"},"device":{"id":"B5F1C0DE","manufacturer":"Apple","model":"iPhone15,2","name":"iPhone","type":"ios","advertisingId":"6D92078A","adTrackingEnabled":false},"os":{"name":"iOS","version":"17.4.1"},"network":{"wifi":true,"carrier":""},"screen":{"width":393,"height":852}},"properties":{"duration_s":1860,"ip":"0","time":"yesterday","distinct_id":"spoofed","notes":""}}'  # noqa: E501
-M2_OUT = '{"event":"Workout Saved","properties":{"time":1717243200250,"ip":"0","id":"u_5120","$anon_id":"anon-5120","distinct_id":"u_5120","$app_build_number":"5201","$app_version_string":"5.2.0","$app_name":"FitTrack","$device":"iPhone","$device_id":"anon-5120","$device_type":"ios","$device_name":"iPhone","$identified_id":"u_5120","$insert_id":"m2-51a0","$ios_ifa":"6D92078A","$manufacturer":"Apple","$model":"iPhone15,2","$os":"iOS","$os_version":"17.4.1","$screen_height":852,"$screen_width":393,"$source":"segment","$user_id":"u_5120","$wifi_enabled":true,"advertising_id":"6D92078A","ad_tracking_enabled":false,"event_original_name":"Workout Saved","duration_s":1860,"notes":""}}'  # noqa: E501
+M2_OUT = '{"event":"Workout Saved","properties":{"time":1717243200250,"ip":"0","id":"u_5120","$anon_id":"anon-5120","distinct_id":"u_5120","$app_build_number":"5201","$app_version_string":"5.2.0","$app_name":"FitTrack","$device":"iPhone","$device_id":"anon-5120","$device_type":"ios","$device_name":"iPhone","$identified_id":"u_5120","$insert_id":"m2-51a0","$ios_ifa":"6D92078A","$manufacturer":"Apple","$model":"iPhone15,2","$os":"iOS","$os_version":"17.4.1","$screen_height":852,"$screen_width":393,"$source":"segment","$user_id":"u_5120","$wifi_enabled":true,"advertising_id":"6D92078A","ad_tracking_enabled":"false","event_original_name":"Workout Saved","duration_s":1860,"notes":""}}'  # noqa: E501
 
 M3_IN = '{"type":"page","name":"Pricing","messageId":"ajs-next-1701385199999-3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7","anonymousId":"anon-77","timestamp":"2023-11-30T23:59:59.999+01:00","context":{"ip":"198.51.100.4","page":{"url":"https://www.example.com/pricing","referrer":""},"userAgent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Version/17.4 Mobile/15E148 Safari/604.1"},"properties":{"url":"https://www.example.com/pricing","referrer":""}}'  # noqa: E501
 M3_OUT = '{"event":"Viewed Pricing","properties":{"time":1701385199999,"ip":"198.51.100.4","id":"$device:anon-77","$anon_id":"anon-77","distinct_id":"$device:anon-77","$browser":"Mobile Safari","$browser_version":"17.4","$current_url":"https://www.example.com/pricing","$device_id":"anon-77","$insert_id":"cd18afbab7e9be336fcf41d4ddc24e943879","$source":"segment","event_original_name":"Pricing","url":"https://www.example.com/pricing","referrer":""}}'  # noqa: E501
@@ -450,6 +450,51 @@ def test_m7_reserved_traits(traits: dict[str, Any], expected: dict[str, Any]) ->
 
 
 # ---------------------------------------------------------------- M11: group key
+
+
+# Segment sends a reserved trait that is null as null (traits are an untyped object, §2.6): only
+# an absent one is left out (JavaScript's undefined), `$created` is `created ?? createdAt ??
+# created_at` and `$name` is `name ?? (firstName && lastName ? "<first> <last>" : undefined)`.
+@pytest.mark.parametrize(
+    ("traits", "expected"),
+    [
+        ({"email": None, "plan": None}, {"plan": None, "$email": None}),
+        ({"phone": None, "username": None}, {"$username": None, "$phone": None}),
+        ({"firstName": None, "lastName": "F"}, {"$first_name": None, "$last_name": "F"}),
+        (
+            {"name": None, "firstName": "L", "lastName": "F"},
+            {"$first_name": "L", "$last_name": "F", "$name": "L F"},
+        ),
+        ({"name": None}, {}),  # name ?? (…) with no first and last name: undefined, not sent
+        ({"created_at": None}, {"$created": None}),
+        ({"created": None}, {}),  # created ?? createdAt ?? created_at: undefined
+        ({"created": None, "createdAt": "B"}, {"$created": "B"}),
+    ],
+)
+def test_null_reserved_traits_stay_null_in_engage_set(
+    traits: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    assert (
+        run({"type": "identify", "messageId": "m-1", "userId": "u1", "traits": traits})
+        .records[0]
+        .item["$set"]
+        == expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("traits", "expected"),
+    [
+        ({"name": None, "plan": "pro"}, {"plan": "pro", "$name": None}),
+        ({"created_at": None}, {"$created": None}),
+        ({"created": None}, {}),
+    ],
+)
+def test_null_reserved_traits_stay_null_in_group_set(
+    traits: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    event = {"type": "group", "messageId": "m-1", "groupId": "g1", "traits": traits}
+    assert run(event).records[0].item["$set"] == expected
 
 
 @pytest.mark.parametrize(
