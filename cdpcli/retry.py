@@ -25,19 +25,27 @@ DEFAULT_MAX_ATTEMPTS = 8
 MAX_HINT_SECONDS = 600.0
 """The longest server hint honoured (10 minutes); longer ones are cut to this."""
 
+ATTEMPT_DEADLINE_SECONDS = 120.0
+"""How long one attempt may take in all, connect, send and the whole answer (PRODUCT.md §6.1
+"Deadlines"); enforced on the sockets by `cdpcli.send.deadline`."""
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How many attempts a request gets and how long to wait between them.
+    """How many attempts a request gets, how long each may take, and how long to wait between
+    them.
 
     `max_attempts` counts every attempt, the first one included: with 8, a request is sent at
     most 8 times. `base` is the ceiling of the first wait, doubled after each failure up to `cap`.
+    `attempt_deadline` bounds one attempt, from connecting to the last byte of the answer: past
+    it the attempt is a timeout, retried like any other.
     """
 
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     base: float = 2.0
     cap: float = 60.0
     max_hint: float = MAX_HINT_SECONDS
+    attempt_deadline: float = ATTEMPT_DEADLINE_SECONDS
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -45,9 +53,13 @@ class RetryPolicy:
                 f"--max-retries must be at least 1 (got {self.max_attempts})",
                 hint="it counts every attempt of a request, the first one included",
             )
-        if not (self.base > 0 and self.cap >= self.base and self.max_hint >= 0):
+        if (
+            not (self.base > 0 and self.cap >= self.base and self.max_hint >= 0)
+            or not self.attempt_deadline > 0
+        ):
             raise ValueError(
-                f"invalid retry policy: base={self.base}, cap={self.cap}, max_hint={self.max_hint}"
+                f"invalid retry policy: base={self.base}, cap={self.cap}, "
+                f"max_hint={self.max_hint}, attempt_deadline={self.attempt_deadline}"
             )
 
     def ceiling(self, attempt: int) -> float:

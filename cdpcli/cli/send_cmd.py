@@ -119,6 +119,14 @@ def send_command(
     max_retries: Annotated[
         int, typer.Option(min=1, max=100, help="Attempts per request before giving up.")
     ] = 8,
+    flush_interval: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="From stdin or a pipe: send a partial batch once its oldest event waited this "
+            "many seconds (files fill their batches first).",
+        ),
+    ] = 1.0,
     max_rate: Annotated[
         float | None,
         typer.Option(
@@ -163,32 +171,34 @@ def send_command(
     from cdpcli.cli.send_render import attempt_line, render_explained, send_counts
 
     out = streams(quiet=quiet)
-    with handle_errors(no_input=no_input_example("send", "-c cdpcli.yaml")):
-        if explain and not dry_run:
-            raise typer.BadParameter("--explain needs --dry-run", param_hint="--explain")
-        if output is not None and not dry_run:
-            raise typer.BadParameter("--output needs --dry-run", param_hint="--output")
-        request = api.SendRequest(
-            paths=paths or [],
-            config_path=api.resolve_config_path(config),
-            dry_run=dry_run,
-            options=api.SendOptions(
-                to=frozenset(to) if to else None,
-                since_ms=_time_option(since),
-                until_ms=_time_option(until),
-                limit=limit,
-                strict=strict,
-            ),
-            rejected_path=rejected,
-            checkpoint_path=checkpoint,
-            output_path=output,
-            concurrency=concurrency,
-            jobs=jobs if jobs is not None else api.default_jobs(),
-            retry=retry_policy(max_retries),
-            allow_insecure_http=allow_insecure_http,
-            max_rate=max_rate,
-        )
-        with _signals() as stop:
+    # The signal handlers last until the summary is printed (see `_signals`).
+    with _signals() as (stop, ended):
+        with handle_errors(no_input=no_input_example("send", "-c cdpcli.yaml")):
+            if explain and not dry_run:
+                raise typer.BadParameter("--explain needs --dry-run", param_hint="--explain")
+            if output is not None and not dry_run:
+                raise typer.BadParameter("--output needs --dry-run", param_hint="--output")
+            request = api.SendRequest(
+                paths=paths or [],
+                config_path=api.resolve_config_path(config),
+                dry_run=dry_run,
+                options=api.SendOptions(
+                    to=frozenset(to) if to else None,
+                    since_ms=_time_option(since),
+                    until_ms=_time_option(until),
+                    limit=limit,
+                    strict=strict,
+                ),
+                rejected_path=rejected,
+                checkpoint_path=checkpoint,
+                output_path=output,
+                concurrency=concurrency,
+                jobs=jobs if jobs is not None else api.default_jobs(),
+                retry=retry_policy(max_retries),
+                allow_insecure_http=allow_insecure_http,
+                max_rate=max_rate,
+                flush_interval=flush_interval,
+            )
             display = ProgressDisplay.start(out, send_counts)
             try:
                 result = api.run_send(
@@ -201,8 +211,9 @@ def send_command(
                     attempts=(lambda a: display.print(attempt_line(a))) if verbose else None,
                 )
             finally:
+                ended.set()
                 display.stop()
-    _finish(result, out, output_format, request)
+        _finish(result, out, output_format, request)
 
 
 def _finish(
@@ -244,13 +255,16 @@ def _request_writer(
 
 
 @contextmanager
-def _signals() -> Iterator[threading.Event]:
-    """Ctrl-C or SIGTERM asks the run to stop between two events: the checkpoint is saved, the
-    summary printed, and the exit is 130. A second signal stops at once."""
-    stop = threading.Event()
+def _signals() -> Iterator[tuple[threading.Event, threading.Event]]:
+    """Ctrl-C or SIGTERM asks the run to stop (`stop`): within moments, whatever the servers
+    do, the requests in flight are abandoned, the checkpoint saved, the summary printed, and the
+    exit is 130. A second signal while the run still goes interrupts whatever it waits for;
+    the summary is printed all the same. Once the run has ended (`ended`), signals wait for
+    its summary."""
+    stop, ended = threading.Event(), threading.Event()
 
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set():
+        if stop.is_set() and not ended.is_set():
             raise KeyboardInterrupt
         stop.set()
 
@@ -262,7 +276,7 @@ def _signals() -> Iterator[threading.Event]:
     except ValueError:  # not the main thread (embedded use): no handlers
         pass
     try:
-        yield stop
+        yield stop, ended
     finally:
         for installed_signum, previous in installed:
             signal.signal(installed_signum, previous)

@@ -58,11 +58,11 @@ def render_summary(
         return
     title = "Dry run (nothing was sent)" if summary.dry_run else "Send summary"
     table = Table(title=title, title_justify="left")
-    for column in ("destination", "kind", "delivered", "duplicates", "rejected", "skipped"):
+    columns = ("destination", "kind", "delivered", "duplicates", "rejected", "skipped")
+    for column in (*columns, "not sent", "requests"):
         table.add_column(
             column, justify="right" if column not in ("destination", "kind") else "left"
         )
-    table.add_column("requests", justify="right")
     if not summary.dry_run:
         table.add_column("retries", justify="right")
         table.add_column("429s", justify="right")
@@ -74,6 +74,7 @@ def render_summary(
             f"{stats.duplicates:,}",
             f"{stats.rejected:,}",
             f"{stats.skipped:,}",
+            f"{stats.not_sent:,}",
             f"{stats.requests:,}",
         ]
         if not summary.dry_run:

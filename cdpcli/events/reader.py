@@ -18,6 +18,10 @@ UTF-8, not JSON or not an object, or longer than 1 MiB (skipped without being he
 gzip stream (at the line after the last one read; the next input is read on). An input that
 cannot be opened, or whose reading fails (an I/O error: EIO, a dropped network mount), raises
 `InputError` (exit 4) naming it and the last line read (PRODUCT.md §3.2).
+
+Given a `tick`, a live input (a pipe, a terminal: `cdpcli.events.live`) is read by a thread so
+that its reader calls `tick` every tenth of a second even while no data comes (a send flushes
+its batches and saves its checkpoint from there). Regular files are read directly in any case.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import stat
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -230,19 +235,27 @@ def read_input(
     stdin: BinaryIO | None = None,
     opened: Callable[[BinaryIO], None] | None = None,
     block: Callable[[], None] | None = None,
+    tick: Callable[[], None] | None = None,
 ) -> Iterator[Item]:
     """Stream the events and problems of one input. Raises InputError if it cannot be opened.
 
     `opened` receives the file handle once it is open: its position (`tell`) is how far into the
     file (compressed size, for gzip) the reading has come. `block` is called after each block of
-    JSON lines read (for a progress display: nothing is done per event).
+    JSON lines read (for a progress display: nothing is done per event). `tick`, if given, is
+    called at least every `cdpcli.events.live.TICK_SECONDS` while a live input is read (what it
+    raises ends the reading).
     """
     if input_file.object is not None:
         yield from _read_object(input_file, input_file.object, opened, block)
         return
     if input_file.path is None:
         raw: BinaryIO = stdin if stdin is not None else sys.stdin.buffer
-        yield from _read_stream(raw, input_file.name, json_document=False, block=block)
+        live = _live(raw, tick)
+        try:
+            yield from _read_stream(live or raw, input_file.name, json_document=False, block=block)
+        finally:
+            if live is not None:
+                live.close()
         return
     try:
         handle = open(input_file.path, "rb")  # noqa: SIM115 - closed in finally
@@ -250,12 +263,36 @@ def read_input(
         raise InputError(f"{input_file.name}: cannot open: {error.strerror or error}") from error
     if opened is not None:
         opened(handle)
+    live = _live(handle, tick)
     try:
+        json_document = _is_json_name(input_file)
         yield from _read_stream(
-            handle, input_file.name, json_document=_is_json_name(input_file), block=block
+            live or handle, input_file.name, json_document=json_document, block=block
         )
     finally:
+        if live is not None:
+            live.close()
         handle.close()
+
+
+def is_live(handle: Any) -> bool:
+    """Whether reading `handle` may wait on a writer (a pipe, a FIFO, a terminal, a socket):
+    it has a descriptor that is not a regular file or a block device. A stream without one (an
+    in-memory buffer) is not live."""
+    try:
+        mode = os.fstat(handle.fileno()).st_mode
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISBLK(mode))
+
+
+def _live(handle: BinaryIO, tick: Callable[[], None] | None) -> BinaryIO | None:
+    """A thread-read stream over `handle` when it is live and someone ticks (else None)."""
+    if tick is None or not is_live(handle):
+        return None
+    from cdpcli.events.live import LiveInput
+
+    return cast(BinaryIO, LiveInput(handle.fileno(), tick))
 
 
 def _read_object(
@@ -330,6 +367,12 @@ def read_error(name: str, line: int, error: BaseException) -> InputError:
         hint="check the disk or network mount it is on, then re-run "
         "(a send with --checkpoint resumes where it stopped)",
     )
+
+
+def is_json_document(input_file: InputFile) -> bool:
+    """Whether the input is read as JSON documents (`.json`, `.json.gz`), not as JSON lines:
+    then several values may share a line, and a read may stop inside one."""
+    return input_file.path is not None and _is_json_name(input_file)
 
 
 def _is_json_name(input_file: InputFile) -> bool:

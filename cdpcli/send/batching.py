@@ -10,11 +10,15 @@ around the array (a body `{"events":[...]}` adds 11: `{"events":` and `}`).
 
 An item over the endpoint's `max_item_bytes`, or one that could not fit a request even alone, is
 refused with a reason and never enters a batch (bad data is a value, not an exception).
+
+A batch remembers when its first item came (`clock`), so that a live stream's partial batches
+can go out once they have waited long enough (`Batcher.overdue`, PRODUCT.md §6.1).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 from urllib.parse import urlsplit
@@ -198,6 +202,7 @@ def refusal(endpoint: Endpoint, size: int, overhead: int = 0) -> str | None:
 
 @dataclass(slots=True)
 class _Pending:
+    since: float  # when the first item came (the batcher's clock)
     tags: list[Any] = field(default_factory=list)
     encoded: list[bytes] = field(default_factory=list)
     content_bytes: int = 0  # sum of encoded sizes
@@ -220,8 +225,10 @@ class Batcher:
         endpoints: Mapping[str, Endpoint],
         *,
         overhead: Mapping[str, int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._endpoints = dict(endpoints)
+        self._clock = clock
         self._overhead = dict(overhead or {})
         unknown = set(self._overhead) - set(self._endpoints)
         if unknown:
@@ -263,14 +270,14 @@ class Batcher:
         done: tuple[Batch, ...] = ()
         pending = self._pending.get(endpoint_name)
         if pending is None:
-            pending = self._pending[endpoint_name] = _Pending()
+            pending = self._pending[endpoint_name] = _Pending(self._clock())
         count = len(pending.encoded)
         if count and (
             count >= max_items
             or ARRAY_BRACKETS + pending.content_bytes + size + count + overhead > max_request_bytes
         ):
             done = (self._take(endpoint_name),)
-            pending = self._pending[endpoint_name] = _Pending()
+            pending = self._pending[endpoint_name] = _Pending(self._clock())
             count = 0
         pending.tags.append(tag)
         pending.encoded.append(encoded)
@@ -282,6 +289,15 @@ class Batcher:
     def flush(self) -> list[Batch]:
         """Every unfinished batch, one per endpoint, oldest unfinished batch first."""
         return [self._take(name) for name in list(self._pending) if self._pending[name].encoded]
+
+    def overdue(self, since: float) -> list[Batch]:
+        """The unfinished batches whose first item came at or before `since` (the batcher's
+        clock), oldest first."""
+        return [
+            self._take(name)
+            for name, pending in list(self._pending.items())
+            if pending.encoded and pending.since <= since
+        ]
 
     def _take(self, endpoint_name: str) -> Batch:
         pending = self._pending.pop(endpoint_name)

@@ -86,6 +86,11 @@ class Watermarks:
 
     def finish_source(self, source: str) -> None:
         """The input was read to its end: its last line is no longer being read."""
+        self.close_line(source)
+
+    def close_line(self, source: str) -> None:
+        """Every item of the last line read is seen (a live input waits for its next line):
+        the line is no longer being read, so the watermark may pass it once it is settled."""
         current = self._current.pop(source, None)
         if current is not None:
             self.release(source, current)

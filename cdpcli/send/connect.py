@@ -33,7 +33,7 @@ from cdpcli.secrets.store import (
     required_secrets,
     routed_types,
 )
-from cdpcli.send.transport import require_https
+from cdpcli.send.transport import Target, make_client, require_https
 
 if TYPE_CHECKING:
     import httpx
@@ -164,10 +164,9 @@ def check_connect(
     plans = [_plan(loaded, name, store, allow_insecure_http) for name in loaded.destinations]
     redactor = Redactor.from_resolved({plan.name: plan.secrets for plan in plans})
     own_client = client is None
-    if client is None:
-        from cdpcli.send.http import make_client
-
-        client = make_client(1)
+    if client is None:  # the client of a send: its CA bundle and proxies (cdpcli.send.transport)
+        reached = [Target.of(plan.name, url) for plan in plans for url in plan.urls]
+        client, _sockets = make_client(1, reached)
     try:
         results = tuple(_check(plan, client, redactor) for plan in plans)
     finally:
@@ -190,6 +189,7 @@ class _Plan:
         self.failures: list[str] = []  # why the keyring gave no value, where it failed
         self.secrets: dict[str, str] = {}
         self.destination: Destination[Any] | None = None
+        self.urls: list[str] = []  # where it is probed
 
 
 def _plan(config: Config, name: str, store: SecretStore, allow_http: bool) -> _Plan:
@@ -211,6 +211,7 @@ def _plan(config: Config, name: str, store: SecretStore, allow_http: bool) -> _P
     kind = get_kind(configured.kind)
     for probe in kind(name, configured.options, None).probes(plan.types):
         require_https(name, probe.request.url, allow_http)
+        plan.urls.append(probe.request.url)
     if not plan.missing:
         plan.destination = kind(name, configured.options, plan.secrets)
     return plan

@@ -7,7 +7,7 @@ delivered; the HTTP deliverer (`cdpcli.send.http`) sends them. The pipeline is t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -19,9 +19,11 @@ Status = Literal["delivered", "duplicate", "rejected"]
 
 @dataclass
 class DestinationStats:
-    """Outcomes of one destination; `routed == delivered + duplicates + rejected + skipped`.
-    `requests` counts HTTP attempts, `retries` the attempts that repeated one before, and
-    `throttled` the answers 429 (rate limited)."""
+    """Outcomes of one destination: `routed == delivered + duplicates + rejected + skipped +
+    not_sent` (PRODUCT.md §6.1). While a run goes, `not_sent` counts its routes still waiting for
+    an answer; when the run has ended, those it never sent (0 unless it stopped). `requests`
+    counts HTTP attempts, `retries` the attempts that repeated one before, and `throttled` the
+    answers 429 (rate limited)."""
 
     kind: str
     routed: int = 0
@@ -29,6 +31,7 @@ class DestinationStats:
     duplicates: int = 0
     rejected: int = 0
     skipped: int = 0
+    not_sent: int = 0
     requests: int = 0
     retries: int = 0
     throttled: int = 0
@@ -43,6 +46,7 @@ class DestinationStats:
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "skipped": self.skipped,
+            "not_sent": self.not_sent,
             "requests": self.requests,
             "retries": self.retries,
             "throttled": self.throttled,
@@ -110,12 +114,21 @@ class DeliveryResult:
 
 class Deliverer(Protocol):
     """Takes batches, returns results. `submit` may block while too many batches are in flight;
-    it returns the results that completed meanwhile. `finish` waits for all that remain.
-    Fatal conditions (credentials refused, retries exhausted) raise a `CdpError`."""
+    it returns the results that completed meanwhile. `finish` waits for all that remain, `poll`
+    for none. Fatal conditions (credentials refused, retries exhausted) raise a `CdpError`."""
 
     def submit(self, delivery: Delivery) -> list[DeliveryResult]: ...
 
     def finish(self) -> list[DeliveryResult]: ...
+
+    def poll(self) -> list[DeliveryResult]:
+        """The results that completed, without waiting."""
+        ...
+
+    def while_waiting(self, tick: Callable[[], None]) -> None:
+        """Have `submit` and `finish` call `tick` every moment (a tenth of a second) they wait;
+        what `tick` raises ends the wait."""
+        ...
 
     def abort(self) -> list[DeliveryResult]:
         """Stop at once; returns the results that had completed (they still count)."""

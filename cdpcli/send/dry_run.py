@@ -75,5 +75,11 @@ class DryRunDeliverer:
     def finish(self) -> list[DeliveryResult]:
         return []
 
+    def poll(self) -> list[DeliveryResult]:
+        return []
+
+    def while_waiting(self, tick: Callable[[], None]) -> None:
+        """Never waits."""
+
     def abort(self) -> list[DeliveryResult]:
         return []

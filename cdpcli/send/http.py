@@ -8,10 +8,15 @@ and the pipeline reads no further ahead than one batch per destination endpoint 
 
 A worker's `CdpError` (credentials refused, retries exhausted) sets the stop flag, so no other
 worker starts another attempt, and is raised from the next `submit` or `finish` in the caller's
-thread. `abort` sets the flag and drops queued batches without waiting; backoff sleeps wait on
-the same flag, so they end at once. The requests of a batch that ends without a result (failed,
-stopped, dropped) are added to its destination's `requests` (and `retries`, `throttled`) here, as
-no result carries them.
+thread. `abort` sets the flag, drops queued batches and abandons the requests on the wire (their
+connections are shut down: `cdpcli.send.deadline`), without waiting; backoff sleeps and pace
+waits wait on the same flag, so they end at once, and so every worker is free within moments
+whatever the servers do. The requests of a batch that ends without a result (failed, stopped,
+dropped) are added to its destination's `requests` (and `retries`, `throttled`) here, as no
+result carries them.
+
+While `submit` or `finish` waits, it calls the callback given to `while_waiting` every
+`WAIT_TICK` seconds (the pipeline saves its checkpoint from there while every batch is stalled).
 
 Every attempt first waits for its destination's pace, when the deliverer is given a `Pacing`
 (`cdpcli.send.pace`: a real run always is); what the workers wait for and how each attempt went is
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import httpx
@@ -32,24 +37,11 @@ from cdpcli.secrets.redact import Redactor
 from cdpcli.send.delivery import Delivery, DeliveryResult
 from cdpcli.send.http_batch import BatchSender, Stopped, Tally
 from cdpcli.send.pace import Pacing
+from cdpcli.send.transport import Target, make_client
 from cdpcli.send.watch import Watch
 
-CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 60.0
-CLOSE_GRACE = 2.0  # seconds a request on the wire may take to end after an abort
-INTERRUPT_POLL = 0.1  # seconds between checks for a stop request while waiting on batches
-
-
-def make_client(concurrency: int) -> httpx.Client:
-    """One keep-alive client: TLS verified, no proxy or netrc from the environment, no
-    redirects (a redirect would carry credentials elsewhere), one connection per worker."""
-    return httpx.Client(
-        timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
-        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-        verify=True,
-        trust_env=False,
-        follow_redirects=False,
-    )
+CLOSE_GRACE = 2.0  # seconds a worker may take to end after an abort (it is never on the wire)
+WAIT_TICK = 0.1  # seconds between checks for a stop request (and ticks) while waiting on batches
 
 
 class HttpDeliverer:
@@ -65,9 +57,12 @@ class HttpDeliverer:
         rand: Callable[[], float] = random.random,
         sleep: Callable[[float], None] | None = None,
         interrupt: threading.Event | None = None,
+        abandon: Callable[[], None] | None = None,
         pacing: Pacing | None = None,
         watch: Watch | None = None,
     ) -> None:
+        """`abandon` shuts down every connection of `client` (`Sockets.abandon`): without it,
+        an abort leaves the requests on the wire to end by themselves."""
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
         self.concurrency = concurrency
@@ -76,6 +71,8 @@ class HttpDeliverer:
         # The run's stop request (Ctrl-C, SIGTERM): waits for batches in flight give way to it,
         # however long their retries would take.
         self._interrupt = interrupt if interrupt is not None else threading.Event()
+        self._abandon = abandon
+        self._waiting: Callable[[], None] = _nothing
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cdpcli-send")
         # Each batch in flight, with its delivery and the requests made for it so far.
         self._inflight: dict[Future[DeliveryResult], tuple[Delivery, Tally]] = {}
@@ -103,20 +100,26 @@ class HttpDeliverer:
         retry: RetryPolicy | None = None,
         secrets: Mapping[str, Mapping[str, str]] | None = None,
         interrupt: threading.Event | None = None,
+        targets: Sequence[Target] = (),
+        environ: Mapping[str, str] | None = None,
         pacing: Pacing | None = None,
         watch: Watch | None = None,
     ) -> HttpDeliverer:
         """The deliverer of a real run: `secrets` is `{destination: {field: value}}`, every
         value of which is masked in messages; `retry` (default `RetryPolicy()`) says how many
-        attempts a request gets and how long to wait between them; `pacing` paces each
-        destination (`cdpcli.send.pace`; default: none); `watch` is told what the attempts
-        wait for and how they went (`cdpcli.send.watch`)."""
+        attempts a request gets, how long each may take and how long to wait between them;
+        `targets` are the endpoints the run reaches (`cdpcli.send.transport.targets`), which
+        the environment's proxies and CA bundle (`environ`, default `os.environ`) apply to;
+        `pacing` paces each destination (`cdpcli.send.pace`; default: none); `watch` is told
+        what the attempts wait for and how they went (`cdpcli.send.watch`)."""
+        client, sockets = make_client(concurrency, targets, environ=environ)
         return cls(
-            make_client(concurrency),
+            client,
             concurrency=concurrency,
             policy=retry,
             redactor=Redactor.from_resolved(secrets or {}),
             interrupt=interrupt,
+            abandon=sockets.abandon,
             pacing=pacing,
             watch=watch,
         )
@@ -143,12 +146,24 @@ class HttpDeliverer:
             raise KeyboardInterrupt
         return self._collect()
 
+    def poll(self) -> list[DeliveryResult]:
+        """The results of the batches that completed, without waiting."""
+        return self._collect()
+
+    def while_waiting(self, tick: Callable[[], None]) -> None:
+        """Call `tick` about every `WAIT_TICK` seconds while `submit` or `finish` waits."""
+        self._waiting = tick
+
     def abort(self) -> list[DeliveryResult]:
-        """Stop quickly: no new attempt starts, backoff sleeps end, queued batches are dropped.
+        """Stop at once: no new attempt starts, backoff sleeps end, queued batches are dropped,
+        and the requests on the wire are abandoned (not acknowledged, so the caller counts them
+        not sent and a re-run sends them).
 
         Returns the results of batches that had completed but were not yet handed out, so the
         caller still counts what was delivered."""
         self._stop.set()
+        if self._abandon is not None:
+            self._abandon()
         completed, self._completed = self._completed, []
         for future, (delivery, tally) in self._inflight.items():
             if future.done() and not future.cancelled() and future.exception() is None:
@@ -160,15 +175,18 @@ class HttpDeliverer:
         return completed
 
     def close(self) -> None:
-        """Release the pool and the client. After an abort, a request still on the wire gets
-        `CLOSE_GRACE` seconds to end (its worker sees the stop flag before any further attempt),
-        so its connection is closed cleanly rather than left to the garbage collector."""
+        """Release the pool and the client. After an abort, a worker gets `CLOSE_GRACE`
+        seconds to end (its connections are shut down, and it sees the stop flag before any
+        further attempt: moments), so its connection is closed cleanly rather than left to the
+        garbage collector."""
         if self._closed:
             return
         self._closed = True
         stopped = self._stop.is_set()
         self._stop.set()
         if stopped:
+            if self._abandon is not None:
+                self._abandon()
             running = [f for f in self._submitted if not f.done()]
             if running:
                 wait(running, timeout=CLOSE_GRACE)
@@ -186,10 +204,11 @@ class HttpDeliverer:
     def _wait(self, return_when: str) -> bool:
         """Wait for the batches in flight as `return_when` says; False if interrupted first."""
         while not self._interrupt.is_set():
-            done, pending = wait(self._inflight, timeout=INTERRUPT_POLL, return_when=return_when)
+            done, pending = wait(self._inflight, timeout=WAIT_TICK, return_when=return_when)
             if not pending or (done and return_when == FIRST_COMPLETED):
                 return True
             self._watch.tick()  # answers slow in coming are reported
+            self._waiting()
         return False
 
     def _sleep(self, seconds: float) -> None:
@@ -222,6 +241,10 @@ class HttpDeliverer:
             self._completed.extend(results)
             raise error
         return results
+
+
+def _nothing() -> None:
+    return None
 
 
 def _count_unfinished(delivery: Delivery, tally: Tally) -> None:

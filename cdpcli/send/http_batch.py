@@ -12,7 +12,11 @@ has a result:
   `policy.max_attempts` attempts, then `DeliveryError`; with a pacer (`cdpcli.send.pace`), every
   attempt first waits for the destination's pace, and a 429 or 503 cuts that pace and pauses
   it instead of sleeping a backoff (the pause is the retry's wait);
-- auth (401/403): `CredentialsError`; reject_all: every item rejected with the message.
+- auth (401/403): `CredentialsError`; reject_all: every item rejected with the message;
+- a certificate that fails verification: `DeliveryError` at once (`cdpcli.send.transport`).
+
+Each attempt has a total deadline (`policy.attempt_deadline`, `cdpcli.send.deadline`): a server
+that trickles its answer or never sends one is a timeout, retried like any other.
 
 Every text that leaves this module passes through the run's `Redactor`; headers never do.
 What each attempt waits for and how it went is told to the run's `Watch` (`cdpcli.send.watch`).
@@ -36,8 +40,10 @@ from cdpcli.retry import RetryPolicy
 from cdpcli.secrets.redact import Redactor
 from cdpcli.secrets.store import env_var_name
 from cdpcli.send.batching import Batch, endpoint_label, split, subset
+from cdpcli.send.deadline import attempt as attempt_deadline
 from cdpcli.send.delivery import DELIVERED, Delivery, DeliveryResult, DestinationRuntime, ItemResult
 from cdpcli.send.pace import THROTTLE_STATUSES, Pacer, Pacing, Ticket
+from cdpcli.send.transport import certificate_error, certificate_problem
 from cdpcli.send.watch import Attempt, Watch, seconds_text
 
 USER_AGENT = f"cdpcli/{__version__}"
@@ -169,10 +175,12 @@ class BatchSender:
             started = watch.started(name, attempt, self.policy.max_attempts)
             report = self._report(name, method, url, attempt, len(batch), size, len(body))
             try:
-                response = self.client.request(method, url, headers=headers, content=body)
+                with attempt_deadline(self.policy.attempt_deadline):
+                    response = self.client.request(method, url, headers=headers, content=body)
             except RETRYABLE as error:
                 failure = label = self._clean(f"{type(error).__name__}: {error}".rstrip(": "))
                 watch.ended(name, started, report and partial(report, failure))
+                self._fail_on_certificate(destination, url, error)
             except httpx.HTTPError as error:
                 failure = self._clean(f"{type(error).__name__}: {error}")
                 watch.ended(name, started, report and partial(report, failure))
@@ -215,6 +223,16 @@ class BatchSender:
                 delay = self.policy.delay(attempt, server_hint=hint, rand=self.rand)
                 watch.wait(name, f"{label}, retrying in {seconds_text(delay)} {then}")
                 self.sleep(delay)
+
+    def _fail_on_certificate(
+        self, destination: DestinationRuntime, url: str, error: BaseException
+    ) -> None:
+        """A certificate that failed verification ends the run at once: no retry makes it
+        valid (PRODUCT.md §6.1 "Certificates and proxies")."""
+        problem = certificate_problem(error)
+        if problem is not None:
+            self.stop.set()  # nothing more is sent, by this worker or any other
+            raise certificate_error(destination.name, destination.kind, url, problem) from None
 
     def _paced(self, pacer: Pacer, name: str, records: int, size: int) -> Ticket:
         """Wait for the destination's pace; the ticket of the attempt it lets go."""

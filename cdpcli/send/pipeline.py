@@ -12,9 +12,11 @@ delivered, duplicate, rejected or skipped; an event that matched no route (or li
 time window, or was settled by an earlier run) is skipped once. So
 `delivered + duplicates + rejected + skipped == events_read - invalid + extra_routes`, where
 `extra_routes` counts the second and later routes of events that matched several; and per
-destination `routed == delivered + duplicates + rejected + skipped`. A fatal stop (credentials
-refused, retries exhausted, interrupt) leaves some routes `not_sent`; they are not settled, the
-checkpoint does not pass them, and re-running sends them.
+destination `routed == delivered + duplicates + rejected + skipped + not_sent`. A fatal stop
+(credentials refused, retries exhausted, interrupt) leaves some routes `not_sent`; they are not
+settled, the checkpoint does not pass them, and re-running sends them. (While the run goes, a
+destination's `not_sent` counts its routes waiting for an answer; the summary's is their sum
+once the run has stopped.)
 
 The same run counted once per input event (`SendSummary.events`, what the summary line says):
 each event read is invalid, or ends in exactly one of not sent, rejected, delivered, duplicate or
@@ -35,7 +37,7 @@ from typing import Any
 from cdpcli.errors import CdpError, Interrupted
 from cdpcli.events.model import Origin
 from cdpcli.events.progress import Every
-from cdpcli.events.reader import InputFile
+from cdpcli.events.reader import InputFile, is_json_document
 from cdpcli.routing.config import Config, Route
 from cdpcli.send import rejected as rejected_records
 from cdpcli.send.batching import NOTHING_ADDED, Batch
@@ -69,6 +71,7 @@ from cdpcli.send.rejected import RejectedFile
 from cdpcli.workers.pool import WorkerPool
 
 CHECKPOINT_EVERY_SECONDS = 1.0
+FLUSH_INTERVAL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,7 @@ class Pipeline:
         progress: Callable[[SendSummary], None] | None = None,
         stop: threading.Event | None = None,
         parallelism: Parallelism | None = None,
+        flush_interval: float = FLUSH_INTERVAL_SECONDS,
     ) -> None:
         self.config = config
         self.destinations = destinations
@@ -248,7 +252,6 @@ class Pipeline:
         self.watermarks = Watermarks(start=checkpoint.load() if checkpoint else {})
         self._watermarks = checkpoint is not None  # only a checkpoint needs them
         self._last_save = clock()
-        self._pending_routes = 0
         self._pending_events = 0  # events of which some route is not settled
         self._progress_due = Every(clock=clock)
         self.parallelism = parallelism or Parallelism()
@@ -264,6 +267,11 @@ class Pipeline:
         self._routes = [(route, destinations.get(route.to)) for route in config.routes]
         self._workers: WorkerPool | None = None
         self._position: Callable[[], int] = lambda: self.summary.bytes_done
+        # Time goes on while the run waits: on the deliverer (every batch stalled) and on a
+        # live input (stdin, a pipe). Both wait in small steps and tick this pipeline.
+        self.flush_interval = flush_interval
+        self._reading: str | None = None  # the input `_tick` may close lines of
+        deliverer.while_waiting(self._maybe_save)
 
     # --- the run -------------------------------------------------------------------------
 
@@ -305,31 +313,55 @@ class Pipeline:
                     self._submit(destination, batch)
             self._settle(self.deliverer.finish())
         except KeyboardInterrupt:
-            self._settle_quietly(self.deliverer.abort())
-            try:
-                self._stop()
-            except CdpError as error:  # interrupted, and the checkpoint could not be saved
-                return SendResult(self.summary, error)
-            return SendResult(
-                self.summary,
-                Interrupted(
-                    "interrupted; the checkpoint was saved"
-                    if self.checkpoint
-                    else "interrupted (no --checkpoint: a re-run starts over)",
-                    hint="re-run the same command to resume" if self.checkpoint else None,
-                ),
-            )
+            return self._wind_down(None)
         except CdpError as error:
-            self._settle_quietly(self.deliverer.abort())
-            # The first error is the one to report (a second one is often the same full disk).
-            with contextlib.suppress(CdpError):
-                self._stop()
-            return SendResult(self.summary, error)
+            return self._wind_down(error)
         try:
             self._stop()
         except CdpError as error:  # the rejected file or the checkpoint cannot be written
             return SendResult(self.summary, error)
         return SendResult(self.summary)
+
+    def _wind_down(self, error: CdpError | None) -> SendResult:
+        """End a run stopped by an interruption (`error` None) or a fatal error: count what
+        had completed, abandon what is in flight (not acknowledged: not sent), then close the
+        rejected file and save the checkpoint. A further interruption meanwhile (a second
+        Ctrl-C) cuts this short; the summary is returned all the same."""
+        try:
+            self._settle_quietly(self.deliverer.abort())
+            try:
+                self._stop()
+            except CdpError as failed:
+                # Interrupted, and the checkpoint could not be saved; after an error, the first
+                # error is the one to report (a second one is often the same full disk).
+                return SendResult(self.summary, error or failed)
+        except KeyboardInterrupt:
+            self.summary.not_sent = self._not_sent()
+            self.summary.events.not_sent = self._pending_events
+            return SendResult(
+                self.summary,
+                error
+                or Interrupted(
+                    "interrupted again while stopping; the checkpoint may be older than the "
+                    "work acknowledged"
+                    if self.checkpoint
+                    else "interrupted (no --checkpoint: a re-run starts over)",
+                    hint="re-run the same command to resume" if self.checkpoint else None,
+                ),
+            )
+        return SendResult(
+            self.summary,
+            error
+            or Interrupted(
+                "interrupted; the checkpoint was saved"
+                if self.checkpoint
+                else "interrupted (no --checkpoint: a re-run starts over)",
+                hint="re-run the same command to resume" if self.checkpoint else None,
+            ),
+        )
+
+    def _not_sent(self) -> int:
+        return sum(d.stats.not_sent for d in self.destinations.values())
 
     def _settle_quietly(self, results: list[DeliveryResult]) -> None:
         """Count what was delivered before a stop, without starting anything new."""
@@ -347,7 +379,7 @@ class Pipeline:
     def _stop(self) -> None:
         """Close the rejected file, then save the checkpoint (never past a rejection that did
         not reach the disk: if the rejected file fails, the last checkpoint stays)."""
-        self.summary.not_sent = self._pending_routes
+        self.summary.not_sent = self._not_sent()
         self.summary.events.not_sent = self._pending_events
         if self.rejected is not None:
             self.rejected.close()
@@ -369,7 +401,11 @@ class Pipeline:
             resume_below=resume_below,
             stdin=stdin,
             opened=opened,
+            tick=self._tick,
         )
+        # While a live input waits for its next line, the lines read so far are whole (in JSON
+        # lines: a JSON document may stop inside a line): `_tick` may close the last one.
+        self._reading = None if is_json_document(input_file) else source
         stopped = self.stop.is_set
         apply = self._apply
         summary, limit = self.summary, self.options.limit
@@ -446,7 +482,7 @@ class Pipeline:
                     later = routes[position][1]
                     assert later is not None
                     later.stats.routed += 1
-                    self._pending_routes += 1
+                    later.stats.not_sent += 1
                 raise
         explained = prepared.explained
         if explained is not None and self.explain is not None:
@@ -465,11 +501,11 @@ class Pipeline:
         rejected = _Settlement(prepared, route=route, destination=destination, source=source)
         rejected.status, rejected.reason = "rejected", why
         # Not sent, until the rejected file has it (writing it can fail).
-        self._pending_routes += 1
+        destination.stats.not_sent += 1
         if event is None:
             self._pending_events += 1
         self._final(rejected)
-        self._pending_routes -= 1
+        destination.stats.not_sent -= 1
         if event is None:
             self._pending_events -= 1
             self.summary.events.rejected += 1
@@ -489,7 +525,7 @@ class Pipeline:
         settlement = _Settlement(prepared, route, destination, source, state, len(records), event)
         if state is not None:
             self.watermarks.hold(state)
-        self._pending_routes += 1
+        destination.stats.not_sent += 1
         if event is None:
             self._pending_events += 1
         add = destination.batcher.add
@@ -544,7 +580,7 @@ class Pipeline:
                     else:
                         answer(tag, item.status, item.reason)
             finally:  # also when an answer fails (its rejected record cannot be written)
-                self._pending_routes -= delivered
+                stats.not_sent -= delivered
                 self._pending_events -= delivered
                 stats.delivered += delivered
                 summary.delivered += delivered
@@ -553,7 +589,7 @@ class Pipeline:
     def _answer(self, settlement: _Settlement, status: Status, reason: str | None) -> None:
         if settlement.record(status, reason):
             self._final(settlement)  # first: if it fails, the route is still not sent
-            self._pending_routes -= 1
+            settlement.destination.stats.not_sent -= 1
             event = settlement.event
             if event is None:
                 self._pending_events -= 1
@@ -611,7 +647,27 @@ class Pipeline:
             stats.rejected += 1
             summary.rejected += 1
 
+    def _tick(self) -> None:
+        """Called at least every tenth of a second while a live input is read, between two
+        events (`cdpcli.events.live`): acts on a stop request, counts the answers that came,
+        sends the partial batches whose oldest record has waited `flush_interval` (PRODUCT.md
+        §6.1 "Time-based flush"), and saves the checkpoint when due. Files are read without it:
+        their batches fill first."""
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        if self._watermarks and self._reading is not None:
+            self.watermarks.close_line(self._reading)
+        self._settle(self.deliverer.poll())
+        waited = self.clock() - self.flush_interval
+        for destination in self.destinations.values():
+            for batch in destination.batcher.overdue(waited):
+                self._submit(destination, batch)
+        self._maybe_save()
+
     def _maybe_save(self) -> None:
+        """Save the checkpoint if a second went by since the last save: after answers, and
+        while the run waits (on a stalled destination, on a live input), so that acknowledged
+        work is on disk within about a second (PRODUCT.md §6.1)."""
         if self.checkpoint is None:
             return
         now = self.clock()

@@ -110,14 +110,16 @@ def prepared_items(
     resume_below: int = 0,
     stdin: BinaryIO | None = None,
     opened: Callable[[Any], None] | None = None,
+    tick: Callable[[], None] | None = None,
 ) -> Generator[Prepared, None, None]:
     """The prepared items of one input, in input order: by `workers` (started for this
     `preparer` by `start_workers`) when the input qualifies, else in this process. `opened`
-    receives an object whose `tell()` is how far into the input the items given so far reach."""
+    receives an object whose `tell()` is how far into the input the items given so far reach;
+    `tick` is called while a live input (stdin, a pipe) is read (`read_input`)."""
     size = input_file.size
     if workers is None or size is None or not qualifies(input_file, preparer, parallelism):
         prepare = preparer.prepare
-        for item in read_input(input_file, stdin=stdin, opened=opened):
+        for item in read_input(input_file, stdin=stdin, opened=opened, tick=tick):
             yield prepare(item, resume_below)
         return
     assert _inherited.get("preparer") is preparer, "workers started for another preparer"

@@ -24,11 +24,17 @@ from cdpcli.send.checkpoint import Checkpoint, fingerprint
 from cdpcli.send.delivery import Deliverer, DestinationRuntime, DestinationStats
 from cdpcli.send.dry_run import DryRunDeliverer, DryRunRequest
 from cdpcli.send.outputs import OutputFiles
-from cdpcli.send.pipeline import Pipeline, SendOptions, SendResult, SendSummary
+from cdpcli.send.pipeline import (
+    FLUSH_INTERVAL_SECONDS,
+    Pipeline,
+    SendOptions,
+    SendResult,
+    SendSummary,
+)
 from cdpcli.send.prepare import Explained
 from cdpcli.send.prepare_parallel import Parallelism
 from cdpcli.send.rejected import RejectedFile
-from cdpcli.send.transport import require_https
+from cdpcli.send.transport import targets
 from cdpcli.send.watch import AttemptCallback, StatusCallback
 
 
@@ -47,6 +53,8 @@ class SendRequest:
     jobs: int = 1  # processes preparing events (see cdpcli.send.prepare_parallel)
     retry: RetryPolicy = field(default_factory=RetryPolicy)  # attempts and backoff per request
     allow_insecure_http: bool = False
+    # A live input's partial batch goes out once its oldest record waited this long (seconds).
+    flush_interval: float = FLUSH_INTERVAL_SECONDS
     max_rate: float | None = None  # events a second, at most, to each destination (--max-rate)
 
 
@@ -130,8 +138,8 @@ def _send(
         name: _runtime(config, name, None if secrets is None else secrets.get(name, {}))
         for name in selected
     }
-    if not request.dry_run:
-        _check_transport(destinations, request.allow_insecure_http)
+    # How each endpoint is reached (the https rule), checked for dry runs and real runs alike.
+    reached = targets(destinations, allow_insecure_http=request.allow_insecure_http)
     checkpoint = None
     if request.checkpoint_path is not None:
         checkpoint = Checkpoint(
@@ -165,6 +173,8 @@ def _send(
             retry=request.retry,
             secrets=secrets or {},
             interrupt=stop,
+            targets=reached,
+            environ=environ,
             pacing=Pacing(
                 {name: d.destination.rate_limits() for name, d in destinations.items()},
                 max_rate=request.max_rate,
@@ -182,6 +192,7 @@ def _send(
         progress=progress,
         stop=stop,
         parallelism=Parallelism(jobs=request.jobs),
+        flush_interval=request.flush_interval,
     )
     pipeline.summary.dry_run = request.dry_run
     try:
@@ -190,7 +201,13 @@ def _send(
     finally:
         close = getattr(deliverer, "close", None)
         if close is not None:
-            close()
+            try:
+                close()
+            except KeyboardInterrupt:
+                # A second stop request while closing: what was in flight is abandoned already
+                # (the deliverer's abort), so the run's result still stands.
+                if stop is None or not stop.is_set():
+                    raise
 
 
 def _selected(config: Config, to: frozenset[str] | None) -> list[str]:
@@ -226,12 +243,6 @@ def _bound_options(request: SendRequest) -> dict[str, Any]:
         "limit": options.limit,
         "strict": options.strict,
     }
-
-
-def _check_transport(destinations: Mapping[str, DestinationRuntime], allow_http: bool) -> None:
-    for runtime in destinations.values():
-        for endpoint in runtime.endpoints.values():
-            require_https(runtime.name, endpoint.url, allow_http)
 
 
 def map_event(

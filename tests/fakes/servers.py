@@ -23,6 +23,7 @@ import gzip
 import math
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -201,6 +202,24 @@ class _HTTPServer(ThreadingHTTPServer):
         self.fake = fake
         super().__init__(("127.0.0.1", 0), _Handler)
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        tls = self.fake._tls
+        with self.fake._lock:
+            self.fake._accepted += 1
+        if tls is None:
+            return conn, address
+        # The handshake happens here, in the accepting thread: a client that refuses the
+        # certificate ends it with an alert, an OSError the server drops.
+        conn.settimeout(10)
+        try:
+            wrapped = tls.wrap_socket(conn, server_side=True)
+        except BaseException:
+            conn.close()
+            raise
+        wrapped.settimeout(None)
+        return wrapped, address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that goes away mid-request (killed, timed out) is not a bug of the fake.
         if isinstance(sys.exc_info()[1], ConnectionError):
@@ -289,6 +308,21 @@ class FakeServer:
         self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._tls: ssl.SSLContext | None = None
+        self._tls_host = "127.0.0.1"
+        self._accepted = 0
+
+    def serve_tls(self, context: ssl.SSLContext, host: str = "localhost") -> Self:
+        """Serve HTTPS with `context` (call before `start`); `url` names `host`, which the
+        certificate of `context` must cover."""
+        self._tls, self._tls_host = context, host
+        return self
+
+    @property
+    def accepted(self) -> int:
+        """Connections accepted so far (a TLS one counts before its handshake)."""
+        with self._lock:
+            return self._accepted
 
     # lifecycle
     def start(self) -> Self:
@@ -334,7 +368,10 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        """Base URL, e.g. `http://127.0.0.1:54321` (no trailing slash)."""
+        """Base URL, e.g. `http://127.0.0.1:54321` (no trailing slash), or
+        `https://localhost:54321` when serving TLS."""
+        if self._tls is not None:
+            return f"https://{self._tls_host}:{self.port}"
         return f"http://127.0.0.1:{self.port}"
 
     # scripting and inspection

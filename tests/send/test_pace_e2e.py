@@ -26,9 +26,10 @@ from cdpcli.retry import RetryPolicy
 from cdpcli.routing.config import Config
 from cdpcli.secrets.redact import Redactor
 from cdpcli.send.delivery import DestinationRuntime
-from cdpcli.send.http import HttpDeliverer, make_client
+from cdpcli.send.http import HttpDeliverer
 from cdpcli.send.pace import Pacing
 from cdpcli.send.run import SendRequest, send
+from cdpcli.send.transport import make_client
 from tests.fakes import (
     LAGO_API_KEY,
     LAGO_BATCH,
@@ -91,13 +92,15 @@ def scaled_send(config: Path, events: Path, clock: ScaledTime) -> dict[str, obje
 
     def deliverer(_config: Config, destinations: Mapping[str, DestinationRuntime]) -> HttpDeliverer:
         limits = {name: d.destination.rate_limits() for name, d in destinations.items()}
+        client, sockets = make_client(CONCURRENCY, (), environ={})  # loopback: no proxy
         return HttpDeliverer(
-            make_client(CONCURRENCY),
+            client,
             concurrency=CONCURRENCY,
             policy=RetryPolicy(),
             redactor=Redactor(()),
             sleep=clock.sleep,
             pacing=Pacing(limits, clock=clock),
+            abandon=sockets.abandon,
         )
 
     result = send(
