@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cdpcli.errors import CredentialsError, UsageError
+from cdpcli.hosts import is_loopback
 
 if TYPE_CHECKING:
     import configparser
@@ -151,23 +152,12 @@ def _plain_http_allowed(endpoint: str, variable: str, environ: Mapping[str, str]
     parts = urlsplit(endpoint)
     if parts.scheme != "http":
         return False
-    if _is_loopback(parts.hostname or "") or environ.get("AWS_ALLOW_HTTP", "").lower() == "true":
+    if is_loopback(parts.hostname or "") or environ.get("AWS_ALLOW_HTTP", "").lower() == "true":
         return True
     raise UsageError(
         f"{variable}={endpoint}: plain http is used only for a loopback endpoint",
         hint="use https, or set AWS_ALLOW_HTTP=true to send requests in the clear",
     )
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def aws_profile_settings(environ: Mapping[str, str]) -> dict[str, str]:

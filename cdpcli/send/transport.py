@@ -12,8 +12,8 @@ says (`require_https`: through `targets` for dry runs and real runs alike, and f
 - No redirect is followed (one would carry the credentials elsewhere), no netrc is read, and every
   connection obeys the attempt's deadline and can be abandoned (`cdpcli.send.deadline`).
 
-"Loopback" is an address in 127.0.0.0/8 or ::1, or the name `localhost` (`is_loopback`): a name
-that merely starts with `127.` is a name like any other, resolved by whatever DNS answers.
+"Loopback" is an address in 127.0.0.0/8 or ::1, or the name `localhost` (`cdpcli.hosts`): a
+name that merely starts with `127.` is a name like any other, resolved by whatever DNS answers.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from cdpcli.errors import DeliveryError, UsageError
+from cdpcli.hosts import is_loopback
 from cdpcli.send.delivery import DestinationRuntime
 
 if TYPE_CHECKING:  # httpx and ssl are imported by a real run only: a dry run starts faster
@@ -37,19 +38,6 @@ if TYPE_CHECKING:  # httpx and ssl are imported by a real run only: a dry run st
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0  # one read; the attempt as a whole has its deadline (cdpcli.send.deadline)
-LOOPBACK_NAMES = frozenset({"localhost"})
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` (a URL's host name, without brackets) is this machine's loopback: the
-    name `localhost`, or an address (parsed) in 127.0.0.0/8 or ::1."""
-    name = host.lower()
-    if name in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)

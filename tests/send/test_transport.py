@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 
 import cdpcli
-from cdpcli.send.transport import Target, is_loopback, proxy_for, require_https
+from cdpcli.hosts import is_loopback
+from cdpcli.send.transport import Target, proxy_for, require_https
 from tests.fakes import LAGO_API_KEY, FakeLago, FakeMixpanel
 from tests.fakes.hostile import RecordingProxy
 from tests.fakes.sends import SECRETS, check_accounting, cli
