@@ -298,3 +298,15 @@ def test_a_clean_run_has_no_hint() -> None:
     code, stderr = send_text(str(SAMPLES / "server.jsonl"), "-c", str(EXAMPLE), "--dry-run")
     assert code == 0, stderr
     assert "hint" not in stderr
+
+
+def test_the_duration_reads_at_every_scale() -> None:
+    from cdpcli.cli.send_render import duration_text
+
+    assert [duration_text(s) for s in (0.012, 0.4, 12.34, 723.0, 7500.0)] == [
+        "0.01 s",
+        "0.4 s",
+        "12.3 s",
+        "12 min 3 s",
+        "2 h 5 min",
+    ]
