@@ -3,14 +3,18 @@
 `transaction_id` <- messageId (qualified for a second route, §5), `external_subscription_id` <-
 userId, `code` <- event name (track), `timestamp` <- event time as `"<s>.<mmm>"` (§3),
 `properties` <- properties with every value stringified (§4). A route's `map` overrides each key;
-`map.properties` replaces the whole object.
+`map.properties` replaces the whole object. The item is declared key by key as data (`FIELDS`,
+at the end of this module: each key's reading of the event and of a route's `map`), read by one
+loop (`_build_item`).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
@@ -21,22 +25,61 @@ from cdpcli.jsonio import dumps
 ENDPOINT_NAME: Final = "batch"
 
 
-PERMITTED_KEYS: Final = (
-    "transaction_id",
-    "external_subscription_id",
-    "code",
-    "timestamp",
-    "properties",
-    "precise_total_amount_cents",
-)
-"""The item keys Lago reads, snake_case, in the order cdpcli writes them (reference §2)."""
-
-
-MAP_KEYS: Final = frozenset(PERMITTED_KEYS)
-"""The keys a route's `map` may set for a Lago destination."""
-
-
 NO_SUBSCRIPTION: Final = "no external_subscription_id (no userId; map one in the route)"
+
+
+class _Unmappable(Exception):
+    """Internal: the event cannot become a Lago item; `args[0]` is the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One key of a Lago item: read from the event (`from_event(event, time_ms, route)`; None
+    leaves the key out, `_Unmappable` rejects the event), or, when the route's `map` sets it,
+    from that value (`from_map(value)`, checked the same way; a None it gives leaves the key out
+    unless `null_kept`). `from_event` None: only a route's `map` sets the key."""
+
+    key: str
+    from_event: Callable[[Mapping[str, Any], int, RouteInfo], Any] | None
+    from_map: Callable[[Any], Any]
+    null_kept: bool = False
+
+
+def _message_id(event: Mapping[str, Any], _time_ms: int, route: RouteInfo) -> str:
+    message_id = event.get("messageId")
+    if not isinstance(message_id, str) or not message_id:
+        raise _Unmappable("no transaction_id (the event has no messageId)")
+    if route.qualifier is not None:  # a second route of one destination (reference §5)
+        return f"{message_id}:route:{route.qualifier}"
+    return message_id
+
+
+def _user_id(event: Mapping[str, Any], _time_ms: int, _route: RouteInfo) -> str:
+    user_id = event.get("userId")
+    if not isinstance(user_id, str) or not user_id:
+        raise _Unmappable(NO_SUBSCRIPTION)
+    return user_id
+
+
+def _event_name(event: Mapping[str, Any], _time_ms: int, _route: RouteInfo) -> str:
+    event_type = event.get("type")
+    name = event.get("event")
+    if event_type != "track":
+        raise _Unmappable(f"no code ({event_type} events have no event name; map one in the route)")
+    if not isinstance(name, str) or not name.strip():
+        raise _Unmappable("no code (the track event has no event name; map one in the route)")
+    return name
+
+
+def _event_time(_event: Mapping[str, Any], time_ms: int, _route: RouteInfo) -> str:
+    return format_timestamp(time_ms)
+
+
+def _event_properties(
+    event: Mapping[str, Any], _time_ms: int, _route: RouteInfo
+) -> dict[str, str] | None:
+    source = event.get("properties")
+    return stringify_properties(source) if isinstance(source, Mapping) else None
 
 
 _NUMERIC = re.compile(r"-?[0-9]+(\.[0-9]+)?")
@@ -45,10 +88,6 @@ _NUMERIC = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 # A seconds value this large is almost surely milliseconds; Lago would store it as a date tens of
 # thousands of years ahead without complaint (reference §3 "No range check").
 _MAX_SECONDS = 10**11
-
-
-class _Unmappable(Exception):
-    """Internal: the event cannot become a Lago item; `args[0]` is the reason."""
 
 
 def map_event(event: Mapping[str, Any], *, time_ms: int, route: RouteInfo) -> Mapped:
@@ -64,6 +103,7 @@ def map_event(event: Mapping[str, Any], *, time_ms: int, route: RouteInfo) -> Ma
 
 
 def _build_item(event: Mapping[str, Any], time_ms: int, route: RouteInfo) -> dict[str, Any]:
+    """`FIELDS` read in turn: each key from the route's `map` when it sets it, else the event."""
     overrides = route.overrides
     if not MAP_KEYS.issuperset(overrides):  # a config has been checked; a direct caller not
         unknown = sorted(str(key) for key in overrides if key not in MAP_KEYS)
@@ -71,57 +111,34 @@ def _build_item(event: Mapping[str, Any], time_ms: int, route: RouteInfo) -> dic
             f"route {route.name!r} maps {', '.join(unknown)}, which Lago does not read "
             f"(allowed: {', '.join(PERMITTED_KEYS)})"
         )
-    item: dict[str, Any] = {
-        "transaction_id": _transaction_id(event, route),
-        "external_subscription_id": _subscription_id(event, overrides),
-        "code": _code(event, overrides),
-        "timestamp": (
-            _timestamp_override(overrides["timestamp"])
-            if "timestamp" in overrides
-            else format_timestamp(time_ms)
-        ),
-    }
-    properties = _properties(event, overrides)
-    if properties is not None:
-        item["properties"] = properties
-    if "precise_total_amount_cents" in overrides:
-        item["precise_total_amount_cents"] = _amount(overrides["precise_total_amount_cents"])
+    item: dict[str, Any] = {}
+    for field in FIELDS:
+        if field.key in overrides:
+            value = field.from_map(overrides[field.key])
+            if value is None and not field.null_kept:
+                continue
+        elif field.from_event is not None:
+            value = field.from_event(event, time_ms, route)
+            if value is None:
+                continue
+        else:
+            continue
+        item[field.key] = value
     return item
 
 
-def _transaction_id(event: Mapping[str, Any], route: RouteInfo) -> str:
-    if "transaction_id" in route.overrides:
-        return _id_override("transaction_id", route.overrides["transaction_id"])
-    message_id = event.get("messageId")
-    if not isinstance(message_id, str) or not message_id:
-        raise _Unmappable("no transaction_id (the event has no messageId)")
-    if route.qualifier is not None:
-        return f"{message_id}:route:{route.qualifier}"
-    return message_id
+def _code_override(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Unmappable(f"map.code must be a non-empty string, got {_describe(value)}")
+    return value
 
 
-def _subscription_id(event: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
-    if "external_subscription_id" in overrides:
-        return _id_override("external_subscription_id", overrides["external_subscription_id"])
-    user_id = event.get("userId")
-    if not isinstance(user_id, str) or not user_id:
-        raise _Unmappable(NO_SUBSCRIPTION)
-    return user_id
-
-
-def _code(event: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
-    if "code" in overrides:
-        value = overrides["code"]
-        if not isinstance(value, str) or not value.strip():
-            raise _Unmappable(f"map.code must be a non-empty string, got {_describe(value)}")
-        return value
-    event_type = event.get("type")
-    name = event.get("event")
-    if event_type != "track":
-        raise _Unmappable(f"no code ({event_type} events have no event name; map one in the route)")
-    if not isinstance(name, str) or not name.strip():
-        raise _Unmappable("no code (the track event has no event name; map one in the route)")
-    return name
+def _properties_override(source: Any) -> dict[str, str] | None:
+    if source is None:
+        return None
+    if not isinstance(source, Mapping):
+        raise _Unmappable(f"map.properties must be an object, got {_describe(source)}")
+    return stringify_properties(source)
 
 
 def _id_override(key: str, value: Any) -> str:
@@ -131,20 +148,6 @@ def _id_override(key: str, value: Any) -> str:
     if isinstance(value, str) and value.strip():
         return value
     raise _Unmappable(f"map.{key} must be a non-empty string, got {_describe(value)}")
-
-
-def _properties(event: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, str] | None:
-    if "properties" in overrides:
-        source = overrides["properties"]
-        if source is not None and not isinstance(source, Mapping):
-            raise _Unmappable(f"map.properties must be an object, got {_describe(source)}")
-    else:
-        source = event.get("properties")
-        if not isinstance(source, Mapping):
-            return None
-    if source is None:
-        return None
-    return stringify_properties(source)
 
 
 def _timestamp_override(value: Any) -> str:
@@ -236,3 +239,30 @@ def _describe(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "an array"
     return type(value).__name__
+
+
+# --- the table, after the rules it names ------------------------------------------------------
+
+FIELDS: Final[tuple[Field, ...]] = (
+    Field("transaction_id", _message_id, functools.partial(_id_override, "transaction_id")),
+    Field(
+        "external_subscription_id",
+        _user_id,
+        functools.partial(_id_override, "external_subscription_id"),
+    ),
+    Field("code", _event_name, _code_override),
+    Field("timestamp", _event_time, _timestamp_override),
+    Field("properties", _event_properties, _properties_override),
+    Field("precise_total_amount_cents", None, _amount, null_kept=True),
+)
+"""The Lago item, key by key, in the order cdpcli writes them (reference §2-§5): `transaction_id`
+<- messageId, `external_subscription_id` <- userId, `code` <- the event name, `timestamp` <- the
+event time, `properties` <- properties stringified; `precise_total_amount_cents` only by `map`."""
+
+
+PERMITTED_KEYS: Final = tuple(field.key for field in FIELDS)
+"""The item keys Lago reads, snake_case, in the order cdpcli writes them (reference §2)."""
+
+
+MAP_KEYS: Final = frozenset(PERMITTED_KEYS)
+"""The keys a route's `map` may set for a Lago destination."""
