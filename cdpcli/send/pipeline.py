@@ -115,7 +115,8 @@ class SendSummary:
     resumed: int = 0
     destinations: dict[str, DestinationStats] = field(default_factory=dict)
     dry_run: bool = False
-    # Not in `as_dict` (the JSON summary): the outcomes by event, and how long the run took.
+    # The outcomes by input event (in the JSON summary as "events"), and how long the run took
+    # (not in the JSON summary: a dry run's JSON is the same, byte for byte, run after run).
     events: EventOutcomes = field(default_factory=EventOutcomes)
     seconds: float = 0.0
     # For progress displays only (not part of the summary): input bytes read and in all.
@@ -142,6 +143,13 @@ class SendSummary:
             "retries": sum(s.retries for s in self.destinations.values()),
             "throttled": sum(s.throttled for s in self.destinations.values()),
             "warnings": self.warnings,
+            "events": {
+                "delivered": self.events.delivered,
+                "duplicates": self.events.duplicates,
+                "rejected": self.events.rejected,
+                "skipped": self.events.skipped,
+                "not_sent": self.events.not_sent,
+            },
             "destinations": {name: s.as_dict() for name, s in self.destinations.items()},
         }
 

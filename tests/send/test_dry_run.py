@@ -68,6 +68,17 @@ def test_samples_with_example_config(tmp_path: Path) -> None:
     assert {u["$token"] for u in engage["body"]} == {"***"}
     assert summary["kind"] == "summary" and summary["dry_run"] is True
     assert summary["events_read"] == 51 and summary["invalid"] == 18
+    # Counted once per input event, they add up to the events read (31 delivered to at least
+    # one destination; skipped: the alias no route takes, and the track event whose
+    # `integrations` turns Mixpanel off).
+    assert summary["events"] == {
+        "delivered": 31,
+        "duplicates": 0,
+        "rejected": 0,
+        "skipped": 2,
+        "not_sent": 0,
+    }
+    assert summary["invalid"] + sum(summary["events"].values()) == summary["events_read"]
     valid = summary["events_read"] - summary["invalid"]
     total = summary["delivered"] + summary["duplicates"] + summary["rejected"] + summary["skipped"]
     extra_routes = sum(d["routed"] for d in summary["destinations"].values()) - (valid - 1)
