@@ -132,9 +132,9 @@ def summary_hints(summary: SendSummary, paths: Sequence[str], rejected: Path | N
 
 
 def duration_text(seconds: float) -> str:
-    """`0.04 s`, `0.4 s`, `12 min 3 s`, `2 h 5 min`."""
+    """`4 ms`, `0.4 s`, `12 min 3 s`, `2 h 5 min`."""
     if seconds < 0.1:
-        return f"{seconds:.2f} s"
+        return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(round(seconds), 60)

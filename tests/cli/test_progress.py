@@ -258,7 +258,7 @@ def test_a_terminal_shows_the_bar_a_pipe_and_quiet_do_not(
 # --- the send summary -----------------------------------------------------------------------
 
 LINE = re.compile(
-    r"(?P<read>[\d,]+) events read in [\d.]+ s \([\d,]+ events/s\): (?P<invalid>[\d,]+) invalid, "
+    r"(?P<read>[\d,]+) events read in [\d.]+ m?s \([\d,]+ events/s\): (?P<invalid>[\d,]+) invalid, "
     r"(?P<delivered>[\d,]+) would be delivered, (?P<duplicates>[\d,]+) duplicates, "
     r"(?P<rejected>[\d,]+) rejected, (?P<skipped>[\d,]+) skipped"
 )
@@ -303,8 +303,9 @@ def test_a_clean_run_has_no_hint() -> None:
 def test_the_duration_reads_at_every_scale() -> None:
     from cdpcli.cli.send_render import duration_text
 
-    assert [duration_text(s) for s in (0.012, 0.4, 12.34, 723.0, 7500.0)] == [
-        "0.01 s",
+    assert [duration_text(s) for s in (0.0042, 0.012, 0.4, 12.34, 723.0, 7500.0)] == [
+        "4 ms",
+        "12 ms",
         "0.4 s",
         "12.3 s",
         "12 min 3 s",

@@ -79,7 +79,7 @@ NOTE = "note: --jobs 2: this platform cannot fork worker processes; using one pr
 
 
 # How long a run took and its rate, in the send summary line: the one part of stderr that varies.
-TIMING = re.compile(rb" in [\d.]+ s \([\d,]+ events/s\)")
+TIMING = re.compile(rb" in [\d.]+ m?s \([\d,]+ events/s\)")
 
 
 def run(prelude: str, *args: str) -> subprocess.CompletedProcess[bytes]:
