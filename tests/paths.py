@@ -1,10 +1,9 @@
-"""Where tests find the repository, the vendors' spec subsets (tests/specs) and `../shared`
-(beside the checkout; only `tests/specs/test_subsets.py` looks there, and skips without it)."""
+"""Where tests find the repository, the vendors' spec subsets (tests/specs) and the vendors'
+files they were cut from (tests/specs/vendor). Nothing outside the checkout is read."""
 
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-SHARED_SPECS = SHARED / "specs"
 SPECS = REPO / "tests" / "specs"
+VENDOR_SPECS = SPECS / "vendor"
 SAMPLES = REPO / "sample_events"

@@ -1,6 +1,6 @@
 """Write the parts of the vendors' OpenAPI files that the contract tests read (tests/specs/).
 
-    python tests/specs/extract.py [SPECS_DIR]    # default: ../shared/specs beside the repo
+    python tests/specs/extract.py [SPECS_DIR]    # default: tests/specs/vendor
 
 For each vendor: the path items of the endpoints cdpcli calls (their request bodies, parameters
 and answers), and every component they reference, directly or through other components; the
@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SOURCE = HERE.parent.parent.parent / "shared" / "specs"
+DEFAULT_SOURCE = HERE / "vendor"  # the vendors' files, unmodified (SOURCE.md)
 
 # subset file -> (source file, the path items cdpcli calls)
 SUBSETS: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -1,40 +1,28 @@
 """The committed spec subsets (tests/specs/*.subset.openapi.yaml) are what `extract.py` makes of the
-vendors' files in `../shared/specs`, and those files are the ones SOURCE.md names.
-
-On a checkout with nothing beside it there is nothing to compare with: the comparison is skipped,
-and the contract tests still run on the committed subsets."""
+vendors' files kept in tests/specs/vendor, and those files are the ones SOURCE.md names."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from tests.paths import SHARED_SPECS, SPECS
+from tests.paths import SPECS, VENDOR_SPECS
 from tests.specs import extract
 
-SHARED_MISSING = not SHARED_SPECS.is_dir()
-needs_shared = pytest.mark.skipif(
-    SHARED_MISSING,
-    reason=f"{SHARED_SPECS} is not beside the checkout: the committed subsets cannot be compared "
-    "with the vendors' files they were cut from (the contract tests use the subsets anyway)",
-)
 
-
-@needs_shared
 @pytest.mark.parametrize("name", extract.SUBSETS)
 def test_committed_subset_is_what_the_extractor_makes(name: str) -> None:
     source, paths = extract.SUBSETS[name]
-    made = extract.render(SHARED_SPECS / source, paths)
+    made = extract.render(VENDOR_SPECS / source, paths)
     committed = (SPECS / name).read_text(encoding="utf-8")
     assert yaml.safe_load(committed) == yaml.safe_load(made), "re-run tests/specs/extract.py"
     assert committed.splitlines()[:2] == made.splitlines()[:2]  # the header names the source
 
 
-@needs_shared
 @pytest.mark.parametrize("name", extract.SUBSETS)
 def test_source_is_the_file_source_md_names(name: str) -> None:
     source, _ = extract.SUBSETS[name]
-    digest = extract.sha256(SHARED_SPECS / source)
+    digest = extract.sha256(VENDOR_SPECS / source)
     rows = [
         line
         for line in (SPECS / "SOURCE.md").read_text(encoding="utf-8").splitlines()
@@ -46,7 +34,7 @@ def test_source_is_the_file_source_md_names(name: str) -> None:
 
 @pytest.mark.parametrize("name", extract.SUBSETS)
 def test_subset_keeps_every_component_it_references(name: str) -> None:
-    """Every `$ref` of a committed subset resolves inside it (runs without ../shared)."""
+    """Every `$ref` of a committed subset resolves inside it."""
     document = yaml.safe_load((SPECS / name).read_text(encoding="utf-8"))
     _, paths = extract.SUBSETS[name]
     assert list(document["paths"]) == list(paths)
