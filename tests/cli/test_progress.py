@@ -7,10 +7,7 @@ from __future__ import annotations
 import io
 import os
 import re
-import select
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,8 +25,8 @@ from cdpcli.events import progress as progress_module
 from cdpcli.events.progress import Every
 from cdpcli.send.pipeline import EventOutcomes, SendSummary
 from tests.paths import REPO
+from tests.processes import stderr_of
 
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
 EXAMPLE = REPO / "config.example.yaml"
 SAMPLES = REPO / "sample_events"
 
@@ -196,36 +193,9 @@ def test_inspect_reports_its_progress_as_it_reads(
 
 def run_on_terminal(args: list[str], *, terminal: bool) -> tuple[int, str]:
     """`cdpcli ARGS` with stderr a pseudo-terminal of 80 columns (or a pipe): exit, stderr."""
-    argv = [sys.executable, "-m", "cdpcli", *args]
     env = {**os.environ, "COLUMNS": "80"}
     env.pop("NO_COLOR", None)
-    if not terminal:
-        done = subprocess.run(argv, check=False, cwd=REPO, env=env, capture_output=True, timeout=60)
-        return done.returncode, done.stderr.decode()
-    import pty  # POSIX only
-
-    parent, child = pty.openpty()
-    process = subprocess.Popen(
-        argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=child, stdin=subprocess.DEVNULL
-    )
-    os.close(child)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([parent], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(parent, 65536)
-            except OSError:  # the child closed its end
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        elif process.poll() is not None:
-            break
-    os.close(parent)
-    code = process.wait(timeout=10)
-    return code, ANSI.sub("", b"".join(chunks).decode("utf-8", "replace"))
+    return stderr_of([sys.executable, "-m", "cdpcli", *args], env, terminal=terminal)
 
 
 BAR = re.compile(r"\d+% [\d,]+ events/s ETA \d+:\d\d elapsed \d:\d\d:\d\d")

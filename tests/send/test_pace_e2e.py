@@ -10,10 +10,7 @@ runs `SCALE` times faster than the wall clock, so a rolling minute lasts 3 real 
 from __future__ import annotations
 
 import os
-import pty
 import re
-import select
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -43,7 +40,7 @@ from tests.fakes import (
     Quota,
 )
 from tests.fakes.sends import SECRETS, cli, write_config
-from tests.paths import REPO
+from tests.processes import stderr_of
 
 SCALE = 20.0
 CONCURRENCY = 4
@@ -191,7 +188,6 @@ def test_max_rate_holds_every_destination_within_15_percent(tmp_path: Path) -> N
 
 # --- visible waiting and -v ------------------------------------------------------------------
 
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
 SECRET_VALUES = (MIXPANEL_SA_SECRET, MIXPANEL_SA_USER, MIXPANEL_TOKEN, LAGO_API_KEY)
 
 
@@ -201,31 +197,7 @@ def run_cli(args: list[str], *, terminal: bool) -> tuple[int, str]:
     env = {**os.environ, **SECRETS, "TERM": "xterm-256color", "COLUMNS": "200"}
     env.pop("NO_COLOR", None)
     argv = [sys.executable, "-m", "tests.fast_cli", "send", *args]
-    if not terminal:
-        done = subprocess.run(argv, check=False, cwd=REPO, env=env, capture_output=True, timeout=60)
-        return done.returncode, done.stderr.decode()
-    parent, child = pty.openpty()
-    process = subprocess.Popen(
-        argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=child, stdin=subprocess.DEVNULL
-    )
-    os.close(child)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([parent], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(parent, 65536)
-            except OSError:  # the child closed its end
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        elif process.poll() is not None:
-            break
-    os.close(parent)
-    code = process.wait(timeout=10)
-    return code, ANSI.sub("", b"".join(chunks).decode("utf-8", "replace"))
+    return stderr_of(argv, env, terminal=terminal)
 
 
 @pytest.fixture
