@@ -209,8 +209,10 @@ def _transport(
     try:
         transport = httpx.HTTPTransport(verify=context, limits=limits, proxy=proxy)
     except (ValueError, ImportError) as error:  # a proxy URL httpx cannot use (socks, a typo)
+        shown, password = _without_password(proxy or "")
+        text = str(error).replace(password, "***") if password else str(error)
         raise UsageError(
-            f"proxy {proxy}: {error}",
+            f"proxy {shown}: {text}",
             hint="HTTPS_PROXY / HTTP_PROXY / ALL_PROXY must be an http:// or https:// URL",
         ) from error
     # httpx builds its httpcore pool without a way to pass a network backend: set it before
@@ -220,6 +222,17 @@ def _transport(
     assert hasattr(pool, "_network_backend"), "httpcore pool without a network backend"
     pool._network_backend = sockets
     return transport
+
+
+def _without_password(url: str) -> tuple[str, str | None]:
+    """`url` with the password of its user info masked (`http://user:***@host:3128`), and that
+    password: a proxy URL from the environment may carry one."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url, None
+    user, _, host = parts.netloc.rpartition("@")
+    masked = f"{user.partition(':')[0]}:***@{host}"
+    return parts._replace(netloc=masked).geturl(), parts.password
 
 
 def certificate_problem(error: BaseException) -> ssl.SSLCertVerificationError | None:

@@ -170,6 +170,21 @@ def test_a_ca_bundle_that_cannot_be_loaded_is_a_usage_error(tmp_path: Path) -> N
 # --- proxies -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "proxy", ["ftp://ops:s3cret@proxy.example:1080", "socks5://ops:s3cret@p:1"]
+)
+def test_a_proxy_url_it_cannot_use_is_named_without_its_password(proxy: str) -> None:
+    from cdpcli.send.transport import make_client
+
+    target = Target.of("mixpanel", "https://api.mixpanel.com/import")
+    with pytest.raises(cdpcli.UsageError) as caught:
+        make_client(1, [target], environ={"HTTPS_PROXY": proxy})
+    text = f"{caught.value} {caught.value.hint}"
+    assert "s3cret" not in text
+    assert proxy.replace("s3cret", "***") in text
+    assert caught.value.exit_code == 2
+
+
 def test_https_proxy_carries_a_remote_destination_but_never_loopback(tmp_path: Path) -> None:
     """Mixpanel at a name only the proxy can reach (`mixpanel.example.test`, over TLS through
     a CONNECT tunnel); Lago on 127.0.0.1, with HTTP_PROXY set too: reached directly."""
