@@ -204,6 +204,8 @@ class HttpDeliverer:
     def _wait(self, return_when: str) -> bool:
         """Wait for the batches in flight as `return_when` says; False if interrupted first."""
         while not self._interrupt.is_set():
+            if self._stop.is_set():  # a worker stopped the run: its error, at once
+                self._raise_stop()
             done, pending = wait(self._inflight, timeout=WAIT_TICK, return_when=return_when)
             if not pending or (done and return_when == FIRST_COMPLETED):
                 return True
@@ -215,9 +217,15 @@ class HttpDeliverer:
         self._stop.wait(seconds)
 
     def _raise_stop(self) -> None:
-        """The run was stopped by a worker: wait for the others and raise its error."""
-        wait(self._inflight)
-        self._collect()
+        """The run was stopped by a worker: raise its error as soon as that worker's batch is
+        done, without waiting for the other batches on the wire (the caller aborts them, as any
+        stop does; what completed meanwhile is kept for `abort` to hand out)."""
+        while self._inflight:
+            self._completed.extend(self._collect())  # raises the worker's error once it is in
+            if self._interrupt.is_set():
+                raise KeyboardInterrupt
+            if self._inflight:
+                wait(self._inflight, timeout=WAIT_TICK, return_when=FIRST_COMPLETED)
         raise RuntimeError("HttpDeliverer used after abort()")
 
     def _collect(self) -> list[DeliveryResult]:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from cdpcli import jsonio
 from cdpcli.cli.app import app
 from cdpcli.errors import Interrupted
+from cdpcli.retry import RetryPolicy
 from cdpcli.send.delivery import DeliveryResult
 from cdpcli.send.dry_run import DryRunDeliverer
 from cdpcli.send.pipeline import SendOptions, SendResult
@@ -266,3 +267,40 @@ def test_a_second_interrupt_while_stopping_still_returns_the_summary(
     summary = result.summary.as_dict()
     check_accounting(summary, complete=False)
     assert summary["events_read"] == 100  # Lago's first batch, then the stop
+
+
+def test_refused_credentials_stop_the_run_at_once_while_another_request_hangs(
+    tmp_path: Path, fakes: tuple[FakeMixpanel, FakeLago]
+) -> None:
+    """A 401 stops the run at once (PRODUCT.md §6): its error is raised as soon as that batch
+    is done, not after the other destination's request on the wire (a server that never
+    answers, with an attempt deadline of 10 minutes) has ended; that one is abandoned."""
+    mixpanel, _ = fakes
+    mixpanel.fail(MIXPANEL_IMPORT, Fault.http(401))
+    events = tracks(tmp_path / "events.jsonl", 20)
+    with HostileServer("silent") as server:
+        config = tmp_path / "cdpcli.yaml"
+        config.write_text(  # the silent destination first: its batch is on the wire first
+            "version: 1\ndestinations:\n"
+            f"  billing: {{kind: lago, api_url: '{server.url}'}}\n"
+            f"  mixpanel: {{kind: mixpanel, project_id: '12345', api_url: '{mixpanel.url}'}}\n"
+            "routes:\n  - {name: usage, to: billing}\n  - {name: analytics, to: mixpanel}\n",
+            encoding="utf-8",
+        )
+        results: list[SendResult] = []
+        request = SendRequest(
+            paths=[str(events)],
+            config_path=config,
+            retry=RetryPolicy(max_attempts=1, attempt_deadline=600.0),
+        )
+        worker = threading.Thread(target=lambda: results.append(send(request, environ=SECRETS)))
+        worker.start()
+        worker.join(timeout=30)  # generous slack: before the fix, 600 s
+        assert not worker.is_alive(), "the run waited for the silent server"
+        assert server.requests == 1
+    (result,) = results
+    assert result.error is not None and result.error.exit_code == 5, result.error
+    summary = result.summary.as_dict()
+    check_accounting(summary, complete=False)
+    assert summary["destinations"]["billing"]["not_sent"] == 20
+    assert summary["destinations"]["mixpanel"]["not_sent"] == 20
