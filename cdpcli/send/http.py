@@ -204,7 +204,7 @@ class HttpDeliverer:
     def _wait(self, return_when: str) -> bool:
         """Wait for the batches in flight as `return_when` says; False if interrupted first."""
         while not self._interrupt.is_set():
-            if self._stop.is_set():  # a worker stopped the run: its error, at once
+            if self._stop.is_set() and self._inflight:  # a worker stopped the run: its error
                 self._raise_stop()
             done, pending = wait(self._inflight, timeout=WAIT_TICK, return_when=return_when)
             if not pending or (done and return_when == FIRST_COMPLETED):
