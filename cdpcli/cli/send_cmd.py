@@ -132,8 +132,9 @@ def send_command(
         typer.Option(
             "--max-rate",
             min=0.001,
-            help="At most N events a second to each destination, for this run (below a "
-            "destination's own max_events_per_second). The pace also slows down on 429s.",
+            help="At most N events a second to each destination, for this run (the lower of N "
+            "and a destination's own max_events_per_second holds). The pace also slows down on "
+            "429s.",
             show_default=False,
         ),
     ] = None,

@@ -78,7 +78,11 @@ class Validation:
                 yield item
                 continue
             found = find_problems(item, strict=strict)
-            if field_checks is not None and (fields := field_checks(item.data)):
+            if (
+                field_checks is not None
+                and (not found or all(p.severity != "error" for p in found))  # valid so far
+                and (fields := field_checks(item.data))
+            ):
                 found = _with_fields(item, found, fields, strict)
             valid = True
             for problem in found:  # most events have none
@@ -103,9 +107,7 @@ to its declared type, reference/mixpanel.md §2.6), each reported as a warning."
 def _with_fields(
     event: Event, found: list[Problem], fields: Sequence[tuple[str, str]], strict: bool
 ) -> list[Problem]:
-    """`found` and, when the event is valid so far, its field warnings after them."""
-    if any(problem.severity == "error" for problem in found):
-        return found
+    """`found` (no error among them), then the event's field warnings."""
     severity: Severity = "error" if strict else "warning"
     return [
         *found,
@@ -118,9 +120,10 @@ def _with_fields(
 
 def _like(message: str) -> str:
     """A field warning without the value it quotes (`"abc" is not a number; ...` → `not a
-    number; ...`), so that a report groups the same warning at many places."""
-    _, sep, rest = message.partition(" is ")
-    return rest if sep else message
+    number; ...`), so that a report groups the same warning at many places. The last ` is not `
+    ends the value: a quoted string may hold the words itself."""
+    _, sep, rest = message.rpartition(" is not ")
+    return f"not {rest}" if sep else message
 
 
 def check_event(event: Mapping[str, Any] | Event, *, strict: bool = False) -> list[Problem]:

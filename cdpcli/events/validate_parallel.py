@@ -193,15 +193,14 @@ def _validate_to_file(
     instead, and the problems a `ChunkGroups` holds back are returned as counts."""
     chunk, report = task
     out: IO[str]
+    run = Validation(chunk.items(None), strict=rules[0], field_checks=rules[1])
     with open(report, "w", encoding="utf-8") as out:
         if grouped is None:
-            run = Validation(chunk.items(None), strict=rules[0], field_checks=rules[1])
             for problem in run.problems():
                 out.write(render(problem) + "\n")
             return report, run.summary, []
         shown, max_kinds = grouped
         sent = ChunkGroups(shown=shown, max_kinds=max_kinds)
-        run = Validation(chunk.items(None), strict=rules[0], field_checks=rules[1])
         for problem in run.problems():
             kind, place = kind_of(problem), place_of(problem)
             if sent.send(kind, place):
