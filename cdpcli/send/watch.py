@@ -53,7 +53,9 @@ AttemptCallback = Callable[[Attempt], None]
 
 
 def seconds_text(seconds: float) -> str:
-    """`8 s`, `0.4 s`, `2 min 5 s`: a wait, for humans."""
+    """`40 ms`, `0.4 s`, `8 s`, `2 min 5 s`: a wait, for humans."""
+    if seconds < 0.05:
+        return f"{max(seconds, 0.0) * 1000:.0f} ms"
     if seconds < 0.95:
         return f"{max(seconds, 0.0):.1f} s"
     whole = round(seconds)

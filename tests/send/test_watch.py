@@ -73,7 +73,7 @@ def test_attempts_are_built_only_when_someone_listens() -> None:
 
 def test_seconds_text() -> None:
     assert [seconds_text(s) for s in (0.04, 0.4, 1.0, 7.6, 119.4, 125.0, 600.0)] == [
-        "0.0 s",
+        "40 ms",
         "0.4 s",
         "1 s",
         "8 s",
