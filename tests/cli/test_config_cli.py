@@ -212,3 +212,17 @@ def test_send_reports_every_config_error_and_exits_3(tmp_path: Path) -> None:
     assert code == 3, err
     assert out == ""
     assert err.count(f"  {path}:") == 3
+
+
+def test_a_misspelt_auth_is_one_error_not_two(tmp_path: Path) -> None:
+    """`auth: api_secert` is named; the default auth's need of `project_id` is not claimed."""
+    path = tmp_path / "cdpcli.yaml"
+    path.write_text(
+        "version: 1\ndestinations:\n  mixpanel:\n    kind: mixpanel\n    auth: api_secert\n"
+        "routes:\n  - name: analytics\n    to: mixpanel\n",
+        encoding="utf-8",
+    )
+    code, _out, err = run("config", "check", "-c", str(path))
+    assert code == 3, err
+    assert "destinations.mixpanel.auth" in err and "api_secret" in err
+    assert "project_id" not in err

@@ -154,7 +154,12 @@ def parse_options(raw: Mapping[str, Any], where: Locator) -> MixpanelOptions:
     with errors.collect():
         values["rate"] = parse_rate_limits(raw, where, DEFAULT_RATE_LIMITS)
     auth = values.get("auth", "service_account")  # the default of MixpanelOptions.auth
-    if auth == "service_account" and "project_id" not in raw:
+    # An `auth` in error has its own message: what it needs cannot be told.
+    if (
+        auth == "service_account"
+        and "project_id" not in raw
+        and ("auth" in values or "auth" not in raw)
+    ):
         errors.add(
             where("project_id"),
             "`auth: service_account` needs `project_id`",
