@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from cdpcli.destinations.base import Destination, Probe, ProbeVerdict
 from cdpcli.destinations.registry import get_kind
 from cdpcli.errors import ExitCode
+from cdpcli.retry import ATTEMPT_DEADLINE_SECONDS
 from cdpcli.routing.config import Config, load_config
 from cdpcli.secrets.redact import Redactor
 from cdpcli.secrets.store import (
@@ -33,7 +34,14 @@ from cdpcli.secrets.store import (
     required_secrets,
     routed_types,
 )
-from cdpcli.send.transport import Target, make_client, require_https
+from cdpcli.send.deadline import attempt
+from cdpcli.send.transport import (
+    Target,
+    certificate_error,
+    certificate_problem,
+    make_client,
+    require_https,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -43,6 +51,9 @@ Outcome = Literal["accepted", "refused", "missing", "unexpected", "unreachable",
 
 _WORST: tuple[ProbeOutcome, ...] = ("refused", "unreachable", "unexpected", "accepted")
 """A destination's outcome is the first of these among its probes' outcomes."""
+
+PROBE_DEADLINE_SECONDS = ATTEMPT_DEADLINE_SECONDS
+"""A probe's total deadline, as a send's attempt has (connect, send and the whole answer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +177,7 @@ def check_connect(
     own_client = client is None
     if client is None:  # the client of a send: its CA bundle and proxies (cdpcli.send.transport)
         reached = [Target.of(plan.name, url) for plan in plans for url in plan.urls]
-        client, _sockets = make_client(1, reached)
+        client, _sockets = make_client(1, reached, environ=environ)
     try:
         results = tuple(_check(plan, client, redactor) for plan in plans)
     finally:
@@ -283,10 +294,16 @@ def _probe(
     url = redactor.text(request.url)
     started = time.perf_counter()
     try:
-        response = client.request(request.method, request.url, headers=headers, content=body)
+        with attempt(PROBE_DEADLINE_SECONDS):  # a server that trickles costs no more than this
+            response = client.request(request.method, request.url, headers=headers, content=body)
     except httpx.HTTPError as error:
         elapsed = (time.perf_counter() - started) * 1000
-        failure = redactor.text(f"{type(error).__name__}: {error}".rstrip(": "))
+        certificate = certificate_problem(error)
+        if certificate is not None:  # said as a send says it, with the SSL_CERT_FILE hint
+            said = certificate_error(destination.name, destination.kind, request.url, certificate)
+            failure = redactor.text(f"{said.message} ({said.hint})")
+        else:
+            failure = redactor.text(f"{type(error).__name__}: {error}".rstrip(": "))
         return _result(
             probe,
             url,

@@ -327,3 +327,22 @@ def test_a_keyring_that_fails_is_named_in_the_hint(fakes: Fakes, tmp_path: Path)
         "set CDPCLI_BILLING_API_KEY or run `cdpcli keys set billing api_key` (the keyring "
         "lookup of api_key failed: KeyringLocked: the keychain is locked)"
     )
+
+
+def test_a_probe_of_a_server_that_trickles_ends_at_its_deadline(
+    fakes: Fakes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A probe has a send attempt's total deadline: a server trickling its answer a byte at a
+    time (well within each read's timeout) is unreachable once it is past."""
+    from cdpcli.send import connect
+    from tests.fakes.hostile import HostileServer
+
+    monkeypatch.setattr(connect, "PROBE_DEADLINE_SECONDS", 1.0)
+    mixpanel, lago = fakes
+    with HostileServer("trickle_body", interval=0.2) as server:
+        config = write_config(tmp_path, mixpanel, lago)
+        config.write_text(config.read_text().replace(mixpanel.url, server.url), encoding="utf-8")
+        check = cdpcli.check_connect(config, environ=SECRETS)
+    mp = check.destinations[0]
+    assert mp.outcome == "unreachable" and check.exit_code == 6
+    assert "the attempt took longer than its deadline of 1 s" in mp.probes[0].message

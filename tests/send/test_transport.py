@@ -139,6 +139,22 @@ def test_a_certificate_that_fails_verification_is_fatal_at_once(tmp_path: Path) 
         assert summary["destinations"]["mixpanel"]["not_sent"] == 1
 
 
+def test_connect_says_a_certificate_failed_as_a_send_does(tmp_path: Path) -> None:
+    certificates = make_certificates(tmp_path, ["localhost", "127.0.0.1"])
+    with FakeMixpanel().serve_tls(certificates.server_context()) as mixpanel, FakeLago() as lago:
+        config = urls_config(tmp_path, mixpanel.url, lago.url)
+        env = {**SECRETS, **NO_CA, **NO_PROXY_VARIABLES}
+
+        check = cdpcli.check_connect(config, environ=env)
+
+    mp = check.destinations[0]
+    assert mp.outcome == "unreachable" and check.exit_code == 6
+    message = mp.probes[0].message
+    assert "the TLS certificate of localhost failed verification" in message
+    assert "SSL_CERT_FILE" in message
+    assert mixpanel.requests == []
+
+
 def test_ssl_cert_file_names_the_ca_that_signs_a_destination(tmp_path: Path) -> None:
     certificates = make_certificates(tmp_path, ["localhost", "127.0.0.1"])
     with FakeMixpanel().serve_tls(certificates.server_context()) as mixpanel, FakeLago() as lago:
