@@ -20,6 +20,15 @@ def loads(data: bytes | str) -> Any:
     return orjson.loads(data)
 
 
+def loads_or_none(data: bytes) -> Any:
+    """The JSON of a server's answer, or None when the body is empty or not JSON (the status
+    then says what it means)."""
+    try:
+        return orjson.loads(data)
+    except ValueError:  # orjson.JSONDecodeError is one
+        return None
+
+
 def dumps(value: Any, *, sort_keys: bool = False) -> str:
     """Compact JSON text, non-ASCII kept as UTF-8, key order kept unless `sort_keys`."""
     return dumps_bytes(value, sort_keys=sort_keys).decode("utf-8")

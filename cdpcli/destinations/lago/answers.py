@@ -14,7 +14,7 @@ from typing import Any
 
 from cdpcli.destinations.base import Endpoint, ItemStatus, Verdict
 from cdpcli.destinations.headers import parse_retry_after
-from cdpcli.jsonio import JSONDecodeError, dumps, loads
+from cdpcli.jsonio import dumps, loads_or_none
 
 
 def parse_response(
@@ -30,7 +30,7 @@ def parse_response(
     clock) turns a date or epoch in a rate-limit header into a wait."""
     if 200 <= status < 300:
         return Verdict("settled")
-    payload = _load(body)
+    payload = loads_or_none(body)
     if status in (401, 403):
         return Verdict("auth", message=_summary(status, payload, body))
     if status == 413:
@@ -104,13 +104,6 @@ def _codes(value: Any) -> list[str]:
 def _codes_text(value: Any) -> str:
     codes = _codes(value)
     return ", ".join(codes) if codes else dumps(value)
-
-
-def _load(body: bytes) -> Any:
-    try:
-        return loads(body) if body else None
-    except JSONDecodeError:
-        return None
 
 
 def _summary(status: int, payload: Any, body: bytes) -> str:

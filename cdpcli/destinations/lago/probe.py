@@ -16,7 +16,7 @@ from typing import Any, Final
 from cdpcli.destinations.base import REDACTED, HttpRequest, Probe, ProbeVerdict
 from cdpcli.destinations.lago.http import API_KEY
 from cdpcli.destinations.lago.settings import LagoOptions
-from cdpcli.jsonio import JSONDecodeError, loads
+from cdpcli.jsonio import loads_or_none
 
 PROBE_NAME: Final = "billable_metrics"
 PROBE_PATH: Final = "/api/v1/billable_metrics?per_page=1"
@@ -38,13 +38,6 @@ def probe(options: LagoOptions, secrets: Mapping[str, str] | None) -> Probe:
     )
 
 
-def _load(body: bytes) -> Any:
-    try:
-        return loads(body) if body else None
-    except JSONDecodeError:
-        return None
-
-
 def _said(status: int, payload: Any, body: bytes) -> str:
     """Lago's own words: `HTTP 403: read_action_not_allowed_for_billable_metric: Forbidden`."""
     if isinstance(payload, Mapping):
@@ -57,7 +50,7 @@ def _said(status: int, payload: Any, body: bytes) -> str:
 
 def probe_verdict(status: int, body: bytes) -> ProbeVerdict:
     """2xx: accepted; 401, 403: refused; anything else: unexpected."""
-    payload = _load(body)
+    payload = loads_or_none(body)
     if 200 <= status < 300:
         meta = payload.get("meta") if isinstance(payload, Mapping) else None
         count = meta.get("total_count") if isinstance(meta, Mapping) else None

@@ -9,7 +9,7 @@ from typing import Any
 from cdpcli.destinations.base import Endpoint, ItemStatus, Verdict
 from cdpcli.destinations.headers import parse_retry_after
 from cdpcli.destinations.mixpanel.mapping import IMPORT
-from cdpcli.jsonio import JSONDecodeError, loads
+from cdpcli.jsonio import loads_or_none
 
 SIMPLIFIED_HINT = (
     "the Mixpanel project uses Simplified ID Merge: set `identity: simplified` "
@@ -20,16 +20,9 @@ SIMPLIFIED_HINT = (
 _MAX_ERROR_TEXT = 500
 
 
-def _json(body: bytes) -> Any:
-    try:
-        return loads(body)
-    except (JSONDecodeError, ValueError):
-        return None
-
-
 def error_text(status: int, body: bytes) -> str:
     """Mixpanel's own error text (`error` of a JSON body, else the body), else the status."""
-    parsed = _json(body)
+    parsed = loads_or_none(body)
     if isinstance(parsed, Mapping) and isinstance(parsed.get("error"), str) and parsed["error"]:
         return str(parsed["error"])
     text = body.decode("utf-8", errors="replace").strip()
@@ -118,7 +111,7 @@ def _parse_import(items: Sequence[Mapping[str, Any]], status: int, body: bytes) 
     if 200 <= status < 300:
         return Verdict("settled")  # an unparsable 200 body still means "imported"
     if status == 400:
-        parsed = _json(body)
+        parsed = loads_or_none(body)
         failed = parsed.get("failed_records") if isinstance(parsed, Mapping) else None
         if isinstance(failed, list) and failed:
             imported = parsed.get("num_records_imported") if isinstance(parsed, Mapping) else None
@@ -130,7 +123,7 @@ def _parse_import(items: Sequence[Mapping[str, Any]], status: int, body: bytes) 
 def _parse_profiles(items: Sequence[Mapping[str, Any]], status: int, body: bytes) -> Verdict:
     if not 200 <= status < 300:
         return _refused(status, body)
-    parsed = _json(body)
+    parsed = loads_or_none(body)
     if isinstance(parsed, Mapping):
         flag, error = parsed.get("status"), parsed.get("error")
     else:

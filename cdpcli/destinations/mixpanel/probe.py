@@ -26,7 +26,7 @@ from cdpcli.destinations.mixpanel import http
 from cdpcli.destinations.mixpanel.answers import error_text
 from cdpcli.destinations.mixpanel.mapping import IMPORT
 from cdpcli.destinations.mixpanel.settings import MixpanelOptions
-from cdpcli.jsonio import JSONDecodeError, dumps_bytes, loads
+from cdpcli.jsonio import dumps_bytes, loads_or_none
 
 IMPORT_PROBE: Final = "import"
 TOKEN_PROBE: Final = "project_token"
@@ -95,13 +95,6 @@ def token_probe(
     )
 
 
-def _json(body: bytes) -> Any:
-    try:
-        return loads(body)
-    except (JSONDecodeError, ValueError):
-        return None
-
-
 def _first_failure(failed: list[Any]) -> str:
     first = failed[0]
     if isinstance(first, Mapping):
@@ -117,7 +110,7 @@ def probe_verdict(probe_name: str, status: int, body: bytes) -> ProbeVerdict:
     or 403: refused; a 200 also proves the credentials, though the record should not have been
     imported; anything else: unexpected."""
     what = "the credentials" if probe_name == IMPORT_PROBE else "the project token"
-    parsed = _json(body)
+    parsed = loads_or_none(body)
     if status == 400 and isinstance(parsed, Mapping):
         failed = parsed.get("failed_records")
         if isinstance(failed, list) and failed:
