@@ -142,3 +142,16 @@ def _silence_stdout() -> None:
 
 def exit_with(code: int) -> NoReturn:
     raise typer.Exit(int(code))
+
+
+def table(rows: list[tuple[str, ...]], *, indent: str = "  ") -> list[str]:
+    """Rows as aligned columns (two spaces apart), each line after `indent`; the last column is
+    not padded."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        lines.append((indent + "  ".join([*cells, row[-1]])).rstrip())
+    return lines

@@ -5,20 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cdpcli.cli.common import table
+
 if TYPE_CHECKING:
     from cdpcli.api import ConfigCheck, ConnectCheck
-
-
-def table(rows: list[tuple[str, ...]]) -> list[str]:
-    """Rows as aligned columns, indented two spaces; the last column is not padded."""
-    if not rows:
-        return []
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    lines = []
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        lines.append(("  " + "  ".join([*cells, row[-1]])).rstrip())
-    return lines
 
 
 def render_check(check: ConfigCheck) -> list[str]:

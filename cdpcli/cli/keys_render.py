@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cdpcli.cli.common import table
+
 if TYPE_CHECKING:
     from cdpcli.api import SecretList
 
@@ -22,9 +24,4 @@ def render_secrets(listing: SecretList) -> list[str]:
         )
         for s in listing.secrets
     ]
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers) - 1)]
-    lines = []
-    for row in [headers, *rows]:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        lines.append("  ".join([*cells, row[-1]]).rstrip())
-    return lines
+    return table([headers, *rows], indent="")
