@@ -36,13 +36,19 @@ def attempt_line(attempt: Attempt) -> str:
 def send_counts(summary: SendSummary) -> str:
     """The counts under a send's progress bar, of input events as the summary line's:
     `51 events read · 18 invalid · 31 delivered · 0 duplicates · 0 rejected · 2 skipped`."""
+    return " · ".join([f"{summary.events_read:,} events read", *_outcomes(summary)])
+
+
+def _outcomes(summary: SendSummary) -> list[str]:
+    """The input events' outcomes, as the progress counts and the summary line both say them."""
     events = summary.events
-    return (
-        f"{summary.events_read:,} events read · {summary.invalid:,} invalid · "
-        f"{events.delivered:,} {'would be delivered' if summary.dry_run else 'delivered'} · "
-        f"{events.duplicates:,} duplicates · {events.rejected:,} rejected · "
-        f"{events.skipped:,} skipped"
-    )
+    return [
+        f"{summary.invalid:,} invalid",
+        f"{events.delivered:,} {'would be delivered' if summary.dry_run else 'delivered'}",
+        f"{events.duplicates:,} duplicates",
+        f"{events.rejected:,} rejected",
+        f"{events.skipped:,} skipped",
+    ]
 
 
 def render_summary(
@@ -99,12 +105,7 @@ def summary_line(summary: SendSummary) -> str:
     took = f" in {duration_text(summary.seconds)}"
     if summary.seconds > 0:
         took += f" ({summary.events_read / summary.seconds:,.0f} events/s)"
-    line = (
-        f"{summary.events_read:,} events read{took}: {summary.invalid:,} invalid, "
-        f"{events.delivered:,} {'would be delivered' if summary.dry_run else 'delivered'}, "
-        f"{events.duplicates:,} duplicates, {events.rejected:,} rejected, "
-        f"{events.skipped:,} skipped"
-    )
+    line = f"{summary.events_read:,} events read{took}: " + ", ".join(_outcomes(summary))
     if summary.resumed:
         line += f" ({summary.resumed:,} settled by an earlier run)"
     if events.not_sent:
