@@ -81,133 +81,102 @@ def send(
     told what a destination waits for (a retry, its pace, a slow answer; "" when it no longer
     waits) and `attempts` gets each HTTP attempt once it ended (`cdpcli.send.watch`); both are
     called from the sending threads."""
-    with OutputFiles() as outputs:
-        return _send(
-            request,
-            outputs,
+    with OutputFiles() as outputs:  # the files of the run, claimed until it ends
+        config = load_config(request.config_path)
+        if objects is None:
+            objects = ObjectStores(retry=request.retry, stop=stop)
+        found = find_inputs(request.paths, objects=objects)
+        inputs = found.files
+        selected = _selected(config, request.options.to)
+        write_request = outputs.claim(
+            [i.path for i in inputs],
+            checkpoint=request.checkpoint_path,
+            rejected=request.rejected_path,
+            output=request.output_path,
+            dry_run=request.dry_run,
             write_request=write_request,
+        )
+        secrets: dict[str, dict[str, str]] | None = None
+        if not request.dry_run:
+            from cdpcli.secrets.store import SecretStore
+
+            secrets = SecretStore(os.environ if environ is None else environ).resolve(
+                config, selected
+            )
+        destinations = {
+            name: _runtime(config, name, None if secrets is None else secrets.get(name, {}))
+            for name in selected
+        }
+        # How each endpoint is reached (the https rule), checked for dry runs and real runs alike.
+        reached = targets(destinations, allow_insecure_http=request.allow_insecure_http)
+        checkpoint = None
+        if request.checkpoint_path is not None:
+            checkpoint = Checkpoint(
+                request.checkpoint_path,
+                fingerprint(
+                    config_text=Path(config.path).read_text(encoding="utf-8"),
+                    inputs=[i.name for i in inputs],
+                    options=_bound_options(request),
+                ),
+                read_only=request.dry_run,
+                objects={f.name: f.object.binding for f in inputs if f.object is not None},
+            )
+        resuming = checkpoint is not None and checkpoint.path.exists()
+        rejected = (
+            RejectedFile(request.rejected_path, append=resuming)
+            if request.rejected_path is not None
+            else None
+        )
+        deliverer: Deliverer
+        if request.dry_run:
+            deliverer = DryRunDeliverer(write_request or (lambda _line: None))
+        elif deliverer_factory is not None:
+            deliverer = deliverer_factory(config, destinations)
+        else:
+            from cdpcli.send.http import HttpDeliverer
+            from cdpcli.send.pace import Pacing
+            from cdpcli.send.watch import Watch
+
+            deliverer = HttpDeliverer.create(
+                concurrency=request.concurrency,
+                retry=request.retry,
+                secrets=secrets or {},
+                interrupt=stop,
+                targets=reached,
+                environ=environ,
+                pacing=Pacing(
+                    {name: d.destination.rate_limits() for name, d in destinations.items()},
+                    max_rate=request.max_rate,
+                ),
+                watch=Watch(status=status, attempt=attempts),
+            )
+        pipeline = Pipeline(
+            config,
+            destinations,
+            deliverer,
+            options=request.options,
+            rejected=rejected,
+            checkpoint=checkpoint,
             explain=explain,
             progress=progress,
-            environ=environ,
-            stdin=stdin,
             stop=stop,
-            deliverer_factory=deliverer_factory,
-            objects=objects,
-            status=status,
-            attempts=attempts,
+            parallelism=Parallelism(jobs=request.jobs),
+            flush_interval=request.flush_interval,
         )
-
-
-def _send(
-    request: SendRequest,
-    outputs: OutputFiles,
-    *,
-    write_request: Callable[[bytes], None] | None = None,
-    explain: Callable[[Explained], None] | None = None,
-    progress: Callable[[SendSummary], None] | None = None,
-    environ: Mapping[str, str] | None = None,
-    stdin: BinaryIO | None = None,
-    stop: threading.Event | None = None,
-    deliverer_factory: Callable[[Config, Mapping[str, DestinationRuntime]], Deliverer]
-    | None = None,
-    objects: ObjectStores | None = None,
-    status: StatusCallback | None = None,
-    attempts: AttemptCallback | None = None,
-) -> SendResult:
-    """`send`, with the files of the run claimed through `outputs`."""
-    config = load_config(request.config_path)
-    if objects is None:
-        objects = ObjectStores(retry=request.retry, stop=stop)
-    found = find_inputs(request.paths, objects=objects)
-    inputs = found.files
-    selected = _selected(config, request.options.to)
-    write_request = outputs.claim(
-        [i.path for i in inputs],
-        checkpoint=request.checkpoint_path,
-        rejected=request.rejected_path,
-        output=request.output_path,
-        dry_run=request.dry_run,
-        write_request=write_request,
-    )
-    secrets: dict[str, dict[str, str]] | None = None
-    if not request.dry_run:
-        from cdpcli.secrets.store import SecretStore
-
-        secrets = SecretStore(os.environ if environ is None else environ).resolve(config, selected)
-    destinations = {
-        name: _runtime(config, name, None if secrets is None else secrets.get(name, {}))
-        for name in selected
-    }
-    # How each endpoint is reached (the https rule), checked for dry runs and real runs alike.
-    reached = targets(destinations, allow_insecure_http=request.allow_insecure_http)
-    checkpoint = None
-    if request.checkpoint_path is not None:
-        checkpoint = Checkpoint(
-            request.checkpoint_path,
-            fingerprint(
-                config_text=Path(config.path).read_text(encoding="utf-8"),
-                inputs=[i.name for i in inputs],
-                options=_bound_options(request),
-            ),
-            read_only=request.dry_run,
-            objects={f.name: f.object.binding for f in inputs if f.object is not None},
-        )
-    resuming = checkpoint is not None and checkpoint.path.exists()
-    rejected = (
-        RejectedFile(request.rejected_path, append=resuming)
-        if request.rejected_path is not None
-        else None
-    )
-    deliverer: Deliverer
-    if request.dry_run:
-        deliverer = DryRunDeliverer(write_request or (lambda _line: None))
-    elif deliverer_factory is not None:
-        deliverer = deliverer_factory(config, destinations)
-    else:
-        from cdpcli.send.http import HttpDeliverer
-        from cdpcli.send.pace import Pacing
-        from cdpcli.send.watch import Watch
-
-        deliverer = HttpDeliverer.create(
-            concurrency=request.concurrency,
-            retry=request.retry,
-            secrets=secrets or {},
-            interrupt=stop,
-            targets=reached,
-            environ=environ,
-            pacing=Pacing(
-                {name: d.destination.rate_limits() for name, d in destinations.items()},
-                max_rate=request.max_rate,
-            ),
-            watch=Watch(status=status, attempt=attempts),
-        )
-    pipeline = Pipeline(
-        config,
-        destinations,
-        deliverer,
-        options=request.options,
-        rejected=rejected,
-        checkpoint=checkpoint,
-        explain=explain,
-        progress=progress,
-        stop=stop,
-        parallelism=Parallelism(jobs=request.jobs),
-        flush_interval=request.flush_interval,
-    )
-    pipeline.summary.dry_run = request.dry_run
-    try:
-        result = pipeline.run(inputs, stdin=stdin)
-        return replace(result, notes=found.notes + result.notes) if found.notes else result
-    finally:
-        close = getattr(deliverer, "close", None)
-        if close is not None:
-            try:
-                close()
-            except KeyboardInterrupt:
-                # A second stop request while closing: what was in flight is abandoned already
-                # (the deliverer's abort), so the run's result still stands.
-                if stop is None or not stop.is_set():
-                    raise
+        pipeline.summary.dry_run = request.dry_run
+        try:
+            result = pipeline.run(inputs, stdin=stdin)
+            return replace(result, notes=found.notes + result.notes) if found.notes else result
+        finally:
+            close = getattr(deliverer, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except KeyboardInterrupt:
+                    # A second stop request while closing: what was in flight is abandoned already
+                    # (the deliverer's abort), so the run's result still stands.
+                    if stop is None or not stop.is_set():
+                        raise
 
 
 def _selected(config: Config, to: frozenset[str] | None) -> list[str]:
